@@ -1,0 +1,4 @@
+"""`python -m phasecheck`."""
+from .cli import main
+
+main()

@@ -1,0 +1,94 @@
+"""Status, CheckResult and Verdict: the JSON contract (`phasecheck.verdict/1`). No presentation here."""
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Status", "Phase", "Finding", "CheckResult", "Fingerprint", "Verdict", "VERDICT_SCHEMA",
+           "ACTIONS"]
+
+VERDICT_SCHEMA = "phasecheck.verdict/1"
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+
+class Phase(str, enum.Enum):
+    GRADUATED = "GRADUATED"
+    GRPO_PHASE = "GRPO_PHASE"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+
+ACTIONS = {
+    Phase.GRPO_PHASE: "Run GRPO training. Discover the correct pattern first. "
+                      "Do not run SFT until this status resolves.",
+    Phase.GRADUATED: "SFT is now correct. Crystallize for deployment.",
+    Phase.INCONCLUSIVE: "A blocking check could not run. Fix the error and check again "
+                        "before training.",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Finding(_Model):
+    """One piece of evidence behind a check's status, traced to example ids."""
+
+    message: str = Field(description="One sentence a person can act on.")
+    example_ids: list[str] = Field(default_factory=list, description="Rows this finding is about.")
+    data: dict[str, Any] = Field(default_factory=dict, description="Machine-readable details.")
+
+
+class CheckResult(_Model):
+    """What one graduation check measured and how it judged it."""
+
+    id: str
+    question: str
+    status: Status
+    headline: str = Field(description="Short figure shown beside the question, e.g. '847 examples confirmed'.")
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    findings: list[Finding] = Field(default_factory=list)
+    blocking: bool = Field(False, description="Whether this check gates the verdict.")
+    duration_s: float = 0.0
+
+
+class Fingerprint(_Model):
+    """Hashes of everything a verdict depends on; `digest` hashes all of them together."""
+
+    task: str
+    data: dict[str, str] = Field(default_factory=dict, description="Role (eval, train, samples) -> content hash.")
+    model: str | None = None
+    sampling: str
+    version: str
+    digest: str
+
+
+class Verdict(_Model):
+    """A saved verdict: `verdict.json`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_: str = Field(VERDICT_SCHEMA, alias="schema")
+    task: str
+    task_file: str | None = None
+    status: Phase
+    action: str
+    checks: list[CheckResult]
+    fingerprint: Fingerprint
+    created_at: str = Field(description="UTC ISO-8601; the only field allowed to differ between identical runs.")
+    command: list[str] = Field(default_factory=list, description="argv that reproduces this run.")
+    model: str | None = Field(None, description="What the task's model resolved to (alias, path or hub id).")
+    artifacts: dict[str, str] = Field(default_factory=dict,
+                                      description="Name -> path relative to verdict.json (samples, validated set).")
+    compare: dict[str, Any] | None = Field(None, description="Differences from an earlier verdict (--compare).")
+
+    def dump(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
