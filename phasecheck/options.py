@@ -16,3 +16,16 @@ def task_name(task_arg: str | None, task_opt: str | None) -> str | None:
     if task_arg and task_opt and task_arg != task_opt:
         raise click.UsageError(f"got TASK {task_arg!r} and --task {task_opt!r}; give one")
     return task_opt or task_arg
+
+
+# --- check options ---
+def csv_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str] | None:
+    """`--only a,b --only c` -> [a, b, c]; None when not given."""
+    items = [v.strip() for chunk in value for v in chunk.split(",") if v.strip()]
+    return items or None
+
+
+format_option = click.option("--format", "formats", multiple=True, metavar="FMT",
+                             help="Report format to write (text, json, junit, html); repeatable. Default: text and json.")
+fail_on_warn_option = click.option("--fail-on-warn", is_flag=True,
+                                   help="Treat a warning from any check as a failure for the verdict.")

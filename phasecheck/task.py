@@ -123,6 +123,7 @@ class GRPOSpec(_Strict):
     temperature: float | None = Field(None, gt=0)
     advantage_scale: Literal["group", "batch", "none"] | None = None
     max_grad_norm: float | None = Field(None, gt=0)
+    iterations: int | None = Field(None, ge=1, description="Optimiser steps per rollout batch (mu); the clip acts only when > 1.")
     lora: LoraSpec | None = Field(None, description="LoRA adapter; None with preset none means full fine-tuning.")
     full_finetune: bool = Field(False, description="Train every weight instead of a LoRA adapter.")
     seed: int = 0
@@ -233,6 +234,24 @@ def format_validation_error(err: ValidationError, where: str, lines: dict[tuple,
     return f"{at}: {field}: {msg}"
 
 
+def _reject_near_misses(spec: TaskSpec, where: str, lines: dict[tuple, int]) -> None:
+    """Open envelopes pass unknown keys to a plugin, so a typo there (`temprature`) would vanish silently."""
+    import difflib
+    envelopes = [(("sampling",), spec.sampling), (("grader", "verifier"), spec.grader.verifier)]
+    envelopes += [(("grader", "scenarios", k, "verifier"), s.verifier) for k, s in spec.grader.scenarios.items()
+                  if s.verifier is not None]
+    for loc, model in envelopes:
+        known = list(type(model).model_fields)
+        for key in model.options:
+            # 0.85 flags `temprature` but lets engine keys such as `top_k` (0.8 to `top_p`) through.
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+            if close:
+                at = lines.get(loc + (key,))
+                dotted = ".".join(loc + (key,))
+                raise ConfigError(f"{where}{f':{at}' if at else ''}: {dotted}: unknown field; "
+                                  f"did you mean {close[0]!r}? (`phasecheck schema` lists the fields)")
+
+
 def load_task(path: str | Path) -> TaskSpec:
     """Read and validate a task file; data paths become absolute, relative to the file."""
     path = Path(path)
@@ -256,6 +275,7 @@ def load_task(path: str | Path) -> TaskSpec:
         spec = TaskSpec.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path), _yaml_lines(node) if node else None)) from None
+    _reject_near_misses(spec, str(path), _yaml_lines(node) if node else {})
     base = path.resolve().parent
     data = spec.data
     for role in ("eval", "train", "samples"):

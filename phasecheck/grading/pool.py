@@ -6,119 +6,105 @@ only), so sympy work runs here: one pipe per worker, safe to call from any threa
 from __future__ import annotations
 
 import atexit
-import multiprocessing as mp
 import os
 import queue
+import subprocess
+import sys
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 __all__ = ["TimeoutPool", "shared_pool", "OK", "TIMEOUT", "ERROR", "DEFAULT_MEMORY_MB"]
 
-OK, TIMEOUT, ERROR = "ok", "timeout", "error"
+OK, TIMEOUT, ERROR = "ok", "timeout", "error"     # the same strings as in _worker (not imported here:
+                                                 # running `-m _worker` must not find it already loaded)
+
 DEFAULT_MEMORY_MB = 2048          # address-space cap per worker: a runaway sympy object hits MemoryError
-_PRELOAD = ("sympy", "math_verify")
-
-
-def _set_limits(memory_mb: int | None) -> None:
-    if not memory_mb:
-        return
-    try:
-        import resource
-        limit = memory_mb * 1024 * 1024
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ImportError, ValueError, OSError):   # not POSIX, or a tighter limit already applies
-        pass
-
-
-def _worker_main(conn: Any, memory_mb: int | None, preload: tuple[str, ...]) -> None:
-    """Worker loop: receive (fn, args), send (status, value); None means stop."""
-    import importlib
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the parent's business
-    for mod in preload:
-        try:
-            importlib.import_module(mod)
-        except ImportError:
-            pass
-    _set_limits(memory_mb)
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        fn, args = msg
-        try:
-            out = (OK, fn(*args))
-        except MemoryError:
-            out = (ERROR, "MemoryError: the expression needs more memory than the worker limit")
-        except RecursionError:
-            out = (ERROR, "RecursionError: the expression is nested too deeply")
-        except BaseException as exc:  # noqa: BLE001 - a judgement failure is reported, never raised here
-            out = (ERROR, f"{exc.__class__.__name__}: {str(exc)[:300]}")
-        try:
-            conn.send(out)
-        except Exception as exc:  # noqa: BLE001 - an unpicklable result
-            conn.send((ERROR, f"cannot return result ({exc.__class__.__name__})"))
-
-
-def _context() -> mp.context.BaseContext:
-    # fork is unsafe once torch/tokenizers threads exist; forkserver forks from a clean preloaded server.
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        try:
-            ctx.set_forkserver_preload(list(_PRELOAD))
-        except Exception:  # noqa: BLE001 - preload is an optimisation only
-            pass
-        return ctx
-    return mp.get_context("spawn")
+STARTUP_TIMEOUT = 120.0           # importing sympy on a loaded machine can take seconds
 
 
 class _Worker:
-    def __init__(self, ctx: mp.context.BaseContext, memory_mb: int | None):
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, memory_mb, _PRELOAD), daemon=True,
-                                name="phasecheck-grader")
-        self.proc.start()
-        child.close()
+    """A fresh interpreter (`python -m phasecheck.grading._worker`) talking over two pipes.
 
-    def call(self, fn: Callable, args: tuple, timeout: float) -> tuple[str, Any]:
+    Not multiprocessing.Process: spawn/forkserver re-run the caller's __main__ in the child, which breaks
+    any script without an `if __name__ == "__main__"` guard (TRL training scripts often have none).
+    """
+
+    def __init__(self, memory_mb: int | None):
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
-            self.conn.send((fn, args))
-            if not self.conn.poll(timeout):
-                return TIMEOUT, f"no answer within {timeout:g}s"
-            return self.conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
-            code = self.proc.exitcode
-            return ERROR, f"grading worker died (exit code {code})"
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "phasecheck.grading._worker", str(to_child_r), str(from_child_w),
+                 str(memory_mb or 0)],
+                pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL, close_fds=True)
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self._out = Connection(to_child_w, readable=False)
+        self._in = Connection(from_child_r, writable=False)
+        self._ready = False
+
+    def _wait_ready(self) -> None:
+        if not self._in.poll(STARTUP_TIMEOUT):
+            raise EOFError
+        self._in.recv()
+        self._ready = True
+
+    def run(self, fn: Callable, batch: list[tuple], timeout: float) -> list[tuple[str, Any]]:
+        """Results for a prefix of `batch`; shorter than the batch when an item timed out or the worker died
+        (the last result then says which)."""
+        out: list[tuple[str, Any]] = []
+        try:
+            if not self._ready:
+                self._wait_ready()
+            self._out.send((fn, batch))
+            for _ in batch:
+                if not self._in.poll(timeout):
+                    if self.alive():
+                        out.append((TIMEOUT, f"no answer within {timeout:g}s"))
+                        return out
+                    raise EOFError
+                out.append(self._in.recv())
+        except (EOFError, OSError):
+            try:
+                self.proc.wait(1)
+            except subprocess.TimeoutExpired:
+                pass
+            out.append((ERROR, f"grading worker died (exit code {self.proc.returncode})"))
+        return out
 
     def alive(self) -> bool:
-        return self.proc.is_alive()
+        return self.proc.poll() is None
+
+    def _close_pipes(self) -> None:
+        for c in (self._out, self._in):
+            try:
+                c.close()
+            except OSError:
+                pass
 
     def kill(self) -> None:
         try:
             self.proc.kill()
-            self.proc.join(5)
+            self.proc.wait(5)
         except Exception:  # noqa: BLE001 - best effort during teardown
             pass
-        self.conn.close()
+        self._close_pipes()
 
     def stop(self) -> None:
         try:
-            self.conn.send(None)
-            self.proc.join(1)
+            self._out.send(None)
+            self.proc.wait(1)
         except Exception:  # noqa: BLE001
             pass
-        if self.proc.is_alive():
-            self.kill()
-        else:
-            self.conn.close()
+        self.kill()
 
 
 class TimeoutPool:
@@ -135,7 +121,6 @@ class TimeoutPool:
         self._lock = threading.Lock()
         self._started = 0                 # live workers, idle or busy
         self._all: weakref.WeakSet = weakref.WeakSet()
-        self._ctx: mp.context.BaseContext | None = None
         self._closed = False
         self._pid = os.getpid()
         self.killed = 0                   # workers killed for running past their timeout
@@ -147,10 +132,14 @@ class TimeoutPool:
     def _acquire(self) -> _Worker:
         if self._closed:
             raise RuntimeError("the grading pool is closed")
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
+        while True:
+            try:
+                w = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if w.alive():
+                return w
+            self._release(w, healthy=False)
         with self._lock:
             if self._started < self.size:
                 self._started += 1
@@ -160,14 +149,25 @@ class TimeoutPool:
         if not spawn:
             return self._idle.get()
         try:
-            if self._ctx is None:
-                self._ctx = _context()
-            w = _Worker(self._ctx, self.memory_mb)
+            w = _Worker(self.memory_mb)
         except BaseException:
             with self._lock:
                 self._started -= 1
             raise
         self._all.add(w)
+        while True:                     # start the rest too, so they import in parallel with this one
+            with self._lock:
+                if self._started >= self.size:
+                    break
+                self._started += 1
+            try:
+                extra = _Worker(self.memory_mb)
+            except OSError:
+                with self._lock:
+                    self._started -= 1
+                break
+            self._all.add(extra)
+            self._idle.put(extra)
         return w
 
     def _release(self, w: _Worker, healthy: bool) -> None:
@@ -175,24 +175,44 @@ class TimeoutPool:
             self._idle.put(w)
             return
         w.kill()
-        with self._lock:
-            self._started -= 1    # the next _acquire spawns its replacement
+        if self._closed:
+            return
+        try:   # start the replacement now: it imports sympy while the caller moves on
+            fresh = _Worker(self.memory_mb)
+        except OSError:
+            with self._lock:
+                self._started -= 1      # the next _acquire tries again
+            return
+        self._all.add(fresh)
+        self._idle.put(fresh)
+
+    def _run_chunk(self, fn: Callable, chunk: list[tuple], timeout: float) -> list[tuple[str, Any]]:
+        results: list[tuple[str, Any]] = []
+        while len(results) < len(chunk):
+            w = self._acquire()
+            got = w.run(fn, chunk[len(results):], timeout)
+            failed = bool(got) and got[-1][0] != OK and (got[-1][0] == TIMEOUT or not w.alive())
+            if got and got[-1][0] == TIMEOUT:
+                self.killed += 1
+            self._release(w, not failed and w.alive())
+            results.extend(got)            # the failed item keeps its TIMEOUT/ERROR; the rest go to a fresh worker
+        return results
 
     def call(self, fn: Callable, args: tuple, timeout: float) -> tuple[str, Any]:
-        w = self._acquire()
-        status, value = w.call(fn, args, timeout)
-        if status == TIMEOUT:
-            self.killed += 1
-        self._release(w, status != TIMEOUT and w.alive())
-        return status, value
+        return self._run_chunk(fn, [args], timeout)[0]
 
-    def map(self, fn: Callable, args_list: Sequence[tuple], timeout: float) -> list[tuple[str, Any]]:
-        """Run every call, up to `size` at a time; each call gets its own timeout."""
-        if len(args_list) <= 1:
-            return [self.call(fn, a, timeout) for a in args_list]
-        n = min(self.size, len(args_list))
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="phasecheck-grade") as ex:
-            return list(ex.map(lambda a: self.call(fn, a, timeout), args_list))
+    def map(self, fn: Callable, args_list: Sequence[tuple], timeout: float, chunk: int = 0) -> list[tuple[str, Any]]:
+        """Run every call, `size` workers at a time, in chunks; each call still gets its own timeout."""
+        items = list(args_list)
+        if not items:
+            return []
+        chunk = chunk or max(1, min(64, len(items) // (self.size * 4)))
+        chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+        if len(chunks) == 1:
+            return self._run_chunk(fn, chunks[0], timeout)
+        with ThreadPoolExecutor(max_workers=min(self.size, len(chunks)), thread_name_prefix="phasecheck-grade") as ex:
+            parts = list(ex.map(lambda c: self._run_chunk(fn, c, timeout), chunks))
+        return [r for part in parts for r in part]
 
     def close(self) -> None:
         """Stop every worker; a later call raises."""
@@ -234,3 +254,5 @@ def shared_pool(workers: int = 0, memory_mb: int | None = DEFAULT_MEMORY_MB) -> 
 def _close_shared() -> None:
     for pool in list(_shared.values()):
         pool.close()
+
+

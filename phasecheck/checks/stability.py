@@ -1,0 +1,70 @@
+"""stability: is the correct pattern identified and stable? Per-prompt agreement across runs (and checkpoints)."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..results import Finding, Status
+from ._common import Check, StrictParams, per_prompt_correct, wilson
+
+
+class Stability(Check):
+    id = "stability"
+    question = "Is the correct pattern identified and stable?"
+
+    class Params(StrictParams):
+        min_agreement: float = Field(0.8, ge=0, le=1, description="Mean per-prompt agreement across runs needed to pass.")
+        confidence: float = Field(0.95, gt=0, lt=1, description="Level of the Wilson interval on accuracy.")
+
+    def run(self, evidence, params):
+        from statistics import NormalDist
+        graded = evidence.graded_samples
+        table = per_prompt_correct(graded)
+        if not table:
+            return self.result(Status.FAIL, "no samples to judge")
+        agreements, flipped, per_prompt = [], [], {}
+        for ex_id, rows in table.items():
+            outcomes = _unit_outcomes(rows)
+            yes = sum(outcomes)
+            agreements.append(max(yes, len(outcomes) - yes) / len(outcomes))
+            if 0 < yes < len(outcomes):
+                flipped.append(ex_id)
+            per_prompt[ex_id] = sum(c for *_, c in rows) / len(rows)
+        correct = sum(bool(g.grade.correct) for g in graded)
+        z = NormalDist().inv_cdf(0.5 + params.confidence / 2)
+        agreement = sum(agreements) / len(agreements)
+        metrics = {"agreement": agreement, "flip_rate": len(flipped) / len(table),
+                   "accuracy": correct / len(graded), "accuracy_ci": list(wilson(correct, len(graded), z)),
+                   "confidence": params.confidence, "prompts": len(table), "per_prompt": per_prompt,
+                   "unit": "run" if len({r for rows in table.values() for r, *_ in rows}) > 1 else "sample"}
+        findings = []
+        if flipped:
+            findings.append(Finding(message=f"{len(flipped)} prompts flip between right and wrong across runs",
+                                    example_ids=flipped[:50], data={"count": len(flipped)}))
+        status = Status.PASS if agreement >= params.min_agreement else Status.FAIL
+        lo, hi = metrics["accuracy_ci"]
+        headline = f"agreement {100 * agreement:.0f}%, accuracy {100 * lo:.0f}–{100 * hi:.0f}% ({params.confidence:.0%} CI)"
+        prev = evidence.previous
+        if prev is not None:
+            old = next((c for c in prev.checks if c.id == "stability"), None)
+            old_pp = (old.metrics.get("per_prompt") if old else None) or {}
+            regressed = [i for i, a in per_prompt.items() if i in old_pp and old_pp[i] >= 0.5 > a]
+            improved = [i for i, a in per_prompt.items() if i in old_pp and old_pp[i] < 0.5 <= a]
+            metrics.update(regressed=regressed, improved=improved, compared_prompts=len(set(old_pp) & set(per_prompt)))
+            if regressed:
+                findings.append(Finding(message=f"{len(regressed)} prompts solved in the earlier verdict are no "
+                                                "longer solved", example_ids=regressed[:50],
+                                        data={"count": len(regressed)}))
+                if status is Status.PASS:
+                    status = Status.WARN
+                headline += f", {len(regressed)} regressed"
+        return self.result(status, headline, metrics, findings)
+
+
+def _unit_outcomes(rows: list[tuple[int, int, bool]]) -> list[bool]:
+    """One outcome per run (majority of its samples, ties count as wrong); per sample when there is one run."""
+    runs: dict[int, list[bool]] = {}
+    for r, _, c in rows:
+        runs.setdefault(r, []).append(c)
+    if len(runs) < 2:
+        return [c for *_, c in rows]
+    return [sum(v) * 2 > len(v) for _, v in sorted(runs.items())]

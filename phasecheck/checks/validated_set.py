@@ -1,0 +1,124 @@
+"""validated_set: can you construct a validated training set? Verifies, dedups and writes validated.jsonl."""
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+
+from pydantic import Field
+
+from ..records import prompt_text
+from ..results import Finding, Status
+from ._common import Check, StrictParams, pct
+
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def _norm(text: str) -> str:
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def _shingles(text: str, k: int = 3) -> frozenset:
+    words = text.split()
+    return frozenset(tuple(words[i:i + k]) for i in range(max(1, len(words) - k + 1)))
+
+
+class ValidatedSet(Check):
+    id = "validated_set"
+    question = "Can you construct a validated training set?"
+    uses_samples = False          # only after GRPO, which the engine knows about
+
+    class Params(StrictParams):
+        min_examples: int = Field(200, ge=1, description="Verified, de-duplicated examples needed to pass.")
+        min_pass_rate: float = Field(0.95, ge=0, le=1, description="Share of demonstrations that must pass the verifier.")
+        near_duplicate: float = Field(0.9, gt=0, le=1, description="Word 3-gram Jaccard similarity (same prompt) at which two completions count as one.")
+        write: bool = Field(True, description="Write validated.jsonl to the output directory.")
+
+    def run(self, evidence, params):
+        rows, per = [], defaultdict(lambda: {"candidates": 0, "passed": 0, "duplicates": 0})
+        for d in evidence.graded_demonstrations:
+            s = per[d.demo.scenario or "default"]
+            s["candidates"] += 1
+            if d.grade.correct:
+                s["passed"] += 1
+                rows.append((d.demo, d.demo.completion, {"source": d.demo.source, "row": d.demo.row}))
+        demo_candidates = sum(s["candidates"] for s in per.values())
+        demo_passed = sum(s["passed"] for s in per.values())
+        model_outputs = 0
+        if evidence.after_grpo is not None:
+            # After GRPO the checkpoint's verified outputs join the set; only correct ones are candidates.
+            for g in evidence.graded_samples:
+                if g.grade.correct:
+                    model_outputs += 1
+                    rows.append((g.example, g.sample.completion,
+                                 {"model": evidence.after_grpo.get("model"), "step": evidence.after_grpo.get("step"),
+                                  "run": g.sample.run, "index": g.sample.index, "seed": g.sample.seed}))
+        kept, dup_ids = self._dedup(rows, params.near_duplicate)
+        for ex in dup_ids:
+            per[ex.scenario or "default"]["duplicates"] += 1
+        for s in per.values():
+            s["pass_rate"] = s["passed"] / s["candidates"] if s["candidates"] else None
+        pass_rate = demo_passed / demo_candidates if demo_candidates else None
+        metrics = {"candidates": demo_candidates, "passed": demo_passed, "duplicates": len(dup_ids),
+                   "pass_rate": pass_rate, "model_outputs": model_outputs, "validated": len(kept),
+                   "min_examples": params.min_examples, "min_pass_rate": params.min_pass_rate,
+                   "per_scenario": {k: dict(v) for k, v in sorted(per.items())}}
+        if params.write and evidence.out_dir is not None:
+            self._write(evidence, kept)
+        findings = []
+        failed = [d.demo.id for d in evidence.graded_demonstrations if not d.grade.correct]
+        if failed:
+            findings.append(Finding(message=f"{len(failed)} demonstrations fail the verifier",
+                                    example_ids=failed[:50], data={"count": len(failed)}))
+        if dup_ids:
+            findings.append(Finding(message=f"{len(dup_ids)} verified rows were exact or near duplicates and were "
+                                            "dropped", example_ids=sorted({e.id for e in dup_ids})[:50]))
+        enough = len(kept) >= params.min_examples
+        rate_ok = pass_rate is None or pass_rate >= params.min_pass_rate
+        if demo_candidates == 0 and model_outputs == 0:
+            return self.result(Status.FAIL, "no demonstrations (data.train) and no verified model outputs",
+                               metrics, findings)
+        headline = f"{len(kept)} examples confirmed"
+        if pass_rate is not None:
+            headline += f" ({pct(pass_rate)} of {demo_candidates} demonstrations pass)"
+        if not enough:
+            headline += f", need {params.min_examples}"
+        elif not rate_ok:
+            headline += f", need {pct(params.min_pass_rate)} passing"
+        return self.result(Status.PASS if enough and rate_ok else Status.FAIL, headline, metrics, findings)
+
+    @staticmethod
+    def _dedup(rows, threshold):
+        """Keep the first of each exact duplicate (prompt, completion), normalised duplicate, or near duplicate."""
+        seen_exact, seen_norm = set(), set()
+        by_prompt: dict[str, list[frozenset]] = defaultdict(list)
+        kept, dups = [], []
+        for ex, completion, prov in rows:
+            p = prompt_text(ex.prompt)
+            exact = (p, completion)
+            np_, nc = _norm(p), _norm(completion)
+            if exact in seen_exact or (np_, nc) in seen_norm:
+                dups.append(ex)
+                continue
+            sh = _shingles(nc)
+            others = by_prompt[np_]
+            # Bounded comparisons per prompt keep this linear on large sets.
+            if any(len(sh & o) / len(sh | o) >= threshold for o in others[-64:]):
+                dups.append(ex)
+                continue
+            seen_exact.add(exact)
+            seen_norm.add((np_, nc))
+            others.append(sh)
+            kept.append((ex, completion, prov))
+        return kept, dups
+
+    @staticmethod
+    def _write(evidence, kept) -> None:
+        from ..state import atomic_write_text
+        lines = []
+        for ex, completion, prov in kept:
+            row = {"id": ex.id, "prompt": ex.prompt, "completion": completion, "reference": ex.reference,
+                   "scenario": ex.scenario, "provenance": prov}
+            lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+        atomic_write_text(evidence.out_dir / "validated.jsonl", "".join(lines))
+        evidence.artifacts["validated"] = "validated.jsonl"

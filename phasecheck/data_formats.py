@@ -1,0 +1,226 @@
+"""Raw rows of each data format, streamed: (row, line or None, value, parse error or None).
+
+Row numbers are 1-based; for JSONL (and JSON lines in a .json file) the row number is the line number.
+File-level problems raise DataError; a row that cannot be parsed comes back with its error text.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import DataError
+
+__all__ = ["raw_rows", "show_path", "SUPPORTED_FORMATS"]
+
+SUPPORTED_FORMATS = ".jsonl/.ndjson (JSON lines), .json, .csv, .tsv, .parquet, or a saved `datasets` directory"
+_CHUNK = 1 << 20
+_MAX_JSON_ROW = 64 << 20          # a single JSON row larger than this is a broken file, not a row
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def show_path(path: Path) -> str:
+    """The path as the user most likely typed it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _rows_jsonl(path: Path, show: str) -> Iterator[tuple]:
+    # Read bytes and decode per line, so a bad byte is one bad row, not a dead file.
+    decode = json.JSONDecoder().decode
+    with open(path, "rb") as fh:
+        for line_no, line in enumerate(fh, 1):
+            try:
+                text = line.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError:
+                yield line_no, line_no, None, "not valid UTF-8 text"
+                continue
+            if not text.strip():
+                continue
+            try:
+                value = decode(text)
+            except ValueError as exc:
+                msg = str(getattr(exc, "msg", exc)).removesuffix(" starting at")
+                yield line_no, line_no, None, f"invalid JSON: {msg}"
+                continue
+            yield line_no, line_no, value, None
+
+
+def _rows_json(path: Path, show: str) -> Iterator[tuple]:
+    """A JSON array parsed incrementally (raw_decode per element), or JSON lines in a .json file."""
+    with open(path, encoding="utf-8-sig") as fh:
+        try:
+            head = fh.read(_CHUNK)
+        except UnicodeDecodeError:
+            raise DataError(f"{show}: not valid UTF-8 text") from None
+        start = head.lstrip(" \t\r\n")
+        if not start:
+            return
+        if start[0] == "{":
+            first = start.split("\n", 1)[0]
+            try:
+                json.loads(first)
+            except ValueError:
+                raise DataError(f"{show}:1: a .json data file must hold a list of row objects [{{...}}, ...] "
+                                "or one object per line; this one holds a single multi-line object") from None
+            fh.close()
+            yield from _rows_jsonl(path, show)
+            return
+        if start[0] != "[":
+            raise DataError(f"{show}:1: a .json data file must hold a list of row objects [{{...}}, ...] "
+                            f"or one object per line; it starts with {start[:20]!r}")
+        try:
+            yield from _json_array(fh, head, show)
+        except UnicodeDecodeError:
+            raise DataError(f"{show}: not valid UTF-8 text") from None
+
+
+def _json_array(fh, buf: str, show: str) -> Iterator[tuple]:
+    dec = json.JSONDecoder()
+    pos, line, row, eof = 0, 1, 0, False
+
+    def more() -> bool:
+        nonlocal buf, pos, eof
+        chunk = "" if eof else fh.read(_CHUNK)
+        if not chunk:
+            eof = True
+            return False
+        buf, pos = buf[pos:] + chunk, 0
+        return True
+
+    def skip_ws() -> str:
+        nonlocal pos, line
+        while True:
+            end = _WS.match(buf, pos).end()
+            line += buf.count("\n", pos, end)
+            pos = end
+            if pos < len(buf) or not more():
+                return buf[pos] if pos < len(buf) else ""
+
+    skip_ws()
+    pos += 1                                   # the "[" checked by the caller
+    if skip_ws() == "]":
+        return
+    while True:
+        if skip_ws() == "":
+            raise DataError(f"{show}:{line}: invalid JSON: the list is not closed with ']'")
+        while True:
+            try:
+                value, end = dec.raw_decode(buf, pos)
+                # A number cut at the chunk edge decodes as a shorter number: read on and retry.
+                if end == len(buf) and more():
+                    continue
+                break
+            except json.JSONDecodeError as exc:
+                if len(buf) - pos < _MAX_JSON_ROW and more():
+                    continue
+                raise DataError(f"{show}:{line + buf.count(chr(10), pos, exc.pos)}: row {row + 1}: "
+                                f"invalid JSON: {exc.msg.removesuffix(' starting at')}") from None
+        row += 1
+        yield row, line, value, None
+        line += buf.count("\n", pos, end)
+        pos = end
+        sep = skip_ws()
+        if sep == "]":
+            break
+        if sep != ",":
+            raise DataError(f"{show}:{line}: invalid JSON after row {row}: expected ',' or ']', "
+                            f"found {sep or 'end of file'!r}")
+        pos += 1
+    pos += 1
+    if skip_ws() != "":
+        raise DataError(f"{show}:{line}: invalid JSON: extra data after the closing ']'")
+
+
+def _check_columns(show: str, columns: list[str], need: dict[str, str]) -> None:
+    for role, col in need.items():
+        if col not in columns:
+            raise DataError(f"{show}: column {col!r} is missing (fields.{role} maps the {role} to {col!r}); "
+                            f"the columns are: {', '.join(map(str, columns)) or '(none)'}")
+
+
+def _rows_csv(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple]:
+    # A long prompt easily exceeds csv's 128 KiB default cell limit.
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_JSON_ROW))
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            _check_columns(show, header, need)
+            width, row, line = len(header), 0, reader.line_num + 1
+            for cells in reader:
+                row += 1
+                if len(cells) != width:
+                    yield row, line, None, f"has {len(cells)} cells, the header has {width}"
+                else:
+                    yield row, line, dict(zip(header, cells)), None
+                line = reader.line_num + 1
+        except UnicodeDecodeError:
+            raise DataError(f"{show}: not valid UTF-8 text") from None
+        except csv.Error as exc:
+            raise DataError(f"{show}:{reader.line_num}: invalid CSV: {exc}") from None
+
+
+def _rows_parquet(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{show}: not a readable Parquet file ({exc})") from None
+    _check_columns(show, pf.schema_arrow.names, need)
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1024):
+            for value in batch.to_pylist():
+                row += 1
+                yield row, None, value, None
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{show}: row {row + 1}: cannot read Parquet data ({exc})") from None
+
+
+def _rows_saved(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple]:
+    if not ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file()):
+        raise DataError(f"{show}: a directory, but not one written by `datasets` save_to_disk "
+                        f"(no state.json or dataset_dict.json); supported: {SUPPORTED_FORMATS}")
+    import datasets
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as exc:  # datasets raises many types for a damaged directory
+        raise DataError(f"{show}: cannot load the saved dataset ({exc.__class__.__name__}: {exc})") from None
+    if isinstance(ds, datasets.DatasetDict):
+        if len(ds) != 1:
+            raise DataError(f"{show}: a DatasetDict with splits {', '.join(ds)}; point the task at one split "
+                            f"directory, e.g. {show}/{next(iter(ds), 'train')}")
+        ds = next(iter(ds.values()))
+    _check_columns(show, ds.column_names, need)
+    row = 0
+    for batch in ds.with_format("arrow").iter(batch_size=1024):
+        for value in batch.to_pylist():
+            row += 1
+            yield row, None, value, None
+
+
+def raw_rows(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple]:
+    """Rows of any supported file; `need` maps role -> column that a header-carrying format must have."""
+    if not path.exists():
+        raise DataError(f"{show}: data file not found")
+    if path.is_dir():
+        return _rows_saved(path, show, need)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return _rows_jsonl(path, show)
+    if suffix == ".json":
+        return _rows_json(path, show)
+    if suffix in (".csv", ".tsv"):
+        return _rows_csv(path, show, need)
+    if suffix in (".parquet", ".pq"):
+        return _rows_parquet(path, show, need)
+    raise DataError(f"{show}: unknown data format {suffix or '(no extension)'!r}; supported: {SUPPORTED_FORMATS}")

@@ -1,0 +1,359 @@
+"""plan -> validate the whole plan -> sample -> grade -> run checks -> verdict.
+
+Evidence is computed lazily, once, and shared by every check; a check that raises becomes `error`."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import plugins
+from .errors import ConfigError
+from .records import Demonstration, Example, Grade, Sample, prompt_text
+from .results import CheckResult, Status, Verdict
+from .task import TaskSpec
+
+__all__ = ["Unavailable", "GradedSample", "GradedDemo", "Evidence", "PlannedCheck", "CheckOptions",
+           "apply_overrides", "plan_checks", "prepare", "run_check", "run_checks", "check_task", "resolve_after_grpo",
+           "default_out_dir"]
+
+
+class Unavailable(Exception):
+    """Raised by Evidence when a check asks for something this run cannot provide; the check is skipped."""
+
+
+@dataclass(frozen=True, slots=True)
+class GradedSample:
+    sample: Sample
+    example: Example
+    grade: Grade
+
+
+@dataclass(frozen=True, slots=True)
+class GradedDemo:
+    demo: Demonstration
+    grade: Grade
+
+
+_NO_SAMPLES = ("the task has no model and no samples file "
+               "(set `model:` or `data.samples:`, or pass --model / --samples)")
+
+
+class Evidence:
+    """What the checks look at. Pass records directly (tests, embedding) or let it load from the task."""
+
+    def __init__(self, task: TaskSpec, *, examples: Sequence[Example] | None = None,
+                 demonstrations: Sequence[Demonstration] | None = None, samples: Sequence[Sample] | None = None,
+                 grader: Any = None, out_dir: Path | None = None, after_grpo: dict[str, Any] | None = None,
+                 previous: Verdict | None = None, use_cache: bool = True,
+                 progress: Callable[..., Any] | None = None) -> None:
+        self.task = task
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.after_grpo = after_grpo           # {"model": identity, "step": int, "path": str} after GRPO
+        self.previous = previous               # an earlier verdict (--compare)
+        self.artifacts: dict[str, str] = {}    # name -> path relative to out_dir, filled by checks
+        self.use_cache = use_cache
+        self.progress = progress
+        self.model: str | None = None          # what sampling resolved the model to
+        self.engine: str | None = None
+        self._examples = list(examples) if examples is not None else None
+        self._demos = list(demonstrations) if demonstrations is not None else None
+        self._samples = list(samples) if samples is not None else None
+        self._grader = grader
+        self._own_grader = grader is None
+        self._graded_demos: list[GradedDemo] | None = None
+        self._graded_samples: list[GradedSample] | None = None
+
+    # --- records ------------------------------------------------------------------------------
+    @property
+    def examples(self) -> list[Example]:
+        if self._examples is None:
+            if self.task.data.eval is None:
+                self._examples = []
+            else:
+                from .data import load_examples
+                self._examples = list(load_examples(self.task).records)
+        return self._examples
+
+    @property
+    def demonstrations(self) -> list[Demonstration]:
+        if self._demos is None:
+            if self.task.data.train is None:
+                self._demos = []
+            else:
+                from .data import load_demonstrations
+                self._demos = list(load_demonstrations(self.task).records)
+        return self._demos
+
+    @property
+    def has_samples(self) -> bool:
+        if self._samples is not None:
+            return True
+        if self.task.data.samples is not None:
+            return True
+        try:
+            from .sampling import can_sample
+        except ImportError:
+            return self.task.model is not None
+        return bool(can_sample(self.task))
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._samples is None:
+            if not self.has_samples:
+                raise Unavailable(_NO_SAMPLES)
+            if not self.examples:
+                raise Unavailable("the task has no eval prompts (`data.eval:`) to sample the model on")
+            from .sampling import sample_task
+            result = sample_task(self.task, self.examples, use_cache=self.use_cache, progress=self.progress)
+            self._samples = list(result.samples)
+            model = getattr(result, "model", None)
+            self.model = getattr(model, "name", None) or (str(model) if model is not None else None)
+            self.engine = getattr(result, "engine", None)
+        return self._samples
+
+    # --- grading ------------------------------------------------------------------------------
+    @property
+    def grader(self) -> Any:
+        if self._grader is None:
+            from .grading import Grader
+            self._grader = Grader(self.task)
+        return self._grader
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return list(getattr(self.grader, "vocabulary", []) or [])
+
+    @property
+    def graded_demonstrations(self) -> list[GradedDemo]:
+        if self._graded_demos is None:
+            demos = self.demonstrations
+            grades = self.grader.grade_many([(d.completion, d) for d in demos]) if demos else []
+            self._graded_demos = [GradedDemo(d, g) for d, g in zip(demos, grades)]
+        return self._graded_demos
+
+    @property
+    def graded_samples(self) -> list[GradedSample]:
+        if self._graded_samples is None:
+            samples = self.samples
+            by_id = {e.id: e for e in self.examples}
+            missing = sorted({s.example_id for s in samples} - set(by_id))
+            if missing:
+                from .errors import DataError
+                raise DataError(f"{len(missing)} samples name example ids absent from the eval data "
+                                f"(first: {missing[0]!r}); were they made for another data file?")
+            pairs = [(s.completion, by_id[s.example_id]) for s in samples]
+            grades = self.grader.grade_many(pairs) if pairs else []
+            self._graded_samples = [GradedSample(s, by_id[s.example_id], g) for s, g in zip(samples, grades)]
+        return self._graded_samples
+
+    def close(self) -> None:
+        if self._own_grader and self._grader is not None and hasattr(self._grader, "close"):
+            self._grader.close()
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+@dataclass
+class PlannedCheck:
+    id: str
+    plugin: Any
+    params: Any
+    blocking: bool
+
+
+def plan_checks(task: TaskSpec, only: Sequence[str] | None = None) -> list[PlannedCheck]:
+    """Find, load and validate every check before anything runs, so a typo fails fast (exit 2)."""
+    ids = task.check_ids()
+    if only:
+        for name in only:
+            plugins.find("checks", name)                     # unknown id -> "did you mean"
+        ids = [i for i in ids if i in only] + [i for i in only if i not in ids]
+    for b in task.gate.blocking:
+        plugins.find("checks", b)
+    planned = []
+    for cid in ids:
+        plugin = plugins.load("checks", cid)
+        where = f"{task.source}: checks.{cid}" if task.source else f"checks.{cid}"
+        params = plugins.validate_params(plugin, task.checks.get(cid), where)
+        planned.append(PlannedCheck(cid, plugin, params, cid in task.gate.blocking))
+    return planned
+
+
+def prepare(evidence: Evidence, planned: Sequence[PlannedCheck]) -> None:
+    """Load, sample and grade up front, so bad input fails the run with its own exit code (2 for data or
+    config, 3 for an engine) instead of surfacing as an error inside whichever check asked first."""
+    evidence.examples
+    evidence.demonstrations
+    evidence.grader
+    wants = evidence.after_grpo is not None or any(getattr(p.plugin, "uses_samples", True) for p in planned)
+    if wants and evidence.has_samples and evidence.examples:
+        evidence.graded_samples
+    if evidence.demonstrations:
+        evidence.graded_demonstrations
+
+
+def run_check(planned: PlannedCheck, evidence: Evidence) -> CheckResult:
+    """Run one check; Unavailable -> skip with its reason, any other exception -> error with repr(exc)."""
+    plugin = planned.plugin
+    question = getattr(plugin, "question", planned.id)
+    try:
+        runner = plugin() if isinstance(plugin, type) else plugin
+        result = runner.run(evidence, planned.params)
+        if not isinstance(result, CheckResult):
+            raise TypeError(f"run() returned {type(result).__name__}, not CheckResult")
+    except Unavailable as exc:
+        result = CheckResult(id=planned.id, question=question, status=Status.SKIP, headline=f"skipped: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a crashing check is a result (`error`), never a traceback
+        result = CheckResult(id=planned.id, question=question, status=Status.ERROR,
+                             headline=f"error in check {planned.id}: {exc!r}"[:300],
+                             metrics={"error": repr(exc)})
+    return result.model_copy(update={"blocking": planned.blocking, "id": planned.id})
+
+
+def run_checks(planned: Sequence[PlannedCheck], evidence: Evidence,
+               on_result: Callable[[CheckResult, float], None] | None = None) -> list[CheckResult]:
+    results = []
+    for p in planned:
+        t0 = time.perf_counter()
+        r = run_check(p, evidence)
+        if on_result:
+            on_result(r, time.perf_counter() - t0)
+        results.append(r)
+    return results
+
+
+# --- the whole command -------------------------------------------------------------------------
+
+@dataclass
+class CheckOptions:
+    only: list[str] | None = None
+    after_grpo: bool = False
+    fail_on_warn: bool = False
+    use_cache: bool = True
+    compare: Path | None = None
+    out_dir: Path | None = None
+    command: list[str] = field(default_factory=list)
+    progress: Callable[..., Any] | None = None
+
+
+def apply_overrides(task: TaskSpec, *, model: str | None = None, engine: str | None = None,
+                    runs: int | None = None, n: int | None = None, seed: int | None = None,
+                    samples: str | Path | None = None) -> TaskSpec:
+    """A copy of the task with command-line overrides applied (the task file wins nowhere)."""
+    task = task.model_copy(deep=True)
+    if model is not None:
+        task.model = model
+    if samples is not None:
+        path = Path(samples)
+        if not path.is_file():
+            raise ConfigError(f"--samples {samples}: file not found")
+        task.data.samples = path.resolve()
+        task.sampling.engine = "replay"
+    if engine is not None:
+        plugins.find("engines", engine)
+        task.sampling.engine = engine
+    for name, value in (("runs", runs), ("n", n), ("seed", seed)):
+        if value is not None:
+            setattr(task.sampling, name, value)
+    return task
+
+
+def resolve_after_grpo(task: TaskSpec, model: str | None) -> tuple[TaskSpec, dict[str, Any]]:
+    """Point the task at the newest GRPO checkpoint (or --model PATH) and say where it came from."""
+    from .state import newest_run
+    if model is None:
+        run = newest_run(task, "grpo")
+        if run is None:
+            raise ConfigError(f"{task.source or task.name}: --after-grpo found no GRPO checkpoint recorded "
+                              "for this task; run `phasecheck train grpo` first or pass --model PATH")
+        model, step = run["path"], int(run.get("step", 0))
+    else:
+        step = 0
+    task = task.model_copy(deep=True)
+    task.model = model
+    return task, {"path": str(model), "step": step}
+
+
+def default_out_dir(task: TaskSpec) -> Path:
+    return Path("reports") / task.slug
+
+
+def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | None = None,
+               on_result: Callable[[CheckResult, float], None] | None = None) -> tuple[Verdict, Path]:
+    """Run every planned check on `task`, save verdict.json (+ samples/validated) and record it.
+
+    Returns the verdict and the path of verdict.json."""
+    from . import state
+    from .verdict import build_verdict, fingerprint, load_verdict, save_verdict
+
+    after = None
+    if options.after_grpo:
+        task, after = resolve_after_grpo(task, model_override)
+    planned = plan_checks(task, options.only)
+    previous = load_verdict(options.compare) if options.compare else None
+    out_dir = Path(options.out_dir) if options.out_dir else default_out_dir(task)
+    evidence = Evidence(task, out_dir=out_dir, after_grpo=after, previous=previous,
+                        use_cache=options.use_cache, progress=options.progress)
+    try:
+        if after is not None:
+            after["model"] = _model_identity(task)
+        prepare(evidence, planned)
+        results = run_checks(planned, evidence, on_result)
+        if evidence._samples is not None and evidence._graded_samples is not None:
+            write_samples(evidence, out_dir / "samples.jsonl")
+            evidence.artifacts["samples"] = "samples.jsonl"
+    finally:
+        evidence.close()
+    fp = fingerprint(task, model_identity=_model_identity(task))
+    verdict = build_verdict(task, results, fp, fail_on_warn=options.fail_on_warn, command=options.command,
+                            artifacts=evidence.artifacts, model=evidence.model or task.model)
+    if previous is not None:
+        verdict = _with_compare(verdict, previous, options.compare)
+    path = save_verdict(verdict, out_dir / "verdict.json")
+    state.record_verdict(task, path, created_at=verdict.created_at, status=verdict.status.value,
+                         digest=verdict.fingerprint.digest)
+    return verdict, path
+
+
+def _model_identity(task: TaskSpec) -> str | None:
+    try:
+        from .sampling import model_identity_for
+    except ImportError:
+        return task.model
+    return model_identity_for(task)
+
+
+def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Verdict:
+    try:
+        from .reports.common import compare_verdicts
+        diff = compare_verdicts(previous, verdict, old_path=str(path) if path else None)
+    except ImportError:
+        diff = {"old": {"path": str(path), "created_at": previous.created_at, "status": previous.status.value,
+                        "digest": previous.fingerprint.digest},
+                "status": {"old": previous.status.value, "new": verdict.status.value,
+                           "changed": previous.status != verdict.status}}
+    stab = next((c for c in verdict.checks if c.id == "stability"), None)
+    if stab is not None:
+        diff["regressed"] = list(stab.metrics.get("regressed", []))
+    return verdict.model_copy(update={"compare": diff})
+
+
+def write_samples(evidence: Evidence, path: Path) -> Path:
+    """samples.jsonl: one line per graded sample with its prompt, reference, scenario and grade."""
+    from .state import atomic_write_text
+    lines = []
+    for g in evidence.graded_samples:
+        row = g.sample.to_dict()
+        row.update(prompt=prompt_text(g.example.prompt), reference=g.example.reference,
+                   scenario=g.example.scenario, correct=g.grade.correct, reward=g.grade.reward,
+                   outcome=g.grade.outcome.value, detail=g.grade.detail)
+        lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str))
+    return atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,175 @@
+"""The self-contained HTML report for leads: jinja2 with autoescape on, inline CSS and SVG, one small
+inline script (filters) pinned by a CSP hash. All model text is escaped; large runs are sampled down."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import shlex
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar
+
+from markupsafe import Markup, escape
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..results import Status, Verdict
+from .common import (advisory, find_check, load_samples, load_training_metrics, phase_label, row_id,
+                     sample_down, split_on_token, token_rows)
+from .svg import bar_chart, line_chart
+
+__all__ = ["HtmlReporter", "highlight"]
+
+# The only script in the page; it just hides rows, so the page reads the same without it.
+FILTER_SCRIPT = """
+(function () {
+  var o = document.getElementById('f-outcome'), s = document.getElementById('f-scenario');
+  var n = document.getElementById('f-count');
+  if (!o || !s) return;
+  function apply() {
+    var rows = document.querySelectorAll('#samples tbody tr'), shown = 0;
+    for (var i = 0; i < rows.length; i++) {
+      var r = rows[i];
+      var ok = (!o.value || r.getAttribute('data-outcome') === o.value) &&
+               (!s.value || r.getAttribute('data-scenario') === s.value);
+      r.hidden = !ok; if (ok) shown++;
+    }
+    n.textContent = shown + ' shown';
+  }
+  o.addEventListener('change', apply); s.addEventListener('change', apply);
+  document.getElementById('filters').hidden = false;
+})();
+"""
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(FILTER_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+_STATUS_SYMBOL = {Status.PASS: "✓", Status.FAIL: "✗", Status.WARN: "!", Status.SKIP: "–", Status.ERROR: "E"}
+_CURVES = (("reward_mean", "reward (mean ± std)", "reward_std"), ("accuracy", "accuracy", None),
+           ("frac_zero_std", "share of zero-variance groups", None), ("kl", "KL to reference", None),
+           ("entropy", "entropy", None), ("completion_len", "completion length", None))
+
+
+def highlight(text: str, token: str, *, window: int | None = None) -> Markup:
+    """`text` escaped, each occurrence of `token` wrapped in <mark>; cut to `window` chars around the first."""
+    if window is not None and len(text) > 2 * window:
+        at = max(text.find(token), 0) if token else 0
+        start, end = max(0, at - window), min(len(text), at + len(token) + window)
+        text = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+    return Markup("").join(Markup("<mark>{}</mark>").format(p) if hit else escape(p)
+                           for p, hit in split_on_token(text, token))
+
+
+class HtmlReporter:
+    """One HTML file a lead can open offline, review and sign off."""
+
+    filename: ClassVar[str] = "report.html"
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        max_samples: int = Field(300, ge=1, description="Samples shown in the browser; more are sampled down.")
+        max_chars: int = Field(1500, ge=80, description="Characters of a prompt or completion shown before cutting.")
+        rows_per_token: int = Field(5, ge=1, description="Example rows shown under each contamination token.")
+
+    def __init__(self, params: "HtmlReporter.Params | None" = None) -> None:
+        self.params = params or self.Params()
+
+    def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
+        from jinja2 import Environment, PackageLoader, select_autoescape
+        env = Environment(loader=PackageLoader("phasecheck.reports", "templates"),
+                          autoescape=select_autoescape(default=True, default_for_string=True),
+                          trim_blocks=True, lstrip_blocks=True)
+        env.filters["pct"] = _pct
+        env.filters["num"] = _num
+        env.filters["cut"] = self._cut
+        return env.get_template("report.html.j2").render(**self.context(verdict, out_dir))
+
+    def context(self, verdict: Verdict, out_dir: Path | None) -> dict[str, Any]:
+        samples = load_samples(verdict, out_dir)
+        return {
+            "v": verdict, "phase": phase_label(verdict.status), "phase_class": verdict.status.value.lower(),
+            "checks": [{"c": c, "symbol": _STATUS_SYMBOL[c.status], "advisory": advisory(c)} for c in verdict.checks],
+            "charts": self._charts(verdict),
+            "contamination": self._contamination(verdict, out_dir),
+            "browser": self._browser(samples),
+            "curves": self._curves(verdict, out_dir),
+            "command": shlex.join(verdict.command) if verdict.command else "",
+            "compare": verdict.compare,
+            "script": Markup(FILTER_SCRIPT), "script_hash": _SCRIPT_HASH,
+        }
+
+    def _cut(self, text: Any) -> str:
+        text = "" if text is None else str(text)
+        n = self.params.max_chars
+        return text if len(text) <= n else f"{text[:n]}… [{len(text) - n} more characters]"
+
+    @staticmethod
+    def _charts(verdict: Verdict) -> dict[str, Any]:
+        charts: dict[str, Any] = {}
+        base = find_check(verdict, "base_model")
+        m = base.metrics if base else {}
+        threshold = m.get("threshold")
+        runs = m.get("per_run_accuracy") or []
+        if runs:
+            charts["runs"] = bar_chart([(f"run {i + 1}", float(a), None) for i, a in enumerate(runs)],
+                                       threshold=threshold, title="Accuracy per sampled run")
+        per = m.get("per_scenario") or {}
+        before = ((verdict.compare or {}).get("per_scenario_accuracy") or {})
+        if per:
+            items = []
+            for name in sorted(per, key=lambda s: (per[s].get("accuracy", 0), s)):
+                old = (before.get(name) or {}).get("old")
+                items.append((f"{name} (n={per[name].get('n', '?')})", per[name].get("accuracy"), old))
+            has_old = any(i[2] is not None for i in items)
+            charts["scenarios"] = bar_chart(items, threshold=threshold, title="Accuracy per scenario",
+                                            legend=("now", "earlier verdict") if has_old else None)
+        vs = find_check(verdict, "validated_set")
+        vper = (vs.metrics.get("per_scenario") if vs else None) or {}
+        if vper:
+            charts["validated"] = [{"scenario": s, **v} for s, v in sorted(vper.items())]
+        return charts
+
+    def _contamination(self, verdict: Verdict, out_dir: Path | None) -> list[dict[str, Any]]:
+        check = find_check(verdict, "contamination")
+        if not check:
+            return []
+        out = []
+        for f in check.findings:
+            token = str(f.data.get("token", ""))
+            rows = token_rows(verdict, token, out_dir, f.example_ids, limit=self.params.rows_per_token) if token else []
+            out.append({"f": f, "d": f.data, "token": token,
+                        "rows": [{"id": row_id(r), "artifact": r["artifact"], "outcome": r.get("outcome"),
+                                  "text": highlight(str(r.get("completion", "")), token, window=240)}
+                                 for r in rows]})
+        return out
+
+    def _browser(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        shown = sample_down(samples, self.params.max_samples)
+        outcomes = Counter(str(s.get("outcome", "")) for s in samples)
+        scenarios = Counter(str(s.get("scenario") or "") for s in samples)
+        groups = {(str(s.get("outcome")), str(s.get("scenario"))) for s in samples}
+        groups_shown = {(str(s.get("outcome")), str(s.get("scenario"))) for s in shown}
+        return {"rows": shown, "total": len(samples), "shown": len(shown), "groups": len(groups),
+                "groups_shown": len(groups_shown),
+                "outcomes": sorted(outcomes.items()), "scenarios": sorted(scenarios.items()),
+                "failures": sum(1 for s in samples if s.get("outcome") != "correct")}
+
+    @staticmethod
+    def _curves(verdict: Verdict, out_dir: Path | None) -> list[Markup]:
+        rows = load_training_metrics(verdict, out_dir)
+        charts = []
+        for key, title, std_key in _CURVES:
+            pts = [(float(r["step"]), float(r[key])) for r in rows if isinstance(r.get(key), (int, float))]
+            if len(pts) < 2:
+                continue
+            band = None
+            if std_key and all(isinstance(r.get(std_key), (int, float)) for r in rows if key in r):
+                band = [float(r[std_key]) for r in rows if isinstance(r.get(key), (int, float))]
+            charts.append(line_chart(pts, title=title, band=band))
+        return charts
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * float(v):.0f}%" if isinstance(v, (int, float)) else "n/a"
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "n/a" if v is None else str(v)
+    return f"{v:,}" if isinstance(v, int) else f"{v:.3g}"

@@ -1,0 +1,27 @@
+"""verdict.json: the verdict itself, schema `phasecheck.verdict/1` (`phasecheck schema --verdict` prints it)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ..results import Verdict
+
+__all__ = ["JsonReporter"]
+
+
+class JsonReporter:
+    """The machine-readable verdict; key order is fixed so identical runs give identical files."""
+
+    filename: ClassVar[str] = "verdict.json"
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, params: "JsonReporter.Params | None" = None) -> None:
+        self.params = params or self.Params()
+
+    def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
+        return json.dumps(verdict.dump(), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,94 @@
+"""Sampling a task's model: R runs x n samples per prompt through a pluggable engine, with a
+resumable sample cache and progress reporting. `sample_task` is the one entry point."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..records import Example, Sample
+from .base import Generation, SamplingPlan, render_prompt
+from .models import ResolvedModel, load_model, model_identity, resolve_model
+from .store import SampleStore, cache_root
+
+if TYPE_CHECKING:
+    from ..task import TaskSpec
+
+__all__ = [
+    "SamplingResult", "sample_task", "model_identity_for", "can_sample", "engine_name_for", "SamplingPlan",
+    "Generation", "render_prompt", "ResolvedModel", "resolve_model", "load_model", "model_identity",
+    "SampleStore", "cache_root",
+]
+
+
+@dataclass
+class SamplingResult:
+    samples: list[Sample]
+    model: ResolvedModel | None
+    engine: str
+    stats: dict[str, int] | None = None      # cached / generated units and batches, when the engine says
+
+
+def engine_name_for(task: "TaskSpec") -> str:
+    """replay when the task names a samples file (or asks for it), else task.sampling.engine."""
+    if task.sampling.engine == "replay" or task.data.samples is not None:
+        return "replay"
+    return task.sampling.engine
+
+
+def _engine(task: "TaskSpec") -> tuple[str, Any, Any]:
+    from ..plugins import load, validate_params
+    name = engine_name_for(task)
+    cls = load("engines", name)
+    # Options written for the configured engine do not apply when a samples file switches to replay.
+    options = task.sampling.options if name == task.sampling.engine else {}
+    return name, cls, validate_params(cls, options, "sampling")
+
+
+def sample_task(task: "TaskSpec", examples: list[Example], *, use_cache: bool = True,
+                progress: bool | None = None) -> SamplingResult:
+    """Sample every example runs x n times (or replay a samples file); cached blocks are reused."""
+    from .progress import make_progress
+    name, cls, params = _engine(task)
+    plan = SamplingPlan.from_spec(task.sampling)
+    model = None
+    if getattr(cls, "needs_model", True):
+        if not task.model:
+            raise ConfigError(f"{task.source or 'task'}: model: is required to sample with engine {name!r} "
+                              "(or set data.samples to replay samples made elsewhere)")
+        model = resolve_model(task.model)
+    engine = cls(params, plan=plan, model=model, task=task)
+    store = None
+    identity = model.identity if model is not None else getattr(engine, "identity", None)
+    if use_cache and name != "replay" and identity:
+        store = SampleStore(model=identity, engine=name, params=plan.params_key())
+    bar = make_progress(len(examples) * plan.runs * plan.n, progress, desc=f"sampling ({name})")
+    try:
+        samples = engine.sample(examples, store=store, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return SamplingResult(samples=samples, model=model, engine=name, stats=getattr(engine, "stats", None))
+
+
+def model_identity_for(task: "TaskSpec") -> str | None:
+    """The identity of what samples the task, without loading weights: None for replay or no model."""
+    name = engine_name_for(task)
+    if name == "replay":
+        return None
+    if name == "openai":
+        _, cls, params = _engine(task)
+        return cls(params, plan=SamplingPlan.from_spec(task.sampling), model=None, task=task).identity
+    if not task.model:
+        return None
+    return resolve_model(task.model).identity
+
+
+def can_sample(task: "TaskSpec") -> bool:
+    """Whether sample_task could run: a samples file, a model, or an engine that needs none."""
+    name = engine_name_for(task)
+    if name == "replay":
+        return task.data.samples is not None or "path" in task.sampling.options
+    if name == "openai":
+        return "base_url" in task.sampling.options
+    return bool(task.model)

@@ -1,0 +1,162 @@
+"""The engine contract: the sampling plan (R runs x n samples, seed blocks), prompt rendering, and
+the helpers every engine shares (work units, cache lookups, ordered Sample assembly)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+
+from ..records import Example, Sample
+
+if TYPE_CHECKING:
+    from ..task import SamplingSpec
+    from .store import SampleStore
+
+__all__ = ["SamplingPlan", "Generation", "Unit", "render_prompt", "plan_units", "run_units", "units_to_samples"]
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """R runs x n samples per prompt. Run r draws the seed block [seed + r*n, seed + r*n + n), so runs
+    never share a seed (vLLM gives sample i of a request the seed `seed + i`; the other engines match)."""
+
+    runs: int = 4
+    n: int = 4
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    system_prompt: str | None = None
+
+    @classmethod
+    def from_spec(cls, spec: "SamplingSpec") -> "SamplingPlan":
+        return cls(runs=spec.runs, n=spec.n, temperature=spec.temperature, top_p=spec.top_p,
+                   max_new_tokens=spec.max_new_tokens, stop=tuple(spec.stop), seed=spec.seed,
+                   system_prompt=spec.system_prompt)
+
+    def run_seed(self, r: int) -> int:
+        """The first seed of run r's block; sample i of that run uses run_seed(r) + i."""
+        return self.seed + r * self.n
+
+    def params_key(self) -> str:
+        """A stable hash of what changes a block of outputs: n, temperature, top_p, max_new_tokens,
+        stop and system prompt. `runs` and `seed` are left out (they pick blocks, not their content),
+        so raising `runs` reuses the cached blocks of the earlier runs."""
+        doc = {"n": self.n, "temperature": float(self.temperature), "top_p": float(self.top_p),
+               "max_new_tokens": self.max_new_tokens, "stop": list(self.stop), "system_prompt": self.system_prompt}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Generation:
+    """One completion as an engine returns it."""
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str          # stop | length | error
+    n_tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "token_ids": list(self.token_ids), "finish_reason": self.finish_reason,
+                "n_tokens": self.n_tokens}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Generation":
+        return cls(text=d["text"], token_ids=list(d.get("token_ids", [])), finish_reason=d["finish_reason"],
+                   n_tokens=int(d["n_tokens"]))
+
+
+def messages_for(prompt: str | list, system_prompt: str | None) -> list[dict]:
+    """The chat messages for a prompt; the system prompt goes first unless the prompt already has one."""
+    msgs = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+    if system_prompt and not any(m.get("role") == "system" for m in msgs):
+        msgs.insert(0, {"role": "system", "content": system_prompt})
+    return msgs
+
+
+def render_prompt(tokenizer: Any, prompt: str | list[dict], system_prompt: str | None) -> str:
+    """The text the model sees: the tokenizer's chat template (with a generation prompt) when it has
+    one, otherwise the raw prompt text (message contents joined by newlines, system prompt first)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages_for(prompt, system_prompt), tokenize=False,
+                                             add_generation_prompt=True)
+    from ..records import prompt_text
+    text = prompt_text(prompt)
+    return f"{system_prompt}\n{text}" if system_prompt else text
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One request: n samples of one example in one run, seeds seed..seed+n-1."""
+
+    example_index: int
+    run: int
+    seed: int
+    prompt: str            # the rendered prompt (or a JSON request body for API engines): the cache key
+
+
+def plan_units(examples: Sequence[Example], plan: SamplingPlan, render: Callable[[Example], str]) -> list[Unit]:
+    """Every (example, run) request, run-major so an interrupted check has whole runs done first."""
+    rendered = [render(ex) for ex in examples]
+    return [Unit(i, r, plan.run_seed(r), rendered[i]) for r in range(plan.runs) for i in range(len(examples))]
+
+
+def run_units(units: list[Unit], generate_batch: Callable[[list[Unit]], list[list[Generation]]],
+              batches: Callable[[list[Unit]], list[list[Unit]]], *, store: "SampleStore | None",
+              progress: Any, n: int) -> tuple[dict[Unit, list[Generation]], dict[str, int]]:
+    """Serve units from the store, generate the rest batch by batch, and write each batch to the
+    store as soon as it is done (so a killed run loses at most the batch in flight)."""
+    done: dict[Unit, list[Generation]] = {}
+    todo = []
+    for u in units:
+        hit = store.get(u.prompt, u.seed) if store is not None else None
+        if hit is not None and len(hit) == n:
+            done[u] = hit
+        else:
+            todo.append(u)
+    stats = {"cached": len(done), "generated": 0, "batches": 0}
+    if progress is not None and done:
+        progress.update(len(done) * n, sum(g.n_tokens for gs in done.values() for g in gs), cached=True)
+    for batch in batches(todo):
+        out = generate_batch(batch)
+        for u, gens in zip(batch, out):
+            if len(gens) != n:
+                from ..errors import EngineError
+                raise EngineError(f"engine returned {len(gens)} samples for one prompt, expected n={n}")
+            done[u] = gens
+        if store is not None:
+            store.put_many([(u.prompt, u.seed, gens) for u, gens in zip(batch, out)])
+        stats["generated"] += len(batch)
+        stats["batches"] += 1
+        if progress is not None:
+            progress.update(len(batch) * n, sum(g.n_tokens for gs in out for g in gs))
+    return done, stats
+
+
+def units_to_samples(examples: Sequence[Example], plan: SamplingPlan, done: dict[Unit, list[Generation]], *,
+                     model: str, engine: str) -> list[Sample]:
+    """Samples ordered by example, then run, then index: the order every engine returns."""
+    by_key = {(u.example_index, u.run): gens for u, gens in done.items()}
+    out = []
+    for i, ex in enumerate(examples):
+        for r in range(plan.runs):
+            gens = by_key[(i, r)]
+            for k, g in enumerate(gens):
+                out.append(Sample(example_id=ex.id, run=r, index=k, seed=plan.run_seed(r) + k, completion=g.text,
+                                  finish_reason=g.finish_reason, n_tokens=g.n_tokens, model=model, engine=engine))
+    return out
+
+
+class EngineBase:
+    """Optional base for engines: stores the constructor arguments of the contract."""
+
+    id: ClassVar[str] = ""
+
+    def __init__(self, params: Any, *, plan: SamplingPlan, model: Any, task: Any) -> None:
+        self.params = params
+        self.plan = plan
+        self.model = model
+        self.task = task
+        self.stats: dict[str, int] = {}

@@ -1,0 +1,193 @@
+"""The transformers engine (the default, CPU or GPU): batched, left-padded generation of n samples per
+prompt with one torch.Generator per sample, so a sample depends on its seed, not on its batch.
+
+Reproducibility guarantee: the same model, prompt, seed and parameters give the same token stream's
+random draws whatever the batch; texts are identical for the same batch composition, and across
+compositions up to floating-point rounding of padded matmuls (which on CPU fp32 we have not seen flip
+a token, but do not promise)."""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..records import Example, Sample
+from .base import EngineBase, Generation, Unit, plan_units, render_prompt, run_units, units_to_samples
+
+__all__ = ["Generation", "generate", "TransformersEngine", "default_batch_tokens"]
+
+
+def default_batch_tokens(device: str) -> int:
+    """Tokens (rows x (prompt + new tokens)) per forward batch: modest on CPU, large on GPU."""
+    return 131072 if str(device).startswith("cuda") else 16384
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids = set()
+    for src in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+        if isinstance(src, int):
+            ids.add(src)
+        elif isinstance(src, (list, tuple)):
+            ids.update(int(i) for i in src)
+    return ids
+
+
+def _draw(logits: Any, gens: list, temperature: float, top_p: float) -> Any:
+    """One token per row: greedy at temperature 0, else nucleus sampling by inverse CDF with a
+    uniform drawn from each row's own generator (vectorised except for the draws)."""
+    import torch
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    sorted_p, order = probs.sort(dim=-1, descending=True)
+    cum = sorted_p.cumsum(dim=-1)
+    if top_p < 1.0:
+        keep = (cum - sorted_p) < top_p          # always keeps the most likely token
+        sorted_p = sorted_p * keep
+        cum = sorted_p.cumsum(dim=-1)
+    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens]).to(logits.device)
+    target = (u * cum[:, -1].double()).unsqueeze(1)
+    pick = torch.searchsorted(cum.double(), target, right=True).clamp_(max=cum.shape[1] - 1)
+    return order.gather(1, pick).squeeze(1)
+
+
+def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max_new_tokens, stop, eos):
+    import torch
+    device = next(model.parameters()).device
+    enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
+    rows = len(prompts) * n
+    gens = [torch.Generator().manual_seed(int(s) + k) for s in seeds for k in range(n)]
+    out_tokens: list[list[int]] = [[] for _ in range(rows)]
+    finish = [None] * rows
+    tail = max((len(s) for s in stop), default=0) + 8
+    from transformers import DynamicCache
+    cache = DynamicCache()
+    with torch.inference_mode():
+        pos = (mask.cumsum(-1) - 1).clamp_(min=0)
+        # Prefill each prompt once, then give each of its n samples a copy of the cache.
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                       use_cache=True, logits_to_keep=1).logits[:, -1, :]
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            logits = logits.repeat_interleave(n, dim=0)
+            mask = mask.repeat_interleave(n, dim=0)
+            pos = pos.repeat_interleave(n, dim=0)
+        next_pos = pos[:, -1:] + 1
+        for step in range(max_new_tokens):
+            tok = _draw(logits[:, : len(tokenizer)] if logits.shape[-1] > len(tokenizer) else logits,
+                        gens, temperature, top_p)
+            tok_list = tok.tolist()
+            for i, t in enumerate(tok_list):
+                if finish[i] is not None:
+                    continue
+                if t in eos:
+                    finish[i] = "stop"
+                    continue
+                out_tokens[i].append(t)
+                if stop:
+                    text = tokenizer.decode(out_tokens[i][-tail:], skip_special_tokens=True)
+                    if any(s in text for s in stop):
+                        finish[i] = "stop"
+            if all(f is not None for f in finish) or step == max_new_tokens - 1:
+                break
+            feed = torch.tensor([pad_id if finish[i] is not None else t for i, t in enumerate(tok_list)],
+                                device=device).unsqueeze(1)
+            mask = torch.cat([mask, torch.ones_like(feed)], dim=1)
+            logits = model(input_ids=feed, attention_mask=mask, position_ids=next_pos, past_key_values=cache,
+                           use_cache=True, logits_to_keep=1).logits[:, -1, :]
+            next_pos = next_pos + 1
+    results = []
+    for i in range(rows):
+        text = tokenizer.decode(out_tokens[i], skip_special_tokens=True)
+        reason = finish[i] or "length"
+        cut = min((text.find(s) for s in stop if s in text), default=-1)
+        if cut >= 0:
+            text, reason = text[:cut], "stop"
+        results.append(Generation(text=text, token_ids=out_tokens[i], finish_reason=reason, n_tokens=len(out_tokens[i])))
+    return [results[j * n:(j + 1) * n] for j in range(len(prompts))]
+
+
+def _batches(lengths: Sequence[int], n: int, max_new_tokens: int, budget: int) -> list[list[int]]:
+    """Group prompt indices (in the given order) so rows x (longest prompt + new tokens) <= budget."""
+    out, cur, longest = [], [], 0
+    for i, length in enumerate(lengths):
+        new_longest = max(longest, length)
+        if cur and (len(cur) + 1) * n * (new_longest + max_new_tokens) > budget:
+            out.append(cur)
+            cur, new_longest = [], length
+        cur.append(i)
+        longest = new_longest
+    if cur:
+        out.append(cur)
+    return out
+
+
+def generate(model: Any, tokenizer: Any, prompts: list[str], *, n: int, seeds: list[int] | int, temperature: float,
+             top_p: float, max_new_tokens: int, stop: Sequence[str] = (),
+             batch_tokens: int | None = None) -> list[list[Generation]]:
+    """n samples for each already-rendered prompt. Sample k of prompt j uses seed seeds[j] + k; an
+    int `seeds` means seeds[j] = seeds + j*n. Prompts are batched longest-first under `batch_tokens`."""
+    if isinstance(seeds, int):
+        seeds = [seeds + j * n for j in range(len(prompts))]
+    if len(seeds) != len(prompts):
+        raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+    if not prompts:
+        return []
+    device = next(model.parameters()).device
+    budget = batch_tokens or default_batch_tokens(str(device))
+    lengths = [len(x) for x in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(prompts)), key=lambda j: -lengths[j])
+    eos = _eos_ids(model, tokenizer)
+    out: list[list[Generation] | None] = [None] * len(prompts)
+    for group in _batches([lengths[j] for j in order], n, max_new_tokens, budget):
+        idx = [order[g] for g in group]
+        res = _generate_batch(model, tokenizer, [prompts[j] for j in idx], [seeds[j] for j in idx], n,
+                              temperature, top_p, max_new_tokens, tuple(stop), eos)
+        for j, gens in zip(idx, res):
+            out[j] = gens
+    return out  # type: ignore[return-value]
+
+
+class TransformersEngine(EngineBase):
+    """Samples a local model with transformers, batch by batch, through the sample cache."""
+
+    id: ClassVar[str] = "transformers"
+    needs_model: ClassVar[bool] = True
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        device: str | None = Field(None, description="cpu, cuda, cuda:1 ...; default cuda when available.")
+        dtype: str | None = Field(None, description="bf16, fp16 or fp32; default bf16 on GPU, fp32 on CPU.")
+        batch_tokens: int | None = Field(None, ge=64, description="Token budget per forward batch (rows x length).")
+
+    def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
+        from ..errors import ConfigError
+        from .models import load_model
+        if self.model is None:
+            raise ConfigError("sampling.engine transformers needs `model:` in the task")
+        model, tokenizer = load_model(self.model, device=self.params.device, dtype=self.params.dtype)
+        plan = self.plan
+        units = plan_units(examples, plan, lambda ex: render_prompt(tokenizer, ex.prompt, plan.system_prompt))
+        budget = self.params.batch_tokens or default_batch_tokens(str(next(model.parameters()).device))
+        lengths: dict[str, int] = {}
+
+        def batches(todo: list[Unit]) -> list[list[Unit]]:
+            for u in todo:
+                if u.prompt not in lengths:
+                    lengths[u.prompt] = len(tokenizer(u.prompt, add_special_tokens=False)["input_ids"])
+            out = []
+            for r in sorted({u.run for u in todo}):      # finish run r before starting run r+1
+                run = sorted((u for u in todo if u.run == r), key=lambda u: -lengths[u.prompt])
+                for group in _batches([lengths[u.prompt] for u in run], plan.n, plan.max_new_tokens, budget):
+                    out.append([run[g] for g in group])
+            return out
+
+        def generate_batch(batch: list[Unit]) -> list[list[Generation]]:
+            return _generate_batch(model, tokenizer, [u.prompt for u in batch], [u.seed for u in batch], plan.n,
+                                   plan.temperature, plan.top_p, plan.max_new_tokens, plan.stop,
+                                   _eos_ids(model, tokenizer))
+
+        done, self.stats = run_units(units, generate_batch, batches, store=store, progress=progress, n=plan.n)
+        return units_to_samples(examples, plan, done, model=self.model.identity, engine=self.id)

@@ -1,0 +1,151 @@
+"""Pieces both training loops share: loading a trainable policy, LoRA, token log-probs, rollouts,
+metrics lines and the run clock. Checkpoint writing lives in checkpoint.py."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from ..errors import ConfigError
+from ..task import LoraSpec, TaskSpec
+
+__all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "pad_right", "Rollout",
+           "HFRollout", "MetricsLog", "task_examples", "default_out_dir"]
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def default_out_dir(task: TaskSpec, kind: str) -> Path:
+    root = task.training.output_dir or (task.base_dir / "runs" / task.slug)
+    return Path(root) / kind
+
+
+def task_examples(task: TaskSpec) -> list:
+    """The task's eval examples (the prompts GRPO trains on) as a list."""
+    from ..data import load_examples
+    loaded = load_examples(task)
+    examples = list(getattr(loaded, "examples", loaded))
+    if not examples:
+        raise ConfigError(f"{task.source or task.name}: data.eval has no examples to train on")
+    return examples
+
+
+@dataclass
+class Policy:
+    """A trainable model, its tokenizer, and where it came from."""
+
+    model: Any
+    tokenizer: Any
+    base_path: str          # the HF directory of the base weights
+    identity: str | None    # model identity of the base (resolve_model), for fingerprints
+    lora: bool
+
+
+def load_policy(model_name: str | None, *, device: str | None = None) -> Policy:
+    """Load `model_name` (alias, HF dir, hub id or a phasecheck checkpoint) in float32 for training."""
+    import torch
+    from ..sampling.models import load_model, resolve_model
+
+    if not model_name:
+        raise ConfigError("task has no `model:`; set it (alias, local HF directory or hub id) to train")
+    resolved = resolve_model(str(model_name))
+    # float32 master weights: the conservative preset's 5e-7 steps vanish in bf16 rounding.
+    model, tok = load_model(resolved, device=device, dtype=torch.float32)
+    return Policy(model, tok, str(resolved.path), resolved.identity, lora=False)
+
+
+def apply_lora(policy: Policy, spec: LoraSpec) -> Policy:
+    """Wrap the policy's model in a fresh peft LoRA adapter (r, alpha, dropout, target modules)."""
+    from peft import LoraConfig, get_peft_model
+    cfg = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                     target_modules=spec.target_modules, task_type="CAUSAL_LM")
+    policy.model = get_peft_model(policy.model, cfg)
+    policy.lora = True
+    return policy
+
+
+def pad_right(seqs: list[list[int]], pad_id: int):
+    """Right-pad token lists into (ids, attention_mask) long tensors."""
+    import torch
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, :len(s)] = 1
+    return ids, mask
+
+
+def token_logprobs(model, ids, mask, *, with_entropy: bool = False):
+    """Log-prob of each token given the ones before it: shape (B, T-1), aligned with ids[:, 1:].
+
+    Right padding keeps every real token at its natural position, so no position_ids are needed."""
+    import torch
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    if not with_entropy:
+        return logp, None
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy
+
+
+class Rollout(Protocol):
+    """Samples `n` completions per rendered prompt from the in-memory policy.
+
+    Returns, per prompt, n (text, completion_token_ids, finished) triples; `finished` is False when
+    the completion hit max_new_tokens."""
+
+    def __call__(self, model, tokenizer, prompts: list[str], *, n: int, seed: int, temperature: float,
+                 max_new_tokens: int) -> list[list[tuple[str, list[int], bool]]]: ...
+
+
+class HFRollout:
+    """The default rollout: phasecheck.sampling.hf.generate on the live policy (CPU or one GPU).
+
+    vLLM on a GPU needs the policy's weights pushed into the engine after every optimiser step
+    (TRL does it with `vllm_mode="colocate"`: `llm.llm_engine.model_executor.driver_worker.model_runner
+    .model.load_weights(state_dict.items())`, merging a LoRA first). That path is not built here; use
+    `--backend trl` with use_vllm for it, which keeps the weights in sync itself."""
+
+    def __call__(self, model, tokenizer, prompts, *, n, seed, temperature, max_new_tokens):
+        from ..sampling.hf import generate
+        out = generate(model, tokenizer, prompts, n=n, seeds=seed, temperature=temperature, top_p=1.0,
+                       max_new_tokens=max_new_tokens)
+        eos = tokenizer.eos_token_id
+        result = []
+        for gens in out:
+            row = []
+            for g in gens:
+                ids = list(g.token_ids)
+                finished = g.finish_reason != "length"
+                # The model must learn to stop: keep the eos it emitted as a trained token.
+                if finished and eos is not None and (not ids or ids[-1] != eos):
+                    ids.append(eos)
+                row.append((g.text, ids, finished))
+            result.append(row)
+        return result
+
+
+class MetricsLog:
+    """Appends one JSON line per step to metrics.jsonl (append-only, one short line per write)."""
+
+    def __init__(self, path: Path, on_line: Callable[[dict], None] | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.on_line = on_line
+
+    def write(self, line: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, sort_keys=True) + "\n")
+        if self.on_line:
+            self.on_line(line)
+
+    def read(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        return [json.loads(x) for x in self.path.read_text(encoding="utf-8").splitlines() if x.strip()]

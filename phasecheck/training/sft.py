@@ -1,0 +1,235 @@
+"""SFT on the validated set, gated by the verdict: completion-only loss through the chat template,
+labels masked by the attention mask (pad may equal eos), and a held-out split for eval loss."""
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ConfigError, DataError
+from ..state import newest_run, newest_verdict, record_run
+from ..task import TaskSpec
+from .checkpoint import load_trainable, load_trainer_state, save_checkpoint
+from .common import MetricsLog, Policy, apply_lora, default_out_dir, load_policy, now, pad_right
+from .gate import GateDecision, check_gate
+
+__all__ = ["train_sft", "SFTResult", "validated_set_path", "read_validated", "encode_pairs", "sft_start_model"]
+
+
+@dataclass
+class SFTResult:
+    checkpoint: Path
+    steps: int
+    metrics: Path
+    eval_loss_before: float | None
+    eval_loss_after: float | None
+    train_loss_first: float
+    train_loss_last: float
+    gate: GateDecision
+
+
+def validated_set_path(task: TaskSpec) -> Path:
+    """validated.jsonl of the newest verdict (Verdict.artifacts['validated'], relative to verdict.json)."""
+    entry = newest_verdict(task)
+    if entry is None:
+        raise ConfigError(f"task {task.name!r}: no verdict recorded; run `phasecheck check` to build the validated set")
+    verdict_path = Path(entry["path"])
+    rel = json.loads(verdict_path.read_text(encoding="utf-8")).get("artifacts", {}).get("validated")
+    if not rel:
+        raise ConfigError(f"{verdict_path}: the verdict lists no validated set (artifacts.validated); "
+                          "is the validated_set check enabled?")
+    return (verdict_path.parent / rel).resolve()
+
+
+def read_validated(path: Path) -> list[dict[str, Any]]:
+    """Rows {id, prompt, completion, ...} of a validated.jsonl; a bad row names its line."""
+    rows = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read validated set ({exc.__class__.__name__})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "prompt" not in row or not isinstance(row.get("completion"), str):
+            raise DataError(f"{path}:{n}: a validated row needs `prompt` and a string `completion`")
+        rows.append(row)
+    if not rows:
+        raise DataError(f"{path}: the validated set is empty; nothing to SFT on")
+    return rows
+
+
+def encode_pairs(tokenizer, rows: list[dict], *, system_prompt: str | None, max_length: int) -> list[tuple[list[int], int]]:
+    """(token ids, prompt length) per row: chat-rendered prompt, then the completion and eos."""
+    from ..sampling.base import render_prompt
+    eos = tokenizer.eos_token or ""
+    out = []
+    for row in rows:
+        p = tokenizer(render_prompt(tokenizer, row["prompt"], system_prompt), add_special_tokens=False)["input_ids"]
+        c = tokenizer(row["completion"] + eos, add_special_tokens=False)["input_ids"]
+        ids = (p + c)[:max_length]
+        if len(ids) > len(p):        # a prompt that fills max_length leaves nothing to learn
+            out.append((ids, len(p)))
+    return out
+
+
+def _batch(encoded: list[tuple[list[int], int]], pad_id: int, device):
+    """Tensors for a batch: labels are -100 on the prompt and wherever the attention mask is 0."""
+    ids, mask = pad_right([e[0] for e in encoded], pad_id)
+    labels = ids.masked_fill(mask == 0, -100)
+    for r, (_, plen) in enumerate(encoded):
+        labels[r, :plen] = -100
+    return ids.to(device), mask.to(device), labels.to(device)
+
+
+def _loss(model, ids, mask, labels):
+    """Mean cross-entropy over completion tokens; returns (loss, token count)."""
+    import torch
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    target = labels[:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                             ignore_index=-100, reduction="sum")
+    n = (target != -100).sum()
+    return loss / n.clamp(min=1), int(n)
+
+
+def _eval_loss(model, encoded, pad_id, batch_size, device) -> float | None:
+    import torch
+    if not encoded:
+        return None
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(encoded), batch_size):
+            loss, n = _loss(model, *_batch(encoded[i:i + batch_size], pad_id, device))
+            total += loss.item() * n
+            count += n
+    return total / max(count, 1)
+
+
+def sft_start_model(task: TaskSpec) -> tuple[str, str | None]:
+    """Which model SFT trains -> (name, identity): the one the newest verdict judged, if that is the
+    task's model or the newest GRPO checkpoint; otherwise the task's model (the gate then says why)."""
+    from ..sampling.models import resolve_model
+    names = [task.model] if task.model else []
+    run = newest_run(task, "grpo")
+    if run:
+        names.append(run["path"])
+    if not names:
+        raise ConfigError(f"{task.source or task.name}: task has no `model:` to SFT")
+    idents = {n: resolve_model(str(n)).identity for n in names}
+    entry = newest_verdict(task)
+    if entry:
+        judged = json.loads(Path(entry["path"]).read_text(encoding="utf-8"))["fingerprint"].get("model")
+        for n, ident in idents.items():
+            if ident == judged:
+                return n, ident
+    return names[0], idents[names[0]]
+
+
+def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None = None, model: str | None = None,
+              validated: str | Path | None = None, resume: str | Path | None = None, max_steps: int | None = None,
+              device: str | None = None, on_step: Callable[[dict], None] | None = None,
+              on_warning: Callable[[str], None] | None = None, **overrides: Any) -> SFTResult:
+    """Gate, then SFT the judged model on the validated set; returns the final checkpoint and losses."""
+    import torch
+
+    spec = task.training.sft.model_copy(update=overrides)
+    if model is not None:
+        from ..sampling.models import resolve_model
+        start, identity = model, resolve_model(str(model)).identity
+    else:
+        start, identity = sft_start_model(task)
+    gate = check_gate(task, "sft", force=force, model_identity=identity)
+    if gate.warning and on_warning:
+        on_warning(gate.warning)
+    data_path = Path(validated) if validated else validated_set_path(task)
+    rows = read_validated(data_path)
+    out_dir = Path(out_dir) if out_dir else default_out_dir(task, "sft")
+    torch.manual_seed(spec.seed)
+
+    if resume:
+        net_, tok_, meta, is_lora = load_trainable(resume, device=device)
+        policy = Policy(net_, tok_, meta["base_model"], meta.get("base_identity"), lora=is_lora)
+    else:
+        policy = load_policy(start, device=device)
+        if spec.lora is not None:
+            apply_lora(policy, spec.lora)
+    net, tok = policy.model, policy.tokenizer
+    net.eval()         # dropout off; the tiny-step regime gains nothing from it
+    dev = next(net.parameters()).device
+    rng = random.Random(spec.seed)
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    n_eval = min(len(rows) - 1, math.ceil(len(rows) * spec.eval_fraction)) if spec.eval_fraction > 0 else 0
+    held = encode_pairs(tok, [rows[i] for i in order[:n_eval]], system_prompt=task.sampling.system_prompt,
+                        max_length=spec.max_length)
+    train = encode_pairs(tok, [rows[i] for i in order[n_eval:]], system_prompt=task.sampling.system_prompt,
+                         max_length=spec.max_length)
+    if not train:
+        raise DataError(f"{data_path}: no trainable rows (every prompt fills max_length={spec.max_length})")
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.0)
+    start_step = 0
+    if resume:
+        state = load_trainer_state(resume)
+        start_step = int(state["step"])
+        if "optimizer" in state:
+            opt.load_state_dict(state["optimizer"])
+    per_epoch = math.ceil(len(train) / spec.batch_size)
+    total = max(1, math.ceil(spec.epochs * per_epoch))
+    if max_steps is not None:
+        total = min(total, start_step + max_steps)
+    batches: list[list[int]] = []
+    while len(batches) < total:
+        epoch = list(range(len(train)))
+        rng.shuffle(epoch)
+        batches += [epoch[i:i + spec.batch_size] for i in range(0, len(epoch), spec.batch_size)]
+    log = MetricsLog(out_dir / "metrics.jsonl", on_step)
+    fingerprint = gate_fp(task, identity)
+    eval_before = _eval_loss(net, held, tok.pad_token_id, spec.batch_size, dev)
+    log.write({"step": start_step, "eval_loss": eval_before, "total_steps": total})
+
+    def save(step: int, interrupted: bool = False) -> Path:
+        meta = {"kind": "sft", "task": task.name, "task_file": str(task.source) if task.source else None,
+                "fingerprint": fingerprint, "verdict": gate.record(), "forced": gate.forced,
+                "config": spec.model_dump(mode="json"), "validated_set": str(data_path),
+                "created_at": now(), "interrupted": interrupted, "start_model": str(start)}
+        path = save_checkpoint(policy, out_dir, step=step, meta=meta, optimizer=opt)
+        record_run(task, kind="sft", path=path, step=step, created_at=meta["created_at"], forced=gate.forced)
+        return path
+
+    losses: list[float] = []
+    step = start_step
+    try:
+        for step in range(start_step, total):
+            loss, n = _loss(net, *_batch([train[i] for i in batches[step]], tok.pad_token_id, dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            losses.append(loss.item())
+            line = {"step": step + 1, "total_steps": total, "loss": losses[-1], "tokens": n,
+                    "grad_norm": float(grad_norm), "lr": spec.learning_rate}
+            if (step + 1) % per_epoch == 0 and step + 1 < total:
+                line["eval_loss"] = _eval_loss(net, held, tok.pad_token_id, spec.batch_size, dev)
+            log.write(line)
+    except KeyboardInterrupt:
+        from .grpo import _Interrupted
+        raise _Interrupted(save(step, interrupted=True)) from None
+    eval_after = _eval_loss(net, held, tok.pad_token_id, spec.batch_size, dev)
+    log.write({"step": total, "eval_loss": eval_after, "total_steps": total})
+    path = save(total)
+    return SFTResult(path, total, log.path, eval_before, eval_after, losses[0] if losses else math.nan,
+                     losses[-1] if losses else math.nan, gate)
+
+
+def gate_fp(task: TaskSpec, identity: str | None) -> dict | None:
+    from .grpo import _fingerprint
+    return _fingerprint(task, identity)

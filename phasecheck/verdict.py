@@ -1,0 +1,136 @@
+"""Judging the check results: the phase, its action line, the fingerprint, and saving verdict.json.
+
+Rules: INCONCLUSIVE when a blocking check errored; GRADUATED only when every blocking check ran and
+passed (warn counts as pass unless fail_on_warn); otherwise GRPO_PHASE. A blocking check that was
+skipped or not run (`--only`) leaves graduation unshown, so the verdict is GRPO_PHASE, the safe reading."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import ValidationError
+
+from .errors import ConfigError
+from .results import ACTIONS, CheckResult, Fingerprint, Phase, Status, Verdict
+from .task import TaskSpec
+
+__all__ = ["decide", "fingerprint", "build_verdict", "save_verdict", "load_verdict", "hash_json", "hash_file"]
+
+
+def decide(results: Sequence[CheckResult], blocking: Sequence[str], *, fail_on_warn: bool = False) -> Phase:
+    """The phase for a set of results; `fail_on_warn` makes a warn from any check (advisory too) a failure."""
+    by_id = {r.id: r for r in results}
+    if any(by_id[b].status is Status.ERROR for b in blocking if b in by_id):
+        return Phase.INCONCLUSIVE
+    ok = {Status.PASS} if fail_on_warn else {Status.PASS, Status.WARN}
+    if fail_on_warn and any(r.status is Status.WARN for r in results):
+        return Phase.GRPO_PHASE
+    if blocking and all(b in by_id and by_id[b].status in ok for b in blocking):
+        return Phase.GRADUATED
+    return Phase.GRPO_PHASE
+
+
+def hash_json(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def hash_file(path: Path) -> str:
+    """sha256 of a file, or of every file under a directory (names and contents, sorted)."""
+    h = hashlib.sha256()
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode("utf-8") + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _task_for_hash(task: TaskSpec) -> dict:
+    """The normalised task with paths relative to the task file, so a moved checkout hashes the same.
+    Data paths and the model are hashed by content/identity separately."""
+    doc = task.normalised()
+    base = task.base_dir
+    for role in ("eval", "train", "samples"):
+        doc["data"][role] = None if doc["data"].get(role) is None else _rel(doc["data"][role], base)
+    if isinstance(doc["grader"].get("vocabulary"), str):
+        doc["grader"]["vocabulary"] = _rel(doc["grader"]["vocabulary"], base)
+    if doc["training"].get("output_dir"):
+        doc["training"]["output_dir"] = _rel(doc["training"]["output_dir"], base)
+    doc.pop("model", None)
+    doc.pop("sampling", None)
+    return doc
+
+
+def _rel(p: str, base: Path) -> str:
+    try:
+        return Path(p).resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return Path(p).as_posix()
+
+
+def _data_hashes(task: TaskSpec) -> dict[str, str]:
+    try:
+        from .data import data_hashes
+    except ImportError:
+        data_hashes = None
+    if data_hashes is not None:
+        return dict(data_hashes(task))
+    out = {}
+    for role in ("eval", "train", "samples"):
+        p = getattr(task.data, role)
+        if p is not None and Path(p).exists():
+            out[role] = hash_file(p)
+    return out
+
+
+def fingerprint(task: TaskSpec, *, model_identity: str | None, data: dict[str, str] | None = None,
+                version: str | None = None) -> Fingerprint:
+    """Hashes of the normalised task, data files, model identity, sampling params and version."""
+    from . import __version__
+    version = version or __version__
+    data = dict(data) if data is not None else _data_hashes(task)
+    if task.data.samples is not None and "samples" not in data and Path(task.data.samples).exists():
+        data["samples"] = hash_file(task.data.samples)
+    parts = {"task": hash_json(_task_for_hash(task)), "data": data, "model": model_identity,
+             "sampling": hash_json(task.sampling.model_dump(mode="json")), "version": version}
+    return Fingerprint(**parts, digest=hash_json(parts))
+
+
+def build_verdict(task: TaskSpec, results: Sequence[CheckResult], fp: Fingerprint, *, fail_on_warn: bool = False,
+                  command: Sequence[str] = (), artifacts: dict[str, str] | None = None, model: str | None = None,
+                  created_at: str | None = None) -> Verdict:
+    phase = decide(results, task.gate.blocking, fail_on_warn=fail_on_warn)
+    created = created_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return Verdict(task=task.name, task_file=str(task.source) if task.source else None, status=phase,
+                   action=ACTIONS[phase], checks=list(results), fingerprint=fp, created_at=created,
+                   command=list(command), model=model, artifacts=dict(sorted((artifacts or {}).items())))
+
+
+def save_verdict(verdict: Verdict, path: Path) -> Path:
+    """verdict.json, atomically, with sorted keys so identical runs give identical bytes."""
+    from .state import atomic_write_text
+    text = json.dumps(verdict.dump(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return atomic_write_text(path, text)
+
+
+def load_verdict(path: str | Path) -> Verdict:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: verdict file not found") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable verdict.json ({exc.__class__.__name__}: {exc})") from None
+    try:
+        return Verdict.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: not a phasecheck verdict: {loc}: {first['msg']}") from None

@@ -1,0 +1,155 @@
+"""Builtin GRPO on a tiny model: parameters move, metrics are written, reward bands reach the
+advantages, presets resolve field by field, fractional epochs, resume and Ctrl-C."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+
+from phasecheck.state import newest_run
+from phasecheck.training.checkpoint import load_trainer_state, read_checkpoint_meta
+from phasecheck.training.grpo import group_advantages, plan_steps, resolve_grpo, train_grpo
+
+METRIC_KEYS = {"reward_mean", "reward_std", "frac_zero_std", "kl", "entropy", "completion_length", "accuracy",
+               "loss", "grad_norm", "step", "advantage_min", "advantage_max"}
+
+
+class ScriptedRollout:
+    """A rollout that answers every prompt with the same G completions (a replayed policy)."""
+
+    def __init__(self, texts, interrupt_on_call=None):
+        self.texts, self.calls, self.interrupt_on_call = texts, 0, interrupt_on_call
+
+    def __call__(self, model, tokenizer, prompts, *, n, seed, temperature, max_new_tokens):
+        self.calls += 1
+        if self.calls == self.interrupt_on_call:
+            raise KeyboardInterrupt
+        assert n == len(self.texts)
+        return [[(t, tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id], True)
+                 for t in self.texts] for _ in prompts]
+
+
+def _lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_two_steps_change_every_trainable_parameter_and_write_metrics(tmp_path, tiny_model_dir, mode):
+    import torch
+    grpo = ("{preset: conservative, learning_rate: 0.001, epochs: 1, batch_prompts: 4, group_size: 4}"
+            if mode == "lora" else "{preset: none, learning_rate: 0.001, epochs: 1, batch_prompts: 4, group_size: 4, beta: 0.1}")
+    task = make_task(tmp_path / "t", tiny_model_dir, grpo=grpo)
+    captured = {}
+
+    def snapshot(line):
+        captured.setdefault("lines", []).append(line)
+
+    rollout = ScriptedRollout(["7", "x", "42", "no"])   # half correct: every group has signal
+    res = train_grpo(task, rollout=rollout, on_step=snapshot)
+    assert res.steps == 2 and res.checkpoint.name == "checkpoint-2"
+    lines = _lines(res.metrics)
+    assert [x["step"] for x in lines] == [1, 2]
+    assert METRIC_KEYS <= set(lines[0])
+    assert lines[0]["accuracy"] == pytest.approx(0.5) and lines[0]["frac_zero_std"] == 0.0
+    meta = read_checkpoint_meta(res.checkpoint)
+    assert meta["kind"] == "grpo" and meta["step"] == 2 and meta["adapter"] is (mode == "lora")
+    assert meta["fingerprint"]["digest"] and meta["config"]["group_size"] == 4
+    assert newest_run(task, "grpo")["path"] == str(res.checkpoint.resolve())
+
+    # Every trained tensor moved away from the start model.
+    from transformers import AutoModelForCausalLM
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    if mode == "lora":
+        from peft import PeftModel
+        trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                            res.checkpoint / "adapter")
+        lora = {n: p for n, p in trained.named_parameters() if "lora_" in n}
+        assert lora and all(p.abs().sum() > 0 for n, p in lora.items() if "lora_B" in n)
+        merged = AutoModelForCausalLM.from_pretrained(res.checkpoint)
+        changed = [n for n, p in merged.named_parameters()
+                   if not torch.equal(p, dict(base.named_parameters())[n])]
+        assert any("q_proj" in n for n in changed)
+    else:
+        trained = AutoModelForCausalLM.from_pretrained(res.checkpoint)
+        before = dict(base.named_parameters())
+        same = [n for n, p in trained.named_parameters() if torch.equal(p, before[n])]
+        assert not same, f"unchanged after 2 steps: {same}"
+
+
+def test_reward_bands_reach_the_advantages(tmp_path, tiny_model_dir):
+    out = {}
+    for bands in ((1.0, 0.0), (2.0, -1.0)):
+        task = make_task(tmp_path / f"b{bands[0]}", tiny_model_dir, correct=bands[0], wrong=bands[1],
+                         grpo="{epochs: 1, batch_prompts: 8, group_size: 4, advantage_scale: none}")
+        res = train_grpo(task, rollout=ScriptedRollout(["3", "a", "3", "a"]))
+        out[bands] = _lines(res.metrics)[0]
+    low, high = out[(1.0, 0.0)], out[(2.0, -1.0)]
+    assert low["reward_mean"] == pytest.approx(0.5) and high["reward_mean"] == pytest.approx(0.5)
+    # Unscaled advantages are reward - group mean: the band width shows through directly.
+    assert (low["advantage_min"], low["advantage_max"]) == pytest.approx((-0.5, 0.5))
+    assert (high["advantage_min"], high["advantage_max"]) == pytest.approx((-1.5, 1.5))
+
+
+def test_group_advantages_scales():
+    import torch
+    r = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    g = group_advantages(r, "group")
+    assert g[0].tolist() == pytest.approx([1.0, -1.0, 1.0, -1.0], abs=1e-3)
+    assert g[1].abs().sum() == 0          # a zero-variance group carries no signal
+    assert group_advantages(r, "none")[0].tolist() == pytest.approx([0.5, -0.5, 0.5, -0.5])
+    b = group_advantages(r, "batch")
+    assert b[0, 0].item() == pytest.approx(0.5 / (r.std(unbiased=False).item() + 1e-4))
+
+
+def test_conservative_preset_is_overridable_field_by_field(tmp_path, tiny_model_dir):
+    task = make_task(tmp_path / "p", tiny_model_dir, grpo="{beta: 0.05, lora: {r: 8, alpha: 16}}")
+    cfg = resolve_grpo(task)
+    assert (cfg.group_size, cfg.learning_rate, cfg.epochs) == (4, 5e-7, 0.25)
+    assert cfg.beta == 0.05 and (cfg.lora.r, cfg.lora.alpha) == (8, 16)
+    plain = resolve_grpo(make_task(tmp_path / "q", tiny_model_dir))
+    assert (plain.lora.r, plain.lora.alpha, plain.beta) == (4, 8, 0.2)
+    assert resolve_grpo(make_task(tmp_path / "r", tiny_model_dir, grpo="{full_finetune: true}")).lora is None
+
+
+def test_quarter_epoch_trains(tmp_path, tiny_model_dir):
+    task = make_task(tmp_path / "e", tiny_model_dir, n_prompts=8, grpo="{epochs: 0.25, batch_prompts: 1}")
+    assert plan_steps(resolve_grpo(task), 8) == 2
+    res = train_grpo(task, rollout=ScriptedRollout(["1", "z", "1", "z"]))
+    assert res.steps == 2 and len(_lines(res.metrics)) == 2
+
+
+def test_resume_continues_from_the_saved_step(tmp_path, tiny_model_dir):
+    import torch
+    task = make_task(tmp_path / "r", tiny_model_dir,
+                     grpo="{learning_rate: 0.001, epochs: 1, batch_prompts: 2, group_size: 4}")
+    first = train_grpo(task, rollout=ScriptedRollout(["5", "q", "5", "q"]), max_steps=1)
+    assert first.checkpoint.name == "checkpoint-1"
+    second = train_grpo(task, rollout=ScriptedRollout(["5", "q", "5", "q"]), resume=first.checkpoint, max_steps=1)
+    assert second.checkpoint.name == "checkpoint-2"
+    assert [x["step"] for x in _lines(second.metrics)] == [1, 2]
+    state = load_trainer_state(second.checkpoint)
+    assert state["step"] == 2 and state["optimizer"]["state"]          # Adam moments came along
+    from safetensors.torch import load_file
+    a = load_file(first.checkpoint / "adapter" / "adapter_model.safetensors")
+    b = load_file(second.checkpoint / "adapter" / "adapter_model.safetensors")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_saves_a_checkpoint_before_exiting(tmp_path, tiny_model_dir):
+    task = make_task(tmp_path / "c", tiny_model_dir, grpo="{epochs: 1, batch_prompts: 2, group_size: 2}")
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_grpo(task, rollout=ScriptedRollout(["1", "b"], interrupt_on_call=2))
+    ckpt = info.value.checkpoint
+    assert ckpt.name == "checkpoint-1"
+    assert read_checkpoint_meta(ckpt)["interrupted"] is True
+    assert newest_run(task, "grpo")["step"] == 1
+
+
+def test_default_rollout_samples_the_live_policy(tmp_path, tiny_model_dir):
+    """The hf sampling engine generates the rollouts; the grader (regex verifier) scores them."""
+    task = make_task(tmp_path / "h", tiny_model_dir, grpo="{epochs: 1, batch_prompts: 4, group_size: 2}")
+    res = train_grpo(task, max_steps=1)
+    line = _lines(res.metrics)[0]
+    assert 0 < line["completion_length"] <= 7 and 0.0 <= line["accuracy"] <= 1.0

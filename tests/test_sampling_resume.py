@@ -1,0 +1,61 @@
+"""A sampling run killed mid-way (SIGKILL or SIGINT) resumes from the cache to exactly the samples
+an uninterrupted run gives, without re-sampling finished batches."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from phasecheck.records import Example
+from phasecheck.sampling import sample_task
+from phasecheck.task import TaskSpec
+
+PROMPTS = ["What is 2 + 3 ?", "Compute 7 * 6 .", "The hamiltonian H = p^2 / 2m gives", "unknown tag ?"] * 2
+
+SCRIPT = """
+import json, os, sys, time
+from phasecheck.records import Example
+from phasecheck.sampling import sample_task, hf
+from phasecheck.task import TaskSpec
+slow = hf._generate_batch
+def paced(*a, **k):
+    time.sleep(0.25)           # widen the window so the kill lands mid-run
+    return slow(*a, **k)
+hf._generate_batch = paced
+task = TaskSpec.model_validate(json.loads(sys.argv[1]))
+ex = [Example(id=f"e{i}", prompt=p) for i, p in enumerate(json.loads(sys.argv[2]))]
+sample_task(task, ex, progress=False)
+"""
+
+
+def test_killed_runs_resume_to_the_uninterrupted_set(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "ref-cache"))
+    ex = [Example(id=f"e{i}", prompt=p) for i, p in enumerate(PROMPTS)]
+    # batch_tokens this small puts one prompt (n rows) in each batch: 8 prompts x 2 runs = 16 batches.
+    task = TaskSpec(name="t", model=str(tiny_model_dir), sampling={"runs": 2, "n": 3, "temperature": 1.0,
+                                                                    "max_new_tokens": 10, "seed": 7, "batch_tokens": 64})
+    reference = [s.to_dict() for s in sample_task(task, ex, use_cache=False, progress=False).samples]
+    procs = {}
+    for sig in (signal.SIGKILL, signal.SIGINT):        # both at once: the start-up (imports) dominates
+        cache = tmp_path / f"cache-{sig.name}"
+        env = {**os.environ, "PHASECHECK_CACHE_DIR": str(cache)}
+        procs[sig] = (cache, subprocess.Popen([sys.executable, "-c", SCRIPT, task.model_dump_json(),
+                                               json.dumps(PROMPTS)], env=env, stderr=subprocess.PIPE))
+    for sig, (cache, proc) in procs.items():
+        deadline = time.monotonic() + 50
+        while time.monotonic() < deadline and len(list(cache.glob("samples/*/batch-*.json"))) < 2:
+            time.sleep(0.05)
+        proc.send_signal(sig)
+    for sig, (cache, proc) in procs.items():
+        proc.wait(timeout=30)
+        written = len(list(cache.glob("samples/*/batch-*.json")))
+        assert 2 <= written < 16, (sig, proc.stderr.read().decode()[-2000:])
+        if sig == signal.SIGINT:
+            assert proc.returncode != 0 and b"KeyboardInterrupt" in proc.stderr.read()
+        monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(cache))
+        resumed = sample_task(task, ex, progress=False)
+        assert resumed.stats["cached"] == written and resumed.stats["generated"] == 16 - written
+        assert [s.to_dict() for s in resumed.samples] == reference

@@ -1,0 +1,83 @@
+"""Shared pieces of the training backend (token log-probs, padding, checkpoints), and the task
+builder the other training tests import."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from phasecheck.task import load_task
+
+DIGIT_TASK = """\
+name: digits
+model: {model}
+data:
+  eval: eval.jsonl
+grader:
+  verifier: {{kind: regex, pattern: "[0-9]", mode: search}}
+  default: {{correct: {correct}, wrong: {wrong}}}
+sampling: {{max_new_tokens: 6, temperature: 1.0, runs: 1, n: 2}}
+training:
+  grpo: {grpo}
+  sft: {sft}
+"""
+
+
+def make_task(root: Path, model_dir: Path, *, n_prompts: int = 8, correct: float = 1.0, wrong: float = 0.0,
+              grpo: str = "{}", sft: str = "{}"):
+    """A task whose reward is 'the completion contains a digit', over n_prompts toy prompts."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = [{"id": f"q{i}", "prompt": f"What is {i} + {i} ?", "reference": str(2 * i)} for i in range(n_prompts)]
+    (root / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (root / "task.yaml").write_text(DIGIT_TASK.format(model=model_dir, correct=correct, wrong=wrong,
+                                                      grpo=grpo, sft=sft), encoding="utf-8")
+    return load_task(root / "task.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_pad_right_and_token_logprobs_align(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from phasecheck.training.common import pad_right, token_logprobs
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    ids, mask = pad_right([[5, 6, 7, 8], [5, 6]], pad_id=0)
+    assert mask.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    logp, ent = token_logprobs(model, ids, mask, with_entropy=True)
+    assert logp.shape == (2, 3) and ent.shape == (2, 3)
+    # Right padding leaves the real tokens of the short row as they would be alone.
+    alone, _ = token_logprobs(model, ids[1:, :2], mask[1:, :2])
+    assert torch.allclose(logp[1, :1], alone[0], atol=1e-5)
+    full = torch.log_softmax(model(ids[:1]).logits[0, :-1], -1).gather(-1, ids[0, 1:, None]).squeeze(-1)
+    assert torch.allclose(logp[0], full, atol=1e-5)
+
+
+def test_checkpoint_is_atomic_and_loadable(tmp_path, tiny_model_dir):
+    import torch
+    from phasecheck.sampling.models import resolve_model
+    from phasecheck.task import LoraSpec
+    from phasecheck.training.checkpoint import (load_checkpoint_model, newest_checkpoint, read_checkpoint_meta,
+                                                save_checkpoint)
+    from phasecheck.training.common import apply_lora, load_policy
+    policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))
+    with torch.no_grad():
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.05)        # a non-trivial adapter, so merging changes the weights
+    path = save_checkpoint(policy, tmp_path / "out", step=3, meta={"kind": "grpo"})
+    assert path.name == "checkpoint-3" and newest_checkpoint(tmp_path / "out") == path
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]   # no temp dirs left
+    meta = read_checkpoint_meta(path)
+    assert meta["adapter"] is True and meta["step"] == 3 and meta["base_model"] == str(Path(tiny_model_dir).resolve())
+    model, tok, _ = load_checkpoint_model(path)
+    ids = torch.tensor([[5, 6, 7]])
+    with torch.no_grad():
+        expect = policy.model(input_ids=ids).logits
+        got = model(input_ids=ids).logits
+    assert torch.allclose(expect, got, atol=1e-4)
+    # The checkpoint is a plain HF dir: sampling resolves it, and its identity differs from the base.
+    assert resolve_model(str(path)).identity != resolve_model(str(tiny_model_dir)).identity
