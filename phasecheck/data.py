@@ -150,13 +150,15 @@ def _iter(path: Path, fields: FieldMap, cls: type, on_bad_rows: str, skipped: li
         try:
             if error is not None:
                 raise _Bad(error)
-            yield build(value, n)
+            record = build(value, n)
         except _Bad as bad:
             if on_bad_rows == "error":
                 where = f"{show}:{line}" if line else show
                 raise DataError(f"{where}: row {n}: {bad}") from None
             if skipped is not None:
                 skipped.append((n, str(bad)))
+            continue
+        yield record
 
 
 def iter_examples(path: Path, fields: FieldMap, *, on_bad_rows: OnBadRows = "error",

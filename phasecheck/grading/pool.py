@@ -117,7 +117,7 @@ class TimeoutPool:
     def __init__(self, workers: int = 0, memory_mb: int | None = DEFAULT_MEMORY_MB):
         self.size = workers or min(4, os.cpu_count() or 1)
         self.memory_mb = memory_mb
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._idle: queue.Queue[_Worker] = queue.Queue()   # FIFO: a just-respawned worker goes last
         self._lock = threading.Lock()
         self._started = 0                 # live workers, idle or busy
         self._all: weakref.WeakSet = weakref.WeakSet()
