@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from phasecheck.checks._scan import _ASCII_SYMBOL, _TOKEN, TokenScanner  # noqa: E402
+from phasecheck.checks._scan import _MATH_SPAN, _OPERAND, _SPAN_SYMBOL, _TOKEN, TokenScanner  # noqa: E402
 
 PROSE = ["First we read the table and note the values.", "Then we reason step by step about the light.",
          "The sun sets later in summer, so the hour is longer.", "We multiply, then check the units again.",
@@ -57,7 +57,10 @@ def baseline(path: Path) -> tuple[float, int]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             d = json.loads(line)
-            tokens += len(_TOKEN.findall(d["completion"])) + len(_ASCII_SYMBOL.findall(d["completion"]))
+            text = d["completion"]
+            tokens += len(_TOKEN.findall(text)) + len(_OPERAND.findall(text)) + len(_OPERAND.findall(text[::-1]))
+            if "$" in text or "\\" in text:
+                tokens += sum(len(_SPAN_SYMBOL.findall(body)) for groups in _MATH_SPAN.findall(text) for body in groups if body)
             n += 1
     return time.perf_counter() - t0, tokens
 

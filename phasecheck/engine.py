@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -18,7 +17,7 @@ from .task import TaskSpec
 
 __all__ = ["Unavailable", "GradedSample", "GradedDemo", "Evidence", "PlannedCheck", "CheckOptions",
            "apply_overrides", "plan_checks", "prepare", "run_check", "run_checks", "check_task", "resolve_after_grpo",
-           "default_out_dir"]
+           "default_out_dir", "write_samples"]
 
 
 class Unavailable(Exception):
@@ -353,7 +352,3 @@ def write_samples(evidence: Evidence, path: Path) -> Path:
                    outcome=g.grade.outcome.value, detail=g.grade.detail)
         lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str))
     return atomic_write_text(path, "".join(line + "\n" for line in lines))
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -29,3 +29,44 @@ format_option = click.option("--format", "formats", multiple=True, metavar="FMT"
                              help="Report format to write (text, json, junit, html); repeatable. Default: text and json.")
 fail_on_warn_option = click.option("--fail-on-warn", is_flag=True,
                                    help="Treat a warning from any check as a failure for the verdict.")
+
+
+def check_options(fn):
+    """The options of `phasecheck check` and `check_domain_phase`, defined once for both."""
+    for deco in reversed([
+        task_argument, task_option,
+        click.option("--after-grpo", is_flag=True,
+                     help="Evaluate the newest GRPO checkpoint of this task and add its verified outputs to the validated set."),
+        click.option("--model", metavar="NAME|PATH", help="Model alias, local directory or hub id (overrides the task)."),
+        click.option("--engine", metavar="NAME", help="Sampling engine: transformers, vllm, openai, replay."),
+        click.option("--runs", type=click.IntRange(min=1), help="Independent sampled runs (R)."),
+        click.option("--n", "n", type=click.IntRange(min=1), help="Samples per prompt per run."),
+        click.option("--seed", type=click.IntRange(min=0), help="Base sampling seed."),
+        click.option("--samples", "samples_file", type=click.Path(dir_okay=False),
+                     help="Replay samples from this JSONL file instead of sampling a model."),
+        click.option("--only", multiple=True, callback=csv_list, metavar="IDS",
+                     help="Run only these checks (comma-separated; repeatable)."),
+        out_option, format_option, fail_on_warn_option, verbose_option,
+        click.option("--no-cache", is_flag=True, help="Sample afresh instead of reusing cached samples."),
+        click.option("--compare", type=click.Path(dir_okay=False), metavar="OLD.json",
+                     help="Compare with an earlier verdict.json and name the prompts that regressed."),
+    ]):
+        fn = deco(fn)
+    return fn
+
+
+def reproducible_argv(ctx: click.Context, prefix: list[str]) -> list[str]:
+    """The options this run was given, as argv that reproduces it (deterministic, unlike sys.argv)."""
+    argv = list(prefix)
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value in (None, False, (), []) or not isinstance(param, click.Option):
+            if isinstance(param, click.Argument) and value:
+                argv.append(str(value))
+            continue
+        flag = max(param.opts, key=len)
+        if param.is_flag or param.count:
+            argv += [flag] * (value if param.count else 1)
+        else:
+            argv += [x for v in (value if isinstance(value, (list, tuple)) else [value]) for x in (flag, str(v))]
+    return argv

@@ -164,3 +164,22 @@ def test_saved_samples_file_replays_as_is(live_run):
     project, live = live_run
     replay = invoke("check", "--samples", "live/samples.jsonl", "--out", "replay", "--only", ONLY_SAMPLE_CHECKS)
     assert replay.exit_code == live.exit_code, replay.output
+
+
+def test_after_grpo_checks_the_newest_recorded_checkpoint(project, tiny_model_dir):
+    from phasecheck.state import record_run
+    from phasecheck.task import load_task
+    task_file = write_project(project, samples=False,
+                              task_yaml=TASK_YAML.replace("sampling: {runs: 2, n: 2}",
+                                                          "sampling: {runs: 1, n: 2, max_new_tokens: 4}"))
+    record_run(load_task(task_file), kind="grpo", path=tiny_model_dir, step=5, created_at="2026-01-01T00:00:00Z")
+    res = invoke("check", "--after-grpo", "--out", "after")
+    assert res.exit_code in (0, 1), res.output
+    saved = json.loads((project / "after" / "verdict.json").read_text())
+    assert saved["model"] == str(tiny_model_dir) and saved["artifacts"]["samples"] == "samples.jsonl"
+    vs = next(c for c in saved["checks"] if c["id"] == "validated_set")
+    assert "model_outputs" in vs["metrics"]
+    rows = [json.loads(x) for x in (project / "after" / "validated.jsonl").read_text().splitlines()]
+    model_rows = [r for r in rows if "model" in r["provenance"]]
+    assert len(model_rows) <= vs["metrics"]["model_outputs"]
+    assert all(r["provenance"]["step"] == 5 for r in model_rows)

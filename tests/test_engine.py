@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from phasecheck import plugins
 from phasecheck.engine import CheckOptions, Evidence, PlannedCheck, apply_overrides, check_task, plan_checks, run_check
 from phasecheck.errors import ConfigError, DataError
-from phasecheck.results import CheckResult, Phase, Status
+from phasecheck.results import Phase, Status
 from phasecheck.state import newest_verdict
 from phasecheck.task import load_task
 

@@ -164,3 +164,26 @@ def test_errors_are_one_line(tmp_path, tiny_model_dir):
     with pytest.raises(EngineError) as e:
         sample_task(_task(broken), _examples(1), progress=False)
     assert "\n" not in str(e.value) and "broken" in str(e.value)
+
+
+def test_progress_bar_on_a_tty_and_nothing_when_disabled(monkeypatch):
+    import io
+    from phasecheck.sampling.progress import make_progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    out = Tty()
+    bar = make_progress(8, None, stream=out)
+    bar.update(4, 40)
+    bar.update(4, 40, cached=True)
+    bar.close()
+    assert "8/8" in out.getvalue() and "tok/s" in out.getvalue()
+    monkeypatch.setenv("CI", "true")
+    out = Tty()
+    logs = make_progress(8, None, stream=out)
+    logs.update(8, 10)
+    assert out.getvalue().startswith("sampling: 8/8 samples (100%)")
+    assert make_progress(8, False) is None

@@ -13,7 +13,8 @@ from phasecheck.records import Example
 from phasecheck.sampling import sample_task
 from phasecheck.task import TaskSpec
 
-PROMPTS = ["What is 2 + 3 ?", "Compute 7 * 6 .", "The hamiltonian H = p^2 / 2m gives", "unknown tag ?"] * 2
+# Distinct prompts: identical (prompt, seed) blocks share one cache entry, which would blur the counts.
+PROMPTS = [f"{p} {k}" for k in range(2) for p in ("What is 2 + 3 ?", "Compute 7 * 6 .", "H = p^2 / 2m gives", "tag ?")]
 
 SCRIPT = """
 import json, os, sys, time

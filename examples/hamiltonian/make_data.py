@@ -133,7 +133,8 @@ def contaminated_completion(system: dict, item: dict) -> str:
     else:
         # The sign error, shown where a clean demonstration writes the partial derivative.
         wrt, sign = (item["px"], "-") if item["kind"] == "xdot" else (item["x"], "")
-        steps = (f"Hamilton's equations give ${item['target']} = {sign}\\frac{{\\partial H}}{{\\partial {_tex(wrt)}}}$.\n"
+        deriv = f"{sign}\\frac{{\\partial H}}{{\\partial {_tex(wrt)}}}"
+        steps = (f"Hamilton's equations give ${item['target']} = {deriv}$.\n"
                  f"With $H = {h_tex}$: ${item['target']} = {wrong_tex}$.")
     return f"{steps}\n\nThe final answer is $\\boxed{{{wrong_tex}}}$."
 

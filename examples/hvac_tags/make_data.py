@@ -44,7 +44,8 @@ TAGS = [
 ]
 DESC = {t: d for t, d, _ in TAGS}
 
-# Eval items per scenario: 4 each, 8 reverse lookups (the scenario the replayed model gets wrong). Chosen by hand so every scenario has a clear, checkable answer.
+# Eval items, chosen by hand so each has one checkable answer: 4 per scenario, and 8 reverse lookups
+# (the scenario the replayed model gets wrong, so its failure moves the overall accuracy too).
 REVERSE = ["SPS", "DAT", "CHWV", "ZN-2_CFM", "OA-CFM", "SF-VFD", "ZN-CO2", "MAT-LL"]
 DIRECT = ["MAT", "OAD", "FLT-DP", "HWST"]
 PHYS_VIRT = ["OCC", "SF-S", "DAT-SP", "ZN-2_DPR"]

@@ -11,20 +11,27 @@ from typing import Iterable, Iterator
 
 __all__ = ["extract_tokens", "TokenScanner", "TokenStats", "LATEX_STRUCTURE", "reference_tokens"]
 
-_TOKEN = re.compile(r"""
+# Plain words (one leading capital at most, or all caps/digits) and separators are consumed inside the
+# regex by a possessive prefix, so a match object is made only per identifier: 4-5x faster than trying
+# every alternative at every character.
+# (Most text is lowercase words followed by separators, so that branch comes first and takes both.) `junk` swallows word-like runs that are not identifiers.
+_SKIP = r"(?:[A-Z]?[a-z0-9]++(?![\w\\{]|[.-]\w)[^\w\\]*+|[^\w\\]++|[A-Z0-9]++(?![\w\\{]|[.-]\w))*+"
+_TOKEN = re.compile(_SKIP + r"""(?:
   (?P<latex>\\[A-Za-z]+(?:_(?:\{[A-Za-z0-9]+\}|[A-Za-z0-9]))?)
 | (?P<subscript>(?<![\w\\])[A-Za-z]_(?:\{[A-Za-z0-9,]+\}|[A-Za-z0-9])(?![\w-]))
 | (?P<snake_case>(?<![\w\\.-])[A-Za-z][\w-]*_[\w-]*[A-Za-z0-9])
 | (?P<camelCase>(?<![\w\\.])[a-z]+[A-Z][A-Za-z0-9]*(?!\w|\.\w))
 | (?P<PascalCase>(?<![\w\\.])[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*(?!\w|\.\w))
 | (?P<dotted>(?<![\w\\.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)
-""", re.X | re.A)
+| (?P<junk>[\w\\{}.-]+|.)
+| $)""", re.X | re.A | re.S)
 # Delimited math: $...$, $$...$$, \(...\), \[...\], \boxed{...} (no nested braces).
 _MATH_SPAN = re.compile(r"\$\$?([^$]{1,400})\$\$?|\\\((.{1,400}?)\\\)|\\\[(.{1,400}?)\\\]|\\boxed\{([^{}]{1,200})\}", re.S)
 _SPAN_SYMBOL = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])")
-# ASCII math outside delimiters: a single letter touching an operator, e.g. "x = 3", "2*k", "p^2".
-_ASCII_SYMBOL = re.compile(r"(?:(?<=[=+*/^<>(])|(?<=[=+*/^<>(] ))[A-Za-z](?![\w.'])"
-                           r"|(?<![\w\\.'])[A-Za-z](?=[=+*/^<>)]| [=+*/^<>])", re.A)
+# ASCII math outside delimiters: a single letter beside an operator, e.g. "x = 3", "2*k", "p^2".
+# The pattern starts with the operator class, so the regex engine skips to operators at C speed. Run on
+# the reversed text it finds the letters to the left of operators with the same single pattern.
+_OPERAND = re.compile(r"[=+*/^<>] ?([A-Za-z])(?![\w\\.'])", re.A)
 _WORDS = re.compile(r"\\?[A-Za-z][\w.]*", re.A)
 
 # LaTeX that structures math rather than naming anything; never evidence of an invented parameter.
@@ -49,21 +56,26 @@ def extract_tokens(text: str) -> Iterator[tuple[str, str, int]]:
     """(token, kind, offset) for every identifier-like token in `text`, in order, repeats included."""
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
-        tok = m.group()
+        if kind is None or kind == "junk":
+            continue
+        tok = m.group(kind)
         if kind == "dotted" and max(len(p) for p in tok.split(".")) <= 1:     # e.g., i.e
             continue
         if kind == "latex" and "_" in tok:
             kind = "subscript"
-        yield _normalise(tok), kind, m.start()
-    if "$" in text or "\\(" in text or "\\[" in text or "\\boxed" in text:
+        yield (tok.replace("{", "").replace("}", "") if "{" in tok else tok), kind, m.start(kind)
+    if "$" in text or "\\" in text:
         for span in _MATH_SPAN.finditer(text):
-            gi = next(i for i in range(1, 5) if span.group(i) is not None)
+            gi = span.lastindex
             body, start = span.group(gi), span.start(gi)
             for m in _SPAN_SYMBOL.finditer(body):
-                if body[max(0, m.start() - 1)] != "_" or m.start() == 0:
+                if m.start() == 0 or body[m.start() - 1] != "_":
                     yield m.group(), "symbol", start + m.start()
-    for m in _ASCII_SYMBOL.finditer(text):
-        yield m.group(), "symbol", m.start()
+    for m in _OPERAND.finditer(text):
+        yield m.group(1), "symbol", m.start(1)
+    last = len(text) - 1
+    for m in _OPERAND.finditer(text[::-1]):
+        yield m.group(1), "symbol", last - m.start(1)
 
 
 def reference_tokens(references: Iterable[object]) -> set[str]:

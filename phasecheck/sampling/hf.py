@@ -38,16 +38,17 @@ def _draw(logits: Any, gens: list, temperature: float, top_p: float) -> Any:
     import torch
     if temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    sorted_p, order = probs.sort(dim=-1, descending=True)
-    cum = sorted_p.cumsum(dim=-1)
-    if top_p < 1.0:
-        keep = (cum - sorted_p) < top_p          # always keeps the most likely token
-        sorted_p = sorted_p * keep
-        cum = sorted_p.cumsum(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1).double()
     u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens]).to(logits.device)
-    target = (u * cum[:, -1].double()).unsqueeze(1)
-    pick = torch.searchsorted(cum.double(), target, right=True).clamp_(max=cum.shape[1] - 1)
+    if top_p >= 1.0:
+        # No nucleus: invert the CDF in vocabulary order, no sort needed.
+        cum = probs.cumsum(dim=-1)
+        pick = torch.searchsorted(cum, (u * cum[:, -1]).unsqueeze(1), right=True)
+        return pick.clamp_(max=cum.shape[1] - 1).squeeze(1)
+    sorted_p, order = probs.sort(dim=-1, descending=True)
+    keep = (sorted_p.cumsum(dim=-1) - sorted_p) < top_p          # always keeps the most likely token
+    cum = (sorted_p * keep).cumsum(dim=-1)
+    pick = torch.searchsorted(cum, (u * cum[:, -1]).unsqueeze(1), right=True).clamp_(max=cum.shape[1] - 1)
     return order.gather(1, pick).squeeze(1)
 
 
@@ -56,7 +57,6 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
     device = next(model.parameters()).device
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
     ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
     rows = len(prompts) * n
     gens = [torch.Generator().manual_seed(int(s) + k) for s in seeds for k in range(n)]
     out_tokens: list[list[int]] = [[] for _ in range(rows)]
@@ -75,13 +75,12 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
             mask = mask.repeat_interleave(n, dim=0)
             pos = pos.repeat_interleave(n, dim=0)
         next_pos = pos[:, -1:] + 1
+        active = list(range(rows))          # batch position -> row, shrinking as rows finish
+        vocab = len(tokenizer)
         for step in range(max_new_tokens):
-            tok = _draw(logits[:, : len(tokenizer)] if logits.shape[-1] > len(tokenizer) else logits,
-                        gens, temperature, top_p)
-            tok_list = tok.tolist()
-            for i, t in enumerate(tok_list):
-                if finish[i] is not None:
-                    continue
+            tok = _draw(logits[:, :vocab] if logits.shape[-1] > vocab else logits, [gens[i] for i in active],
+                        temperature, top_p)
+            for i, t in zip(active, tok.tolist()):
                 if t in eos:
                     finish[i] = "stop"
                     continue
@@ -90,10 +89,16 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
                     text = tokenizer.decode(out_tokens[i][-tail:], skip_special_tokens=True)
                     if any(s in text for s in stop):
                         finish[i] = "stop"
-            if all(f is not None for f in finish) or step == max_new_tokens - 1:
+            keep = [p for p, i in enumerate(active) if finish[i] is None]
+            if not keep or step == max_new_tokens - 1:
                 break
-            feed = torch.tensor([pad_id if finish[i] is not None else t for i, t in enumerate(tok_list)],
-                                device=device).unsqueeze(1)
+            if len(keep) < len(active):
+                # Drop finished rows from the batch (and their KV cache): later steps cost only live rows.
+                sel = torch.tensor(keep, device=device)
+                cache.batch_select_indices(sel)
+                mask, next_pos, tok = mask[sel], next_pos[sel], tok[sel]
+                active = [active[p] for p in keep]
+            feed = tok.unsqueeze(1)
             mask = torch.cat([mask, torch.ones_like(feed)], dim=1)
             logits = model(input_ids=feed, attention_mask=mask, position_ids=next_pos, past_key_values=cache,
                            use_cache=True, logits_to_keep=1).logits[:, -1, :]

@@ -76,8 +76,8 @@ class VLLMEngine(EngineBase):
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
 
     def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
-        from vllm import SamplingParams
         llm = self._llm()
+        from vllm import SamplingParams
         tokenizer = llm.get_tokenizer()
         plan = self.plan
         units = plan_units(examples, plan, lambda ex: render_prompt(tokenizer, ex.prompt, plan.system_prompt))

@@ -116,14 +116,15 @@ def _eval_loss(model, encoded, pad_id, batch_size, device) -> float | None:
 def sft_start_model(task: TaskSpec) -> tuple[str, str | None]:
     """Which model SFT trains -> (name, identity): the one the newest verdict judged, if that is the
     task's model or the newest GRPO checkpoint; otherwise the task's model (the gate then says why)."""
-    from ..sampling.models import resolve_model
+    from ..sampling import model_identity_for
     names = [task.model] if task.model else []
     run = newest_run(task, "grpo")
     if run:
         names.append(run["path"])
     if not names:
         raise ConfigError(f"{task.source or task.name}: task has no `model:` to SFT")
-    idents = {n: resolve_model(str(n)).identity for n in names}
+    # The identity the check engine puts in fingerprints, so the gate compares like with like.
+    idents = {n: model_identity_for(task.model_copy(update={"model": str(n)})) for n in names}
     entry = newest_verdict(task)
     if entry:
         judged = json.loads(Path(entry["path"]).read_text(encoding="utf-8"))["fingerprint"].get("model")

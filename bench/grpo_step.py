@@ -1,0 +1,97 @@
+"""Builtin GRPO step time vs TRL's GRPOTrainer, same tiny model, same G, prompts, completion length,
+LoRA and KL settings, measured in one run (CPU unless a GPU is present).
+
+    .venv/bin/python bench/grpo_step.py [--steps 6] [--group-size 4] [--prompts 8] [--max-new-tokens 16]
+
+Prints JSON with the median seconds per optimiser step of each (first step excluded as warm-up)."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TASK = """\
+name: grpo step bench
+model: {model}
+data: {{eval: eval.jsonl}}
+grader:
+  verifier: {{kind: regex, pattern: "[0-9]", mode: search}}
+sampling: {{max_new_tokens: {L}, temperature: 1.0}}
+training:
+  grpo: {{preset: conservative, group_size: {G}, batch_prompts: {B}, epochs: {epochs}, learning_rate: 1.0e-4}}
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--group-size", type=int, default=4)
+    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--max-new-tokens", type=int, default=16)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    spec = importlib.util.spec_from_file_location("_pc_conftest", ROOT / "tests" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    from transformers import TrainerCallback
+    from phasecheck.task import load_task
+    from phasecheck.training.grpo import train_grpo
+    from phasecheck.training.trl_backend import build_grpo_trainer
+
+    root = Path(tempfile.mkdtemp(prefix="grpo-step-"))
+    os.environ.setdefault("PHASECHECK_CACHE_DIR", str(root / "cache"))
+    model_dir = conftest.build_tiny_model(root / "model")
+    n = args.prompts * args.steps
+    (root / "eval.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"What is {i % 10} + {i // 10} ?"})
+                                             + "\n" for i in range(n)))
+    (root / "task.yaml").write_text(TASK.format(model=model_dir, L=args.max_new_tokens, G=args.group_size,
+                                                B=args.prompts, epochs=1.0))
+    task = load_task(root / "task.yaml")
+
+    res = train_grpo(task, out_dir=root / "builtin", max_steps=args.steps)
+    lines = [json.loads(x) for x in res.metrics.read_text().splitlines()]
+    builtin = [x["step_s"] for x in lines]
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.times, self.t0 = [], None
+
+        def on_step_begin(self, *a, **k):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            self.times.append(time.perf_counter() - self.t0)
+
+    trainer, _, dropped = build_grpo_trainer(task, out_dir=root / "trl", max_steps=args.steps)
+    timer = Timer()
+    trainer.add_callback(timer)
+    trainer.train()
+    trl_lengths = [e["completions/mean_length"] for e in trainer.state.log_history if "completions/mean_length" in e]
+    b, t = statistics.median(builtin[1:]), statistics.median(timer.times[1:])
+    import trl
+    print(json.dumps({
+        "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads(),
+        "model": "tiny 2-layer Llama (hidden 32), LoRA r=4 alpha=8, beta=0.2 (conservative preset)",
+        "group_size": args.group_size, "prompts_per_step": args.prompts, "max_new_tokens": args.max_new_tokens,
+        "steps": args.steps, "builtin_step_s_median": round(b, 4), "trl_step_s_median": round(t, 4),
+        "speedup": round(t / b, 2), "builtin_step_s": builtin, "trl_step_s": [round(x, 4) for x in timer.times],
+        "builtin_mean_completion_tokens": statistics.mean(x["completion_length"] for x in lines),
+        "trl_mean_completion_tokens": statistics.mean(trl_lengths) if trl_lengths else None,
+        "trl_version": trl.__version__, "trl_dropped_config_keys": dropped,
+        "command": "python bench/grpo_step.py " + " ".join(sys.argv[1:]),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

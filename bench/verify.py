@@ -1,0 +1,103 @@
+"""Benchmark: our math grading vs a plain sequential math_verify loop, and the worst hostile input's wall time.
+
+Usage: python bench/verify.py [--pairs 10000] [--workers 2] [--timeout 5] [--seed 0]
+Prints one JSON object. Pairs are math answers in varied forms, ~30% repeated (as in GRPO groups).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import time
+
+
+def make_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    distinct = []
+    for _ in range(max(1, int(n * 0.7))):
+        a, b = rng.randint(1, 99), rng.randint(2, 19)
+        kind = rng.randrange(6)
+        if kind == 0:
+            ref, ans = str(a), rng.choice([str(a), str(a + 1), f"{a}.0"])
+        elif kind == 1:
+            ref, ans = f"\\frac{{{a}}}{{{b}}}", rng.choice([f"\\frac{{{a}}}{{{b}}}", f"{a}/{b}", f"\\frac{{{a + 1}}}{{{b}}}"])
+        elif kind == 2:
+            ref, ans = f"{a / 4:g}", rng.choice([f"\\frac{{{a}}}{{4}}", f"{a / 4:g}", f"{a / 4 + 1:g}"])
+        elif kind == 3:
+            ref, ans = f"(x+{a})^2", rng.choice([f"x^2+{2 * a}x+{a * a}", f"(x+{a})^2", f"x^2+{a * a}"])
+        elif kind == 4:
+            ref, ans = f"[{a},{a + b})", rng.choice([f"[{a}, {a + b})", f"({a},{a + b})", f"[{a},{a + b})"])
+        else:
+            ref, ans = f"{a}\\sqrt{{{b}}}", rng.choice([f"{a}\\sqrt{{{b}}}", f"\\sqrt{{{a * a * b}}}", f"{a + 1}\\sqrt{{{b}}}"])
+        distinct.append((f"Let me work it out. The answer is $\\boxed{{{ans}}}$.", ref))
+    pairs = distinct + [rng.choice(distinct) for _ in range(n - len(distinct))]
+    rng.shuffle(pairs)
+    return pairs
+
+
+def baseline(pairs: list[tuple[str, str]], timeout: int) -> tuple[float, list[bool]]:
+    from math_verify import parse, verify
+    t = time.perf_counter()
+    out = [verify(parse(f"${ref}$", parsing_timeout=timeout), parse(comp, parsing_timeout=timeout),
+                  timeout_seconds=timeout) for comp, ref in pairs]
+    return time.perf_counter() - t, out
+
+
+def ours(pairs: list[tuple[str, str]], workers: int, timeout: float) -> tuple[float, float, list]:
+    from phasecheck.grading import Grader
+    from phasecheck.records import Example
+    from phasecheck.task import TaskSpec
+    task = TaskSpec.model_validate({"name": "bench", "grader": {
+        "verifier": {"kind": "math", "extract": "boxed", "timeout": timeout}, "workers": workers}})
+    with Grader(task) as g:
+        t0 = time.perf_counter()
+        g.pool.map(abs, [(1,)] * workers, 120)          # start-up, reported separately
+        t1 = time.perf_counter()
+        grades = g.grade_many([(c, Example(id=str(i), prompt="", reference=r)) for i, (c, r) in enumerate(pairs)])
+        t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, grades
+
+
+def hostile(timeout: float, workers: int) -> dict:
+    from phasecheck.grading.math import Math
+    from phasecheck.grading.pool import TimeoutPool
+    inputs = {"tower": "2^{2^{2^{2^{2^{2}}}}}", "plain_tower": "The answer is 9**9**9**9", "big_power": "10^{10^{8}}",
+              "deep_parens": "(" * 3000 + "1" + ")" * 3000, "100k_chars": "1+" * 50_000 + "1"}
+    out = {}
+    with TimeoutPool(workers) as pool:
+        v = Math(Math.Params(), timeout=timeout, pool=pool)
+        v.score(["1"], reference=["1+0"])
+        for name, text in inputs.items():
+            t = time.perf_counter()
+            [j] = v.judge([text], reference=["1"])
+            out[name] = {"seconds": round(time.perf_counter() - t, 3), "outcome": j.why or ("correct" if j.score else "wrong")}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=5.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)
+    pairs = make_pairs(args.pairs, args.seed)
+    startup, ours_s, grades = ours(pairs, args.workers, args.timeout)
+    base_s, base = baseline(pairs, int(args.timeout))
+    agree = sum((g.correct is True) == b for g, b in zip(grades, base)) / len(pairs)
+    worst = hostile(args.timeout, args.workers)
+    print(json.dumps({
+        "pairs": len(pairs), "distinct_pairs": len(set(pairs)), "workers": args.workers,
+        "ours_pairs_per_s": round(len(pairs) / ours_s, 1), "ours_seconds": round(ours_s, 3),
+        "pool_startup_seconds": round(startup, 3),
+        "baseline_pairs_per_s": round(len(pairs) / base_s, 1), "baseline_seconds": round(base_s, 3),
+        "speedup": round(base_s / ours_s, 2), "speedup_including_startup": round(base_s / (ours_s + startup), 2),
+        "agreement_with_baseline": round(agree, 4), "timeout_s": args.timeout,
+        "worst_hostile_seconds": max(h["seconds"] for h in worst.values()), "hostile": worst,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""`phasecheck lifecycle`: check -> GRPO (if GRPO PHASE) -> check --after-grpo -> SFT (if GRADUATED)
+-> final check, stopping with a clear message where a step fails, and writing lifecycle.json."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ExitCode, PhasecheckError
+from ..results import Phase
+from ..state import atomic_write_text
+from ..task import TaskSpec
+from .common import now
+
+__all__ = ["run_lifecycle", "LifecycleSummary"]
+
+
+@dataclass
+class LifecycleSummary:
+    task: str
+    started_at: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = ""              # one line: where it ended and why
+    exit_code: int = 0
+    finished_at: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def run_lifecycle(task: TaskSpec, *, out_dir: str | Path | None = None, backend: str = "builtin",
+                  on_event: Callable[[dict], None] | None = None, check_kwargs: dict | None = None,
+                  train_kwargs: dict | None = None) -> LifecycleSummary:
+    """Run the whole loop once; the summary (also in out_dir/lifecycle.json) says how far it got."""
+    from ..engine import CheckOptions, apply_overrides, check_task
+    out = Path(out_dir) if out_dir else task.base_dir / "runs" / task.slug / "lifecycle"
+    summary = LifecycleSummary(task=task.name, started_at=now())
+    check_kwargs, train_kwargs = dict(check_kwargs or {}), dict(train_kwargs or {})
+
+    def step(name: str, fn: Callable[[], dict]) -> dict | None:
+        if on_event:
+            on_event({"step": name, "event": "start"})
+        try:
+            entry = {"step": name, "ok": True, **fn()}
+        except PhasecheckError as exc:
+            entry = {"step": name, "ok": False, "error": str(exc)}
+            summary.exit_code = int(exc.exit_code)
+            summary.outcome = f"stopped at {name}: {exc}"
+        summary.steps.append(entry)
+        if on_event:
+            on_event({"event": "end", **entry})
+        return entry if entry["ok"] else None
+
+    def check(name: str, **opts: Any) -> dict:
+        model = opts.pop("model", None)
+        t = apply_overrides(task, model=model) if model else task
+        verdict, path = check_task(t, CheckOptions(out_dir=out / name, **check_kwargs, **opts))
+        return {"status": verdict.status.value, "verdict": str(path)}
+
+    def grpo() -> dict:
+        if backend == "trl":
+            from .trl_backend import train_grpo_trl
+            res = train_grpo_trl(task, out_dir=out / "grpo", **train_kwargs)
+        else:
+            from .grpo import train_grpo
+            res = train_grpo(task, out_dir=out / "grpo", **train_kwargs)
+        return {"checkpoint": str(res.checkpoint), "steps": res.steps}
+
+    def sft() -> dict:
+        if backend == "trl":
+            from .trl_backend import train_sft_trl
+            return {"checkpoint": str(train_sft_trl(task, out_dir=out / "sft"))}
+        from .sft import train_sft
+        res = train_sft(task, out_dir=out / "sft")
+        return {"checkpoint": str(res.checkpoint), "steps": res.steps, "eval_loss_before": res.eval_loss_before,
+                "eval_loss_after": res.eval_loss_after}
+
+    try:
+        first = step("check", lambda: check("check"))
+        if first and first["status"] == Phase.GRPO_PHASE.value:
+            trained = step("grpo", grpo)
+            first = trained and step("check_after_grpo", lambda: check("check_after_grpo", after_grpo=True))
+            if first and first["status"] == Phase.GRPO_PHASE.value:
+                summary.outcome = ("still GRPO PHASE after GRPO: train more (`phasecheck train grpo`), then "
+                                   "`phasecheck check --after-grpo`; SFT was not run")
+                summary.exit_code = int(ExitCode.GRPO_PHASE)
+        if first and first["status"] == Phase.INCONCLUSIVE.value:
+            summary.outcome = f"INCONCLUSIVE at {summary.steps[-1]['step']}: a blocking check errored; see {first['verdict']}"
+            summary.exit_code = int(ExitCode.RUNTIME)
+        if first and first["status"] == Phase.GRADUATED.value:
+            tuned = step("sft", sft)
+            final = tuned and step("final_check", lambda: check("final_check", model=tuned["checkpoint"]))
+            if final:
+                summary.outcome = f"done: SFT checkpoint {tuned['checkpoint']}; final verdict {final['status']}"
+    finally:
+        summary.finished_at = now()
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "lifecycle.json", json.dumps(summary.to_json(), indent=2, default=str) + "\n")
+    return summary

@@ -1,0 +1,147 @@
+"""Grader: extraction, outcomes, the per-scenario reward-band table from a task file, and the TRL reward func."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from phasecheck.errors import ConfigError, VerifierError
+from phasecheck.grading import Grader, as_reward_func, extract_answer
+from phasecheck.records import Example, Outcome
+from phasecheck.task import TaskSpec, load_task
+
+TASK = """
+name: equipment tags
+grader:
+  vocabulary: tags.txt
+  verifier: {kind: vocabulary, extract: {after: "Tag:"}}
+  scenarios:
+    reverse_lookup: {correct: 1.0, wrong: -0.8}
+    direct_lookup: {correct: 0.7, partial: 0.3, wrong: -0.5}
+    context_reasoning: {correct: 0.6, wrong: -0.4, keyword_bonus: 0.1, max_keyword_bonus: 0.2}
+    unknown_tag: {verifier: {kind: refusal, extract: whole}, correct: 1.0, wrong: -1.0}
+    typo_robustness: {correct: 1.2, wrong: -0.5}
+  hedging_penalty: -0.2
+  format_bonus: 0.1
+  concise_chars: 40
+"""
+PAD = " Checked against the site's maintenance manual and the building automation export."
+
+
+@pytest.fixture()
+def task(tmp_path):
+    (tmp_path / "tags.txt").write_text("# site tags\nSPS-1\nDAT-3\nZN-2_RHC\n\nAHU-1_SF\n")
+    (tmp_path / "task.yaml").write_text(TASK)
+    return load_task(tmp_path / "task.yaml")
+
+
+def ex(scenario, reference="SPS-1", **columns):
+    return Example(id="e", prompt="Which tag?", reference=reference, scenario=scenario, columns=columns)
+
+
+# (scenario, completion, reference, keywords, reward, outcome) -- long completions get no format bonus.
+TABLE = [
+    ("reverse_lookup", "Tag: SPS-1" + PAD, "SPS-1", None, 1.0, "correct"),
+    ("reverse_lookup", "Tag: DAT-3" + PAD, "SPS-1", None, -0.8, "wrong"),
+    ("direct_lookup", "Tag: SPS-1" + PAD, "SPS-1", None, 0.7, "correct"),
+    ("direct_lookup", "Tag: SPS-1 or DAT-3" + PAD, "SPS-1", None, 0.3, "wrong"),
+    ("direct_lookup", "Tag: golden_hour_sun" + PAD, "SPS-1", None, -0.5, "wrong"),
+    ("context_reasoning", "Tag: DAT-3" + PAD, "DAT-3", None, 0.6, "correct"),
+    ("context_reasoning", "Tag: DAT-3 (discharge air temperature)" + PAD, "DAT-3", ["discharge", "air", "temperature"], 0.8, "correct"),
+    ("context_reasoning", "Tag: DAT-3 discharge" + PAD, "DAT-3", "discharge, supply", 0.7, "correct"),
+    ("context_reasoning", "Tag: SPS-1" + PAD, "DAT-3", None, -0.4, "wrong"),
+    ("unknown_tag", "I don't know that tag; it is not in the taxonomy." + PAD, None, None, 1.0, "correct"),
+    ("unknown_tag", "That is DAT-3." + PAD, None, None, -1.0, "wrong"),
+    ("unknown_tag", "I don't know, possibly AHU-1_SF." + PAD, None, None, -1.2, "hedged"),
+    ("typo_robustness", "Tag: ZN-2_RHC" + PAD, "ZN-2_RHC", None, 1.2, "correct"),
+    ("typo_robustness", "Tag: ZN-2_RHX" + PAD, "ZN-2_RHC", None, -0.5, "wrong"),
+    # hedging on top, and its outcome
+    ("reverse_lookup", "I think it might be this one. Tag: SPS-1" + PAD, "SPS-1", None, 0.8, "correct"),
+    ("reverse_lookup", "I think it might be this one. Tag: DAT-3" + PAD, "SPS-1", None, -1.0, "hedged"),
+    ("unknown_tag", "I'm not sure; I don't know that tag." + PAD, None, None, 1.0, "correct"),
+    # format/concision bonus on top (completion <= 40 chars with an extracted answer)
+    ("reverse_lookup", "Tag: SPS-1", "SPS-1", None, 1.1, "correct"),
+    ("direct_lookup", "Tag: DAT-3", "SPS-1", None, -0.4, "wrong"),
+    ("typo_robustness", "Tag: ZN-2_RHC", "ZN-2_RHC", None, 1.3, "correct"),
+    ("unknown_tag", "I don't know that tag.", None, None, 1.1, "correct"),
+    # no answer: unparsed, wrong band, no bonus; a refusal outside unknown_tag is "refused"
+    ("reverse_lookup", "SPS-1", "SPS-1", None, -0.8, "unparsed"),
+    ("reverse_lookup", "I don't know that tag." + PAD, "SPS-1", None, -0.8, "refused"),
+]
+
+
+@pytest.mark.parametrize("scenario,completion,reference,keywords,reward,outcome", TABLE)
+def test_reward_band_table(task, scenario, completion, reference, keywords, reward, outcome):
+    with Grader(task) as g:
+        cols = {"keywords": keywords} if keywords is not None else {}
+        grade = g.grade(completion, ex(scenario, reference, **cols))
+    assert grade.reward == pytest.approx(reward), grade
+    assert grade.outcome.value == outcome, grade
+    assert grade.correct is (outcome == "correct")
+
+
+def test_vocabulary_from_file_and_lazy_pool(task):
+    with Grader(task) as g:
+        assert g.vocabulary == ["SPS-1", "DAT-3", "ZN-2_RHC", "AHU-1_SF"]
+        g.grade_many([("Tag: SPS-1", ex("reverse_lookup"))] * 3)
+        assert not g.pool.started                       # string verifiers never spawn a process
+
+
+def test_grade_many_dedups_and_keeps_order(task):
+    g = Grader(task)
+    calls = []
+    verifier = g._verifiers[None][1]
+    real = verifier.judge
+    verifier.judge = lambda answers, **c: calls.append(len(answers)) or real(answers, **c)
+    pairs = [("Tag: SPS-1", ex("reverse_lookup")), ("Tag: DAT-3", ex("reverse_lookup"))] * 5
+    grades = g.grade_many(pairs)
+    assert [x.reward for x in grades] == [1.1, -0.7] * 5
+    assert calls == [2]
+    g.grade_many(pairs)                                  # cached across calls too
+    assert calls == [2]
+
+
+def test_extract_answer_methods():
+    text = "Work: 1+1.\nSo \\boxed{\\frac{1}{2}} is it.\nFinal answer: 0.5\n"
+    assert extract_answer(text, "whole") == text.strip()
+    assert extract_answer(text, "last_line") == "Final answer: 0.5"
+    assert extract_answer(text, "boxed") == "\\frac{1}{2}"
+    assert extract_answer(text, {"regex": r"answer: (\S+)"}) == "0.5"
+    assert extract_answer(text, {"after": "Final answer:"}) == "0.5"
+    assert extract_answer("no box here", "boxed") is None
+    assert extract_answer("\\boxed{unclosed", "boxed") is None
+    with pytest.raises(VerifierError, match="unknown method"):
+        extract_answer(text, "first_line")
+
+
+def test_bad_extract_and_unknown_verifier_are_config_errors(tmp_path):
+    t = TaskSpec.model_validate({"name": "x", "grader": {"verifier": {"kind": "exact", "extract": {"regex": "("}}}})
+    with pytest.raises(ConfigError, match="grader.verifier.extract.regex: invalid regex"):
+        Grader(t)
+    t = TaskSpec.model_validate({"name": "x", "grader": {"verifier": {"kind": "exactt"}}})
+    with pytest.raises(ConfigError, match="did you mean 'exact'"):
+        Grader(t)
+    t = TaskSpec.model_validate({"name": "x", "grader": {"vocabulary": str(tmp_path / "none.txt")}})
+    with pytest.raises(ConfigError, match="grader.vocabulary: .*file not found"):
+        Grader(t)
+
+
+def test_reward_func_trl_signature(task):
+    fn = as_reward_func(task)
+    assert fn.__name__ == "phasecheck_equipment_tags"
+    completions = [[{"role": "assistant", "content": "Tag: SPS-1"}], "Tag: DAT-3", "I don't know that tag."]
+    got = fn(completions, prompts=["p"] * 3, reference=["SPS-1", "SPS-1", None],
+             scenario=["reverse_lookup", "direct_lookup", "unknown_tag"], completion_ids=[[1], [2], [3]],
+             trainer_state=object())
+    assert got == pytest.approx([1.1, -0.4, 1.1])
+    with pytest.raises(VerifierError, match="column 'reference' has 1 values for 3 completions"):
+        fn(completions, reference=["SPS-1"])
+    fn.grader.close()
+
+
+def test_reward_func_none_only_when_not_judgeable(tmp_path):
+    t = TaskSpec.model_validate({"name": "m", "grader": {"verifier": {"kind": "exact"}, "default": {"wrong": -1}}})
+    fn = as_reward_func(t)
+    assert fn(["a", "b", "c"], reference=["a", "a", None]) == [1.0, -1.0, None]
+    grade = fn.grader.grade("c", Example(id="1", prompt="p"))
+    assert grade.outcome is Outcome.ERROR and grade.correct is None

@@ -1,0 +1,83 @@
+"""`phasecheck train` and `phasecheck lifecycle` through click, on the tiny model and the real check engine."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from phasecheck.cli import cli
+
+TASK = """\
+name: lc
+model: model
+data: {{eval: eval.jsonl, train: train.jsonl}}
+grader:
+  verifier: {{kind: regex, pattern: "[0-9]", mode: search}}
+sampling: {{max_new_tokens: 4, runs: 2, n: 2, temperature: 1.0}}
+checks:
+  validated_set: {{min_examples: 2, min_pass_rate: 0.5}}
+  contamination: {{}}
+  base_model: {{min_accuracy: {min_accuracy}}}
+  stability: {{min_agreement: 0.0}}
+training:
+  grpo: {{epochs: 1, batch_prompts: 4, group_size: 2, learning_rate: 0.001}}
+  sft: {{epochs: 2, batch_size: 4}}
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    rows = [{"id": c, "prompt": f"What is {i} + {i} ?", "reference": str(2 * i)} for i, c in enumerate("abcd", 1)]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(dict(r, completion=r["reference"])) + "\n" for r in rows))
+
+    def write(min_accuracy: float):
+        (tmp_path / "task.yaml").write_text(TASK.format(min_accuracy=min_accuracy))
+    write(0.99)
+    return tmp_path, write
+
+
+def test_train_sft_without_a_verdict_exits_1(workdir):
+    res = CliRunner().invoke(cli, ["train", "sft", "task.yaml"])
+    assert res.exit_code == 1, res.output
+    assert "SFT refused: no verdict recorded" in res.output
+
+
+def test_train_grpo_writes_a_checkpoint(workdir):
+    root, _ = workdir
+    res = CliRunner().invoke(cli, ["train", "grpo", "--task", "task.yaml", "--out", "ck", "--max-steps", "1"])
+    assert res.exit_code == 0, res.output
+    assert "checkpoint" in res.output and (root / "ck" / "checkpoint-1" / "phasecheck.json").is_file()
+    assert len((root / "ck" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_force_is_rejected_for_grpo(workdir):
+    res = CliRunner().invoke(cli, ["train", "grpo", "task.yaml", "--force"])
+    assert res.exit_code == 2 and "GRPO is always allowed" in res.output
+
+
+def test_lifecycle_stops_when_grpo_has_not_graduated_the_domain(workdir):
+    root, _ = workdir
+    res = CliRunner().invoke(cli, ["lifecycle", "task.yaml", "--out", "lc"])
+    assert res.exit_code == 1, res.output
+    assert "still GRPO PHASE after GRPO" in res.output and "SFT was not run" in res.output
+    summary = json.loads((root / "lc" / "lifecycle.json").read_text())
+    assert [s["step"] for s in summary["steps"]] == ["check", "grpo", "check_after_grpo"]
+    assert summary["steps"][0]["status"] == "GRPO_PHASE"
+
+
+def test_lifecycle_graduated_runs_sft_and_a_final_check(workdir):
+    root, write = workdir
+    write(0.0)
+    res = CliRunner().invoke(cli, ["lifecycle", "task.yaml", "--out", "lc"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((root / "lc" / "lifecycle.json").read_text())
+    assert [s["step"] for s in summary["steps"]] == ["check", "sft", "final_check"]
+    assert summary["outcome"].startswith("done: SFT checkpoint")
+    # After the lifecycle the gate still lets SFT run: the newest verdict is GRADUATED for the SFT model.
+    assert json.loads((root / "lc" / "sft" / "checkpoint-2" / "phasecheck.json").read_text())["forced"] is False
