@@ -14,9 +14,9 @@ import time
 
 def make_pairs(n: int, seed: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
-    distinct = []
-    for _ in range(max(1, int(n * 0.7))):
-        a, b = rng.randint(1, 99), rng.randint(2, 19)
+    distinct: dict[tuple[str, str], None] = {}
+    while len(distinct) < max(1, int(n * 0.7)):    # 70% distinct pairs, 30% repeats of them
+        a, b = rng.randint(1, 999), rng.randint(2, 19)
         kind = rng.randrange(6)
         if kind == 0:
             ref, ans = str(a), rng.choice([str(a), str(a + 1), f"{a}.0"])
@@ -30,8 +30,9 @@ def make_pairs(n: int, seed: int) -> list[tuple[str, str]]:
             ref, ans = f"[{a},{a + b})", rng.choice([f"[{a}, {a + b})", f"({a},{a + b})", f"[{a},{a + b})"])
         else:
             ref, ans = f"{a}\\sqrt{{{b}}}", rng.choice([f"{a}\\sqrt{{{b}}}", f"\\sqrt{{{a * a * b}}}", f"{a + 1}\\sqrt{{{b}}}"])
-        distinct.append((f"Let me work it out. The answer is $\\boxed{{{ans}}}$.", ref))
-    pairs = distinct + [rng.choice(distinct) for _ in range(n - len(distinct))]
+        distinct[(f"Let me work it out. The answer is $\\boxed{{{ans}}}$.", ref)] = None
+    pairs = list(distinct)
+    pairs += [rng.choice(pairs) for _ in range(n - len(pairs))]
     rng.shuffle(pairs)
     return pairs
 

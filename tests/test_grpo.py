@@ -57,6 +57,12 @@ def test_two_steps_change_every_trainable_parameter_and_write_metrics(tmp_path, 
     assert meta["kind"] == "grpo" and meta["step"] == 2 and meta["adapter"] is (mode == "lora")
     assert meta["fingerprint"]["digest"] and meta["config"]["group_size"] == 4
     assert newest_run(task, "grpo")["path"] == str(res.checkpoint.resolve())
+    # `check --after-grpo` finds this checkpoint and can fingerprint it as a plain model directory.
+    from phasecheck.engine import resolve_after_grpo
+    from phasecheck.sampling import model_identity_for
+    after_task, after = resolve_after_grpo(task, None)
+    assert after == {"path": str(res.checkpoint.resolve()), "step": 2}
+    assert model_identity_for(after_task) != model_identity_for(task)
 
     # Every trained tensor moved away from the start model.
     from transformers import AutoModelForCausalLM

@@ -123,12 +123,15 @@ def test_sample_task_same_seed_same_samples_runs_differ(tiny_model_dir):
     assert all(s.model == a.model.identity and s.engine == "transformers" for s in a.samples)
 
 
-def test_sample_task_cache_reuses_blocks(tiny_model_dir, tmp_path):
+def test_sample_task_cache_reuses_blocks(tiny_model_dir, tmp_path, monkeypatch):
+    from phasecheck.sampling import models
     ex = _examples()
     first = sample_task(_task(tiny_model_dir), ex, progress=False)
     assert first.stats["generated"] == 10 and first.stats["cached"] == 0
     assert list((tmp_path / "cache" / "samples").iterdir())
-    again = sample_task(_task(tiny_model_dir), ex, progress=False)
+    with monkeypatch.context() as m:          # a finished run re-renders without loading the weights
+        m.setattr(models, "load_model", lambda *a, **k: pytest.fail("weights loaded for a cached run"))
+        again = sample_task(_task(tiny_model_dir), ex, progress=False)
     assert again.stats == {"cached": 10, "generated": 0, "batches": 0}
     assert again.samples == first.samples
     more = sample_task(_task(tiny_model_dir, runs=3), ex, progress=False)     # runs 0-1 reused

@@ -81,3 +81,23 @@ def test_checkpoint_is_atomic_and_loadable(tmp_path, tiny_model_dir):
     assert torch.allclose(expect, got, atol=1e-4)
     # The checkpoint is a plain HF dir: sampling resolves it, and its identity differs from the base.
     assert resolve_model(str(path)).identity != resolve_model(str(tiny_model_dir)).identity
+
+
+def test_inference_copy_tracks_the_lora_policy(tiny_model_dir):
+    import torch
+    from phasecheck.task import LoraSpec
+    from phasecheck.training.common import InferenceCopy, apply_lora, load_policy
+    policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))
+    infer = InferenceCopy(policy.model)
+    with torch.no_grad():
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.add_(torch.randn_like(p) * 0.1)      # an optimiser step, as far as the copy knows
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        stale = infer.model(input_ids=ids).logits
+        infer.sync()
+        fresh, want = infer.model(input_ids=ids).logits, policy.model(input_ids=ids).logits
+    assert not torch.allclose(stale, want, atol=1e-4)
+    assert torch.allclose(fresh, want, atol=1e-5)
+    assert not any(p.requires_grad for p in infer.model.parameters())

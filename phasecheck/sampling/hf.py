@@ -169,13 +169,15 @@ class TransformersEngine(EngineBase):
 
     def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
         from ..errors import ConfigError
-        from .models import load_model
+        from .models import default_device, load_model, load_tokenizer
         if self.model is None:
             raise ConfigError("sampling.engine transformers needs `model:` in the task")
-        model, tokenizer = load_model(self.model, device=self.params.device, dtype=self.params.dtype)
+        # The tokenizer renders prompts and keys the cache; the weights load only if something is missing.
+        tokenizer = load_tokenizer(self.model)
+        loaded: list = []
         plan = self.plan
         units = plan_units(examples, plan, lambda ex: render_prompt(tokenizer, ex.prompt, plan.system_prompt))
-        budget = self.params.batch_tokens or default_batch_tokens(str(next(model.parameters()).device))
+        budget = self.params.batch_tokens or default_batch_tokens(self.params.device or default_device())
         lengths: dict[str, int] = {}
 
         def batches(todo: list[Unit]) -> list[list[Unit]]:
@@ -190,9 +192,12 @@ class TransformersEngine(EngineBase):
             return out
 
         def generate_batch(batch: list[Unit]) -> list[list[Generation]]:
-            return _generate_batch(model, tokenizer, [u.prompt for u in batch], [u.seed for u in batch], plan.n,
+            if not loaded:
+                loaded.extend(load_model(self.model, device=self.params.device, dtype=self.params.dtype))
+            model, tok = loaded
+            return _generate_batch(model, tok, [u.prompt for u in batch], [u.seed for u in batch], plan.n,
                                    plan.temperature, plan.top_p, plan.max_new_tokens, plan.stop,
-                                   _eos_ids(model, tokenizer))
+                                   _eos_ids(model, tok))
 
         done, self.stats = run_units(units, generate_batch, batches, store=store, progress=progress, n=plan.n)
         return units_to_samples(examples, plan, done, model=self.model.identity, engine=self.id)

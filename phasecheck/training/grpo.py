@@ -13,6 +13,8 @@ How this departs from the paper (Shao et al. 2024, DeepSeekMath) — on purpose:
   the clip is inactive (on-policy, as nanochat and TRL's default); old log-probs come from the
   policy before the first of the mu steps.
 - Dropout is off (model.eval()) in rollouts and updates, so log-probs of the same weights agree.
+- With LoRA, rollouts sample a merged copy of the policy (W + BA, re-synced each step), not the
+  peft-wrapped model: same distribution, a third of the matmuls.
 - No reward model and no process supervision: the reward is the verifier's outcome reward.
 """
 from __future__ import annotations
@@ -28,8 +30,8 @@ from typing import Any, Callable
 from ..state import record_run
 from ..task import GRPOSpec, LoraSpec, TaskSpec
 from .checkpoint import load_trainable, load_trainer_state, save_checkpoint
-from .common import (HFRollout, MetricsLog, Policy, Rollout, apply_lora, default_out_dir, load_policy, now,
-                     pad_right, task_examples, token_logprobs)
+from .common import (HFRollout, InferenceCopy, MetricsLog, Policy, Rollout, apply_lora, default_out_dir,
+                     load_policy, now, pad_right, task_examples, token_logprobs)
 from .gate import check_gate
 
 __all__ = ["GRPOSettings", "PRESETS", "resolve_grpo", "train_grpo", "GRPOResult", "group_advantages",
@@ -156,6 +158,7 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
         else:
             ref = copy.deepcopy(net)
         ref.eval().requires_grad_(False)
+    infer = InferenceCopy(net) if policy.lora else None
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     if resume:
@@ -196,7 +199,9 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
             batch = order[step * cfg.batch_prompts:(step + 1) * cfg.batch_prompts]
             # --- rollouts: G completions per prompt from the current policy --------------------
             with torch.no_grad():
-                groups = rollout(net, tok, [texts[i] for i in batch], n=cfg.group_size,
+                if infer is not None:
+                    infer.sync()
+                groups = rollout(infer.model if infer is not None else net, tok, [texts[i] for i in batch], n=cfg.group_size,
                                  seed=cfg.seed * 1_000_003 + step * cfg.batch_prompts * cfg.group_size,
                                  temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
             t_gen = time.perf_counter() - t0
