@@ -11,8 +11,8 @@ from .errors import ExitCode, PhasecheckError
 from .options import check_options, reproducible_argv, task_argument, task_name, task_option, verbose_option
 
 
-class _Group(click.Group):
-    """Maps PhasecheckError to one line on stderr and its exit code, in one place."""
+class _MapErrors:
+    """Maps PhasecheckError to one line on stderr and its exit code: the one place that does."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -23,6 +23,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(int(ExitCode.INTERRUPTED))
+
+
+class _Group(_MapErrors, click.Group):
+    pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,18 +116,8 @@ def checks_cmd() -> None:
             click.echo(f"    {field_name} ({default}): {info.description or ''}".rstrip())
 
 
-class _StandaloneCommand(click.Command):
-    """`check_domain_phase` runs outside the group, so it maps errors to exit codes the way _Group does."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except PhasecheckError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(int(exc.exit_code))
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(int(ExitCode.INTERRUPTED))
+class _StandaloneCommand(_MapErrors, click.Command):
+    """`check_domain_phase` runs outside the group; it maps errors the same way."""
 
 
 @click.command("check_domain_phase", cls=_StandaloneCommand, context_settings={"help_option_names": ["-h", "--help"]})

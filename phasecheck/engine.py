@@ -182,13 +182,19 @@ def plan_checks(task: TaskSpec, only: Sequence[str] | None = None) -> list[Plann
     return planned
 
 
+def _reads_samples(planned: PlannedCheck) -> bool:
+    """Third-party checks that do not say are assumed to read samples."""
+    reads = getattr(planned.plugin, "reads_samples", None)
+    return reads(planned.params) if callable(reads) else getattr(planned.plugin, "uses_samples", True)
+
+
 def prepare(evidence: Evidence, planned: Sequence[PlannedCheck]) -> None:
     """Load, sample and grade up front, so bad input fails the run with its own exit code (2 for data or
     config, 3 for an engine) instead of surfacing as an error inside whichever check asked first."""
     evidence.examples
     evidence.demonstrations
     evidence.grader
-    wants = evidence.after_grpo is not None or any(getattr(p.plugin, "uses_samples", True) for p in planned)
+    wants = evidence.after_grpo is not None or any(_reads_samples(p) for p in planned)
     if wants and evidence.has_samples and evidence.examples:
         evidence.graded_samples
     if evidence.demonstrations:

@@ -125,9 +125,12 @@ def load(group: str, name: str) -> Any:
 
 
 def validate_params(plugin: Any, params: dict | None, where: str) -> BaseModel:
-    """Second config stage: the plugin's own Params; errors read `where.field: message`."""
+    """Second config stage: the plugin's own Params. `where` is "FILE: field.path" or "field.path";
+    errors read `FILE: field.path.key: message`."""
     from .task import format_validation_error
+    source, _, field = where.rpartition(": ")
     try:
         return plugin.Params.model_validate(params or {})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, where)) from None
+        prefix = tuple(field.split(".")) if field else ()
+        raise ConfigError(format_validation_error(exc, source or "task file", prefix=prefix)) from None

@@ -25,6 +25,11 @@ class Check:
     # The engine samples up front only when a planned check reads samples (data-only runs never load a model).
     uses_samples: ClassVar[bool] = True
 
+    @classmethod
+    def reads_samples(cls, params: BaseModel) -> bool:
+        """Whether this run of the check, with these params, reads model samples."""
+        return cls.uses_samples
+
     def run(self, evidence: Any, params: BaseModel) -> CheckResult:  # pragma: no cover - abstract
         raise NotImplementedError
 

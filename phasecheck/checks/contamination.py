@@ -1,6 +1,8 @@
 """contamination: do you have correct examples you trust? Flags recurring identifiers that nothing grounds."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from ..records import prompt_text
@@ -17,16 +19,17 @@ class Contamination(Check):
         max_rate: float = Field(0.05, gt=0, le=1, description="Share of rows an ungrounded token may reach before it is flagged.")
         min_rows: int = Field(3, ge=1, description="A token must be in at least this many rows to be flagged.")
         allow: list[str] = Field(default_factory=list, description="Tokens that are legitimate although no prompt or reference names them.")
-        sources: list[str] = Field(default_factory=lambda: ["demonstrations", "samples"], description="What to scan: demonstrations, samples or both.")
+        sources: list[Literal["demonstrations", "samples"]] = Field(default_factory=lambda: ["demonstrations", "samples"], description="What to scan: demonstrations, samples or both.")
         max_findings: int = Field(20, ge=1, description="Most flagged tokens reported per source.")
         max_example_ids: int = Field(20, ge=1, description="Row ids kept per flagged token.")
         max_tokens: int = Field(100_000, ge=100, description="Distinct ungrounded tokens tracked at once (bounds memory).")
 
+    @classmethod
+    def reads_samples(cls, params) -> bool:
+        return "samples" in params.sources
+
     def run(self, evidence, params):
         from ..engine import Unavailable
-        bad = sorted(set(params.sources) - {"demonstrations", "samples"})
-        if bad:
-            raise ValueError(f"checks.contamination.sources: unknown source {bad[0]!r}; use demonstrations or samples")
         refs = [e.reference for e in evidence.examples]
         demos = evidence.graded_demonstrations if "demonstrations" in params.sources else []
         refs += [d.demo.reference for d in demos]
