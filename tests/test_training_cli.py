@@ -18,7 +18,7 @@ grader:
 sampling: {{max_new_tokens: 4, runs: 2, n: 2, temperature: 1.0}}
 checks:
   validated_set: {{min_examples: 2, min_pass_rate: 0.5}}
-  contamination: {{}}
+  contamination: {{max_rate: {max_rate}}}
   base_model: {{min_accuracy: {min_accuracy}}}
   stability: {{min_agreement: 0.0}}
 training:
@@ -36,8 +36,8 @@ def workdir(tmp_path, tiny_model_dir, monkeypatch):
     (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(dict(r, completion=r["reference"])) + "\n" for r in rows))
 
-    def write(min_accuracy: float):
-        (tmp_path / "task.yaml").write_text(TASK.format(min_accuracy=min_accuracy))
+    def write(min_accuracy: float, max_rate: float = 0.05):
+        (tmp_path / "task.yaml").write_text(TASK.format(min_accuracy=min_accuracy, max_rate=max_rate))
     write(0.99)
     return tmp_path, write
 
@@ -73,7 +73,7 @@ def test_lifecycle_stops_when_grpo_has_not_graduated_the_domain(workdir):
 
 def test_lifecycle_graduated_runs_sft_and_a_final_check(workdir):
     root, write = workdir
-    write(0.0)
+    write(0.0, max_rate=1.0)       # random-model samples carry random tokens: let every check pass
     res = CliRunner().invoke(cli, ["lifecycle", "task.yaml", "--out", "lc"])
     assert res.exit_code == 0, res.output
     summary = json.loads((root / "lc" / "lifecycle.json").read_text())
