@@ -26,7 +26,8 @@ def naive(model, tok, rendered: list[str], n: int, max_new_tokens: int, temperat
     import torch
     eos = tok.eos_token_id
     total = 0
-    for p in rendered:
+    for j, p in enumerate(rendered):
+        print(f"naive: prompt {j + 1}/{len(rendered)}", file=sys.stderr, flush=True)
         enc = tok(p, return_tensors="pt", add_special_tokens=False).to(model.device)
         with torch.inference_mode():
             out = model.generate(**enc, do_sample=True, temperature=temperature, top_p=1.0, num_return_sequences=n,

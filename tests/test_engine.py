@@ -84,7 +84,7 @@ def test_plan_rejects_unknown_ids_and_bad_params_before_running(tmp_path):
         plan_checks(task, only=["contamnation"])
     bad = task.model_copy(deep=True)
     bad.checks["contamination"] = {"max_rate": "lots"}
-    with pytest.raises(ConfigError, match=r"phasecheck.yaml: checks.contamination: max_rate: Input should be a valid number"):
+    with pytest.raises(ConfigError, match=r"phasecheck.yaml: checks.contamination.max_rate: Input should be a valid number"):
         plan_checks(bad)
     planned = plan_checks(task, only=["diversity"])
     assert [p.id for p in planned] == ["diversity"] and not planned[0].blocking

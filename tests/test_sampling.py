@@ -156,7 +156,7 @@ def test_errors_are_one_line(tmp_path, tiny_model_dir):
     with pytest.raises(ConfigError, match="model: is required"):
         sample_task(TaskSpec(name="t"), _examples(1), progress=False)
     assert not can_sample(TaskSpec(name="t")) and can_sample(TaskSpec(name="t", model="x"))
-    with pytest.raises(ConfigError, match="sampling: batch_tokenz: unknown field"):
+    with pytest.raises(ConfigError, match="batch_tokenz: unknown field"):
         sample_task(_task(tiny_model_dir, batch_tokenz=5), _examples(1), progress=False)
     broken = tmp_path / "broken"
     broken.mkdir()

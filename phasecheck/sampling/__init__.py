@@ -42,7 +42,8 @@ def _engine(task: "TaskSpec") -> tuple[str, Any, Any]:
     cls = load("engines", name)
     # Options written for the configured engine do not apply when a samples file switches to replay.
     options = task.sampling.options if name == task.sampling.engine else {}
-    return name, cls, validate_params(cls, options, "sampling")
+    where = f"{task.source}: sampling" if task.source else "sampling"
+    return name, cls, validate_params(cls, options, where)
 
 
 def sample_task(task: "TaskSpec", examples: list[Example], *, use_cache: bool = True,
