@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import enum
+import json
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import DataError
 
 __all__ = ["Status", "Phase", "Finding", "CheckResult", "Fingerprint", "Verdict", "VERDICT_SCHEMA",
-           "ACTIONS"]
+           "ACTIONS", "load_verdict"]
 
 VERDICT_SCHEMA = "phasecheck.verdict/1"
 
@@ -92,3 +96,30 @@ class Verdict(_Model):
 
     def dump(self) -> dict:
         return self.model_dump(mode="json", by_alias=True)
+
+
+def load_verdict(path: str | Path) -> Verdict:
+    """A saved verdict.json; DataError (one line naming the file) when missing, invalid or another schema."""
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such verdict file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read verdict ({exc})") from None
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: not a verdict (expected a JSON object)")
+    schema = doc.get("schema")
+    if schema != VERDICT_SCHEMA:
+        raise DataError(f"{path}: schema {schema!r} is not {VERDICT_SCHEMA!r}; "
+                        f"re-run `phasecheck check` with this version to write a new verdict")
+    try:
+        return Verdict.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        raise DataError(f"{path}: invalid verdict at {where}: {err['msg']}") from None

@@ -11,10 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from pydantic import ValidationError
 
-from .errors import ConfigError
-from .results import ACTIONS, CheckResult, Fingerprint, Phase, Status, Verdict
+from .results import ACTIONS, CheckResult, Fingerprint, Phase, Status, Verdict, load_verdict
 from .task import TaskSpec
 
 __all__ = ["decide", "fingerprint", "build_verdict", "save_verdict", "load_verdict", "hash_json", "hash_file"]
@@ -121,17 +119,3 @@ def save_verdict(verdict: Verdict, path: Path) -> Path:
     return atomic_write_text(path, text)
 
 
-def load_verdict(path: str | Path) -> Verdict:
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: verdict file not found") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable verdict.json ({exc.__class__.__name__}: {exc})") from None
-    try:
-        return Verdict.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: not a phasecheck verdict: {loc}: {first['msg']}") from None

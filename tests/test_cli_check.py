@@ -58,7 +58,7 @@ def test_exit_1_grpo_phase_with_golden_checklist(project):
     (["check", "--task", "nope"], "no task with that name"),
     (["check", "--format", "pdf"], "unknown reporter 'pdf'"),
     (["check", "--samples", "missing.jsonl"], "--samples missing.jsonl: file not found"),
-    (["check", "--compare", "old.json"], "old.json: verdict file not found"),
+    (["check", "--compare", "old.json"], "old.json: no such verdict file"),
     (["check", "Doubling", "--task", "Other"], "give one"),
 ])
 def test_exit_2_bad_usage_or_input(project, args, message):

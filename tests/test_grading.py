@@ -1,7 +1,6 @@
 """Grader: extraction, outcomes, the per-scenario reward-band table from a task file, and the TRL reward func."""
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from phasecheck.errors import ConfigError
+from phasecheck.errors import DataError
 from phasecheck.results import ACTIONS, CheckResult, Phase, Status
 from phasecheck.task import TaskSpec
 from phasecheck.verdict import build_verdict, decide, fingerprint, load_verdict, save_verdict
@@ -76,9 +76,9 @@ def test_saved_verdict_round_trips_with_sorted_keys(tmp_path):
 
 
 def test_load_verdict_errors_name_the_file(tmp_path):
-    with pytest.raises(ConfigError, match="verdict file not found"):
+    with pytest.raises(DataError, match="nope.json: no such verdict file"):
         load_verdict(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"task": 1}')
-    with pytest.raises(ConfigError, match="bad.json: not a phasecheck verdict"):
+    with pytest.raises(DataError, match="bad.json: schema None is not 'phasecheck.verdict/1'"):
         load_verdict(bad)

@@ -2,16 +2,14 @@
 Reporters are plugins (group `phasecheck.reporters`); none of this imports torch or re-samples."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from pydantic import ValidationError
 
-from ..errors import ConfigError, DataError
-from ..results import VERDICT_SCHEMA, Verdict
+from ..errors import ConfigError
+from ..results import Verdict, load_verdict
 from .common import compare_verdicts
 
 __all__ = ["render", "write_reports", "load_verdict", "reporter", "compare_verdicts", "FORMATS", "use_color",
@@ -72,28 +70,3 @@ def write_reports(verdict: Verdict, out_dir: Path, formats: Sequence[str]) -> di
     return written
 
 
-def load_verdict(path: str | Path) -> Verdict:
-    """A saved verdict.json; DataError (one line naming the file) when missing, invalid or another schema."""
-    path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such verdict file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read verdict ({exc})") from None
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(doc, dict):
-        raise DataError(f"{path}: not a verdict (expected a JSON object)")
-    schema = doc.get("schema")
-    if schema != VERDICT_SCHEMA:
-        raise DataError(f"{path}: schema {schema!r} is not {VERDICT_SCHEMA!r}; "
-                        f"re-run `phasecheck check` with this version to write a new verdict")
-    try:
-        return Verdict.model_validate(doc)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        raise DataError(f"{path}: invalid verdict at {where}: {err['msg']}") from None

@@ -2,13 +2,12 @@
 model. GRPO is always allowed. `force` lets a refused run through, loudly, and the override is recorded."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import GateError
-from ..results import Fingerprint, Phase, Verdict
+from ..errors import DataError, GateError
+from ..results import Fingerprint, Phase, Verdict, load_verdict
 from ..state import newest_verdict
 from ..task import TaskSpec
 
@@ -73,10 +72,9 @@ def _short(h: str | None) -> str:
 
 def _load_verdict(path: Path) -> Verdict:
     try:
-        return Verdict.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise GateError(f"{path}: cannot read the newest verdict ({exc.__class__.__name__}); "
-                        "run `phasecheck check` again") from None
+        return load_verdict(path)
+    except DataError as exc:
+        raise GateError(f"{exc}; run `phasecheck check` again") from None
 
 
 def check_gate(task: TaskSpec, kind: str, *, force: bool = False, model_identity: str | None = None,
