@@ -1,12 +1,6 @@
 """The sampling plan, prompt rendering, the transformers engine and sample_task on tiny models."""
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -85,6 +86,7 @@ class OpenAIEngine(EngineBase):
         self.key = os.environ.get(params.api_key_env)
         if self.key is None and "api_key_env" in params.model_fields_set:
             raise ConfigError(f"sampling.api_key_env: environment variable {params.api_key_env} is not set")
+        self._abort = threading.Event()
         self.identity = "openai-" + hashlib.sha256(f"{self.url}\n{self.served}".encode()).hexdigest()[:16]
 
     def _body(self, ex: Example) -> str:
@@ -125,6 +127,8 @@ class OpenAIEngine(EngineBase):
         body["seed"] = unit.seed
         last = ""
         for attempt in range(self.params.retries + 1):
+            if self._abort.is_set():          # another request failed: stop rather than retry
+                raise EngineError(f"{self.url}: aborted")
             try:
                 return parse_choices(self._post(body), self.plan.n, self.params.endpoint == "chat")
             except _Retry as exc:
@@ -144,9 +148,14 @@ class OpenAIEngine(EngineBase):
         def generate_batch(batch: list[Unit]) -> list[list[Generation]]:
             return list(pool.map(self._request, batch))
 
+        self._abort.clear()
         try:
             done, self.stats = run_units(units, generate_batch, batches, store=store, progress=progress,
                                          n=self.plan.n)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException as exc:
+            # Let requests in flight end (bounded by `timeout`) so none outlives this call; not on Ctrl-C.
+            self._abort.set()
+            pool.shutdown(wait=not isinstance(exc, KeyboardInterrupt), cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return units_to_samples(examples, self.plan, done, model=self.identity, engine=self.id)
