@@ -5,7 +5,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
-__all__ = ["Prompt", "Example", "Demonstration", "Sample", "Outcome", "Grade", "prompt_text"]
+__all__ = ["Prompt", "Example", "Demonstration", "Sample", "Outcome", "Grade", "prompt_text",
+           "GRADED_SAMPLE_FIELDS"]
 
 # A prompt is plain text or a chat message list [{"role": ..., "content": ...}, ...].
 Prompt = Union[str, list]
@@ -57,6 +58,11 @@ class Sample:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# What a saved samples.jsonl adds to each Sample: its example's context and its grade. Replay reads
+# such a file back and ignores these.
+GRADED_SAMPLE_FIELDS = ("prompt", "reference", "scenario", "correct", "reward", "outcome", "detail")
 
 
 class Outcome(str, enum.Enum):

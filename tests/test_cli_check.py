@@ -158,8 +158,6 @@ def test_replay_of_saved_samples_gives_the_same_verdict_as_live_sampling(live_ru
     assert live.stdout == replay.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="sampling/replay.py rejects the grade fields samples.jsonl carries "
-                                       "(prompt, reference, scenario, correct, reward, outcome, detail)")
 def test_saved_samples_file_replays_as_is(live_run):
     project, live = live_run
     replay = invoke("check", "--samples", "live/samples.jsonl", "--out", "replay", "--only", ONLY_SAMPLE_CHECKS)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, DataError
-from ..records import Example, Sample
+from ..records import GRADED_SAMPLE_FIELDS, Example, Sample
 from .base import EngineBase
 
 __all__ = ["ReplayEngine", "read_samples"]
@@ -39,7 +39,7 @@ def read_samples(path: Path) -> list[Sample]:
         missing = [f for f in _REQUIRED if f not in d]
         if missing:
             raise DataError(f"{path}:{row}: missing field {missing[0]!r}")
-        unknown = sorted(set(d) - fields)
+        unknown = sorted(set(d) - fields - set(GRADED_SAMPLE_FIELDS))
         if unknown:
             raise DataError(f"{path}:{row}: unknown field {unknown[0]!r} (fields: {', '.join(sorted(fields))})")
         try:
