@@ -126,7 +126,7 @@ def test_stability_names_regressed_prompts_against_an_earlier_verdict():
                        created_at="2020-01-01T00:00:00Z")
     new_ev = evidence(examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: i not in (2, 4)),
                       previous=previous)
-    res = Stability().run(new_ev, Stability.Params())
+    res = Stability().run(new_ev, Stability.Params(min_accuracy=0.4))
     assert res.metrics["regressed"] == ["e2", "e4"]
     assert res.status is Status.WARN
     assert "2 regressed" in res.headline
@@ -221,3 +221,12 @@ def test_validated_set_after_grpo_takes_verified_model_outputs(tmp_path):
 def test_validated_set_fails_on_an_empty_dataset():
     res = ValidatedSet().run(evidence(demonstrations=[]), ValidatedSet.Params())
     assert res.status is Status.FAIL and isinstance(res, CheckResult)
+
+
+def test_stability_fails_a_model_that_is_stably_wrong():
+    ex = make_examples(10)
+    res = Stability().run(evidence(examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: False)),
+                          Stability.Params())
+    assert res.metrics["agreement"] == 1.0 and res.metrics["flip_rate"] == 0.0
+    assert res.status is Status.FAIL
+    assert "not on the correct pattern" in res.headline

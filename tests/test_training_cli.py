@@ -20,7 +20,7 @@ checks:
   validated_set: {{min_examples: 2, min_pass_rate: 0.5}}
   contamination: {{max_rate: {max_rate}}}
   base_model: {{min_accuracy: {min_accuracy}}}
-  stability: {{min_agreement: 0.0}}
+  stability: {{min_agreement: 0.0, min_accuracy: 0.0}}
 training:
   grpo: {{epochs: 1, batch_prompts: 4, group_size: 2, learning_rate: 0.001}}
   sft: {{epochs: 2, batch_size: 4}}

@@ -14,6 +14,8 @@ class Stability(Check):
     class Params(StrictParams):
         min_agreement: float = Field(0.8, ge=0, le=1, description="Mean per-prompt agreement across runs needed to pass.")
         confidence: float = Field(0.95, gt=0, lt=1, description="Level of the Wilson interval on accuracy.")
+        min_accuracy: float = Field(0.5, ge=0, le=1, description="The interval's lower bound must reach this: "
+                                    "a model that is stably wrong has not identified the correct pattern.")
 
     def run(self, evidence, params):
         from statistics import NormalDist
@@ -40,9 +42,12 @@ class Stability(Check):
         if flipped:
             findings.append(Finding(message=f"{len(flipped)} prompts flip between right and wrong across runs",
                                     example_ids=flipped[:50], data={"count": len(flipped)}))
-        status = Status.PASS if agreement >= params.min_agreement else Status.FAIL
         lo, hi = metrics["accuracy_ci"]
+        stably_wrong = lo < params.min_accuracy
+        status = Status.PASS if agreement >= params.min_agreement and not stably_wrong else Status.FAIL
         headline = f"agreement {100 * agreement:.0f}%, accuracy {100 * lo:.0f}–{100 * hi:.0f}% ({params.confidence:.0%} CI)"
+        if stably_wrong and agreement >= params.min_agreement:
+            headline += f": stable, but not on the correct pattern (needs ≥ {100 * params.min_accuracy:.0f}%)"
         prev = evidence.previous
         if prev is not None:
             old = next((c for c in prev.checks if c.id == "stability"), None)
