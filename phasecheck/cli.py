@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -15,6 +16,9 @@ class _MapErrors:
     """Maps PhasecheckError to one line on stderr and its exit code: the one place that does."""
 
     def invoke(self, ctx: click.Context):
+        # Our own progress lines say what is happening; the libraries' per-file bars are noise here.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         try:
             return super().invoke(ctx)
         except PhasecheckError as exc:
@@ -77,23 +81,31 @@ def _run_check(task_arg, task_opt, after_grpo, model, engine, runs, n, seed, sam
     task = find_task(task_name(task_arg, task_opt))
     task = apply_overrides(task, model=None if after_grpo else model, engine=engine, runs=runs, n=n, seed=seed,
                            samples=samples_file)
-    formats = list(dict.fromkeys(formats or ("text", "json")))
+    formats = list(dict.fromkeys(formats or ("text", "json", "html")))
     for fmt in formats:
         reports.reporter(fmt, **({"unicode": True} if fmt == "text" else {}))   # unknown format: exit 2 now
     opts = CheckOptions(only=only, after_grpo=after_grpo, fail_on_warn=fail_on_warn, use_cache=not no_cache,
                         compare=Path(compare) if compare else None, out_dir=Path(out_dir) if out_dir else None,
                         command=reproducible_argv(click.get_current_context(), ["phasecheck", "check"]))
     verdict, path = check_task(task, opts, model_override=model)
-    others = [f for f in formats if f != "json"]
-    if others:
-        reports.write_reports(verdict, path.parent, others)
+    written = [path] + list(reports.write_reports(verdict, path.parent, [f for f in formats if f != "json"]).values())
     shown = "text" if "text" in formats else formats[0]
     click.echo(reports.render(verdict, shown, out_dir=path.parent, verbose=verbose), nl=False)
-    if verbose:
-        click.echo(f"Saved {path}", err=True)
+    if shown == "text":
+        for label, p in zip(["Reports:"] + [""] * len(written), written):
+            click.echo(f"{label:<9}{_display_path(p)}")
     codes = {Phase.GRADUATED: ExitCode.GRADUATED, Phase.GRPO_PHASE: ExitCode.GRPO_PHASE,
              Phase.INCONCLUSIVE: ExitCode.RUNTIME}
     click.get_current_context().exit(int(codes[verdict.status]))
+
+
+def _display_path(path) -> str:
+    """A path relative to the working directory when it lies under it."""
+    from pathlib import Path
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @cli.command()

@@ -26,7 +26,7 @@ def csv_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...])
 
 
 format_option = click.option("--format", "formats", multiple=True, metavar="FMT",
-                             help="Report format to write (text, json, junit, html); repeatable. Default: text and json.")
+                             help="Report format to write (text, json, junit, html); repeatable. Default: text, json and html.")
 fail_on_warn_option = click.option("--fail-on-warn", is_flag=True,
                                    help="Treat a warning from any check as a failure for the verdict.")
 
