@@ -311,6 +311,10 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
         if evidence._samples is not None and evidence._graded_samples is not None:
             write_samples(evidence, out_dir / "samples.jsonl")
             evidence.artifacts["samples"] = "samples.jsonl"
+        if evidence._graded_demos:
+            named = {i for r in results for f in r.findings for i in f.example_ids}
+            if write_demonstrations(evidence, out_dir / "demonstrations.jsonl", named):
+                evidence.artifacts["demonstrations"] = "demonstrations.jsonl"
     finally:
         evidence.close()
     fp = fingerprint(task, model_identity=_model_identity(task))
@@ -358,3 +362,21 @@ def write_samples(evidence: Evidence, path: Path) -> Path:
                    outcome=g.grade.outcome.value, detail=g.grade.detail)
         lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str))
     return atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def write_demonstrations(evidence: Evidence, path: Path, named: set[str]) -> int:
+    """demonstrations.jsonl: the demonstrations a reader drills into, those that failed the verifier or
+    that a finding names, with their grade; the passing rest is in validated.jsonl. Returns the count."""
+    from .state import atomic_write_text
+    lines = []
+    for g in evidence.graded_demonstrations:
+        d = g.demo
+        if g.grade.correct is True and d.id not in named:
+            continue
+        row = {"id": d.id, "row": d.row, "source": d.source, "prompt": prompt_text(d.prompt),
+               "completion": d.completion, "reference": d.reference, "scenario": d.scenario,
+               "correct": g.grade.correct, "outcome": g.grade.outcome.value, "detail": g.grade.detail}
+        lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str))
+    if lines:
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)

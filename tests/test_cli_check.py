@@ -51,6 +51,13 @@ def test_exit_1_grpo_phase_with_golden_checklist(project):
     quiet = invoke("check", "--out", "out")
     assert_golden("check_grpo_phase.txt", quiet.stdout)
     assert "      - " not in quiet.stdout and "      - " in res.stdout      # findings only with -v
+    # The rows a lead drills into travel with the verdict: failing or flagged demonstrations, with grades.
+    verdict = json.loads((project / "out" / "verdict.json").read_text())
+    assert verdict["artifacts"]["demonstrations"] == "demonstrations.jsonl"
+    rows = [json.loads(x) for x in (project / "out" / "demonstrations.jsonl").read_text().splitlines()]
+    flagged = next(f for c in verdict["checks"] if c["id"] == "contamination" for f in c["findings"])
+    assert set(flagged["example_ids"]) <= {r["id"] for r in rows}
+    assert all(r["correct"] is not True or r["id"] in flagged["example_ids"] for r in rows)
 
 
 @pytest.mark.parametrize("args,message", [

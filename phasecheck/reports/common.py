@@ -3,12 +3,11 @@ and the deterministic sampling-down of large runs. Reports only read saved files
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..errors import DataError
+from ..jsonl import json_lines
 from ..results import CheckResult, Phase, Status, Verdict
 
 __all__ = ["phase_label", "status_label", "read_jsonl", "artifact_path", "load_samples", "load_training_metrics",
@@ -48,21 +47,8 @@ def find_check(verdict: Verdict, check_id: str) -> CheckResult | None:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a JSONL file; a bad line is a DataError naming the file and line."""
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if isinstance(row, dict):
-                yield row
+    """Object rows of a saved JSONL artifact; a bad line is a DataError naming the file and line."""
+    return (row for _, row in json_lines(path) if isinstance(row, dict))
 
 
 def artifact_path(verdict: Verdict, name: str, out_dir: Path | None) -> Path | None:

@@ -2,13 +2,13 @@
 to cover every example x run x index of the plan exactly once."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, DataError
+from ..jsonl import json_lines
 from ..records import GRADED_SAMPLE_FIELDS, Example, Sample
 from .base import EngineBase
 
@@ -19,21 +19,9 @@ _REQUIRED = ("example_id", "run", "index", "completion")
 
 def read_samples(path: Path) -> list[Sample]:
     """Every row of a samples JSONL file as a Sample; a bad row is a DataError naming file and row."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"{path}: samples file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read samples file ({exc.__class__.__name__})") from None
     fields = set(Sample.__dataclass_fields__)
     out = []
-    for row, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{row}: invalid JSON ({exc.msg})") from None
+    for row, d in json_lines(path, "samples file"):
         if not isinstance(d, dict):
             raise DataError(f"{path}:{row}: a sample must be a JSON object")
         missing = [f for f in _REQUIRED if f not in d]

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..jsonl import json_lines
 from ..state import atomic_write_text
 from ..task import TaskSpec
 from .checkpoint import load_checkpoint_model
@@ -61,10 +62,10 @@ def harvest(task: TaskSpec, checkpoint: str | Path, *, validated: str | Path | N
             grader.close()
     existing = path.read_text(encoding="utf-8") if path.is_file() else ""
     seen = set()
-    for line in existing.splitlines():
-        if line.strip():
-            row = json.loads(line)
-            seen.add(_key(row.get("id", ""), row.get("completion", "")))
+    if existing:
+        for _, row in json_lines(path, "validated set"):
+            if isinstance(row, dict):          # a non-object row is left for SFT's reader to name
+                seen.add(_key(row.get("id", ""), row.get("completion", "")))
     new, passed = [], 0
     for (text, ex), grade in zip(pairs, grades):
         if grade.correct is not True:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError, DataError
+from ..jsonl import json_lines
 from ..state import newest_run, newest_verdict, record_run
 from ..task import TaskSpec
 from .checkpoint import load_trainable, load_trainer_state, save_checkpoint
@@ -47,17 +48,7 @@ def validated_set_path(task: TaskSpec) -> Path:
 def read_validated(path: Path) -> list[dict[str, Any]]:
     """Rows {id, prompt, completion, ...} of a validated.jsonl; a bad row names its line."""
     rows = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read validated set ({exc.__class__.__name__})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: not JSON ({exc.msg})") from None
+    for n, row in json_lines(path, "validated set"):
         if not isinstance(row, dict) or "prompt" not in row or not isinstance(row.get("completion"), str):
             raise DataError(f"{path}:{n}: a validated row needs `prompt` and a string `completion`")
         rows.append(row)
