@@ -171,8 +171,3 @@ class MetricsLog:
             fh.write(json.dumps(line, sort_keys=True) + "\n")
         if self.on_line:
             self.on_line(line)
-
-    def read(self) -> list[dict]:
-        if not self.path.is_file():
-            return []
-        return [json.loads(x) for x in self.path.read_text(encoding="utf-8").splitlines() if x.strip()]
