@@ -3,7 +3,6 @@
 Evidence is computed lazily, once, and shared by every check; a check that raises becomes `error`."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 from . import plugins
 from .errors import ConfigError
+from .jsonl import write_jsonl
 from .records import Demonstration, Example, Grade, Sample, prompt_text
 from .results import CheckResult, Status, Verdict
 from .task import TaskSpec
@@ -353,30 +353,27 @@ def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Ver
 
 def write_samples(evidence: Evidence, path: Path) -> Path:
     """samples.jsonl: one line per graded sample with its prompt, reference, scenario and grade."""
-    from .state import atomic_write_text
-    lines = []
+    rows = []
     for g in evidence.graded_samples:
         row = g.sample.to_dict()
         row.update(prompt=prompt_text(g.example.prompt), reference=g.example.reference,
                    scenario=g.example.scenario, correct=g.grade.correct, reward=g.grade.reward,
                    outcome=g.grade.outcome.value, detail=g.grade.detail)
-        lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str))
-    return atomic_write_text(path, "".join(line + "\n" for line in lines))
+        rows.append(row)
+    return write_jsonl(path, rows)
 
 
 def write_demonstrations(evidence: Evidence, path: Path, named: set[str]) -> int:
     """demonstrations.jsonl: the demonstrations a reader drills into, those that failed the verifier or
     that a finding names, with their grade; the passing rest is in validated.jsonl. Returns the count."""
-    from .state import atomic_write_text
-    lines = []
+    rows = []
     for g in evidence.graded_demonstrations:
         d = g.demo
         if g.grade.correct is True and d.id not in named:
             continue
-        row = {"id": d.id, "row": d.row, "source": d.source, "prompt": prompt_text(d.prompt),
-               "completion": d.completion, "reference": d.reference, "scenario": d.scenario,
-               "correct": g.grade.correct, "outcome": g.grade.outcome.value, "detail": g.grade.detail}
-        lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str))
-    if lines:
-        atomic_write_text(path, "".join(line + "\n" for line in lines))
-    return len(lines)
+        rows.append({"id": d.id, "row": d.row, "source": d.source, "prompt": prompt_text(d.prompt),
+                     "completion": d.completion, "reference": d.reference, "scenario": d.scenario,
+                     "correct": g.grade.correct, "outcome": g.grade.outcome.value, "detail": g.grade.detail})
+    if rows:
+        write_jsonl(path, rows)
+    return len(rows)

@@ -1,17 +1,25 @@
-"""JSON lines files we write ourselves (samples, validated sets, metrics), read back one row at a time.
-
-Task data files go through data_formats.py instead, which reports a bad row and reads on.
-"""
+"""JSON lines files phasecheck writes itself (samples, validated sets, example data): written atomically,
+read back one row at a time. Task data files go through data_formats.py, which reports a bad row and reads on."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError
+from .state import atomic_write_text
 
-__all__ = ["json_lines"]
+__all__ = ["json_lines", "dumps_jsonl", "write_jsonl"]
+
+
+def dumps_jsonl(rows: Iterable[Any]) -> str:
+    """One JSON value per line, keys sorted and non-ASCII kept, so equal rows give equal bytes."""
+    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) + "\n" for r in rows)
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> Path:
+    return atomic_write_text(path, dumps_jsonl(rows))
 
 
 def json_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, Any]]:

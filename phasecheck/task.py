@@ -306,8 +306,9 @@ def find_task(name: str | None, cwd: Path | None = None) -> TaskSpec:
         return load_task(name)
     files = _candidates(cwd)
     if not files:
-        raise ConfigError(f"{cwd}: no task given and no ./phasecheck.yaml or ./tasks/*.yaml found "
-                          "(pass --task NAME or a task file path)")
+        given = f"--task {name!r}" if name else "no task given"
+        raise ConfigError(f"{cwd}: {given}, and no ./phasecheck.yaml or ./tasks/*.yaml here to find it in "
+                          "(run from the project directory, or pass a task file path)")
     if name is None:
         if len(files) == 1:
             return load_task(files[0])

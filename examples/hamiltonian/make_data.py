@@ -6,12 +6,14 @@ gives byte-identical files. Usage: python make_data.py [--out DIR]   (default: .
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 from pathlib import Path
 
 import sympy as sp
+
+from phasecheck.jsonl import write_jsonl
+from phasecheck.state import atomic_write_text
 
 SEED = 20240611
 N_EVAL = 8
@@ -181,13 +183,6 @@ def build() -> dict[str, list[dict]]:
     return {"eval.jsonl": eval_rows, "sft_clean.jsonl": clean, "sft_contaminated.jsonl": dirty}
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "data")
@@ -196,10 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, rows in build().items():
         write_jsonl(args.out / name, rows)
         print(f"{args.out / name}: {len(rows)} rows")
-    vocab = args.out / "vocabulary.txt"
-    tmp = vocab.with_suffix(".txt.tmp")
-    tmp.write_text("".join(w + "\n" for w in VOCABULARY), encoding="utf-8")
-    tmp.replace(vocab)
+    vocab = atomic_write_text(args.out / "vocabulary.txt", "".join(w + "\n" for w in VOCABULARY))
     print(f"{vocab}: {len(VOCABULARY)} terms")
 
 

@@ -6,9 +6,11 @@ Deterministic (fixed seeds, sorted keys). Usage: python make_data.py [--out DIR]
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
+
+from phasecheck.jsonl import write_jsonl
+from phasecheck.state import atomic_write_text
 
 SEED = 7
 RUNS, N, SAMPLING_SEED = 2, 2, 0           # must match sampling: in tasks/hvac_tags.yaml
@@ -169,13 +171,6 @@ def train_rows() -> list[dict]:
     return rows
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "data")
@@ -191,11 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, rows in files.items():
         write_jsonl(args.out / name, rows)
         print(f"{args.out / name}: {len(rows)} rows")
-    vocab = args.out / "vocabulary.txt"
-    tmp = vocab.with_suffix(".txt.tmp")
     # Known terms: every tag and every description (direct lookups answer with a description).
-    tmp.write_text("".join(f"{t}\n{d}\n" for t, d, _ in TAGS), encoding="utf-8")
-    tmp.replace(vocab)
+    vocab = atomic_write_text(args.out / "vocabulary.txt", "".join(f"{t}\n{d}\n" for t, d, _ in TAGS))
     print(f"{vocab}: {2 * len(TAGS)} terms")
 
 

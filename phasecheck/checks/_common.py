@@ -82,4 +82,5 @@ def per_prompt_correct(graded: Iterable[Any]) -> dict[str, list[tuple[int, int, 
 
 
 def pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
+    """A share as a whole percentage, rounded down: 79.7% against an 80% bar must not read as 80%."""
+    return "n/a" if x is None else f"{math.floor(100 * x + 1e-9):.0f}%"

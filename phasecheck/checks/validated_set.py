@@ -1,12 +1,12 @@
 """validated_set: can you construct a validated training set? Verifies, dedups and writes validated.jsonl."""
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 
 from pydantic import Field
 
+from ..jsonl import write_jsonl
 from ..records import prompt_text
 from ..results import Finding, Status
 from ._common import Check, StrictParams, pct
@@ -114,11 +114,7 @@ class ValidatedSet(Check):
 
     @staticmethod
     def _write(evidence, kept) -> None:
-        from ..state import atomic_write_text
-        lines = []
-        for ex, completion, prov in kept:
-            row = {"id": ex.id, "prompt": ex.prompt, "completion": completion, "reference": ex.reference,
-                   "scenario": ex.scenario, "provenance": prov}
-            lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str) + "\n")
-        atomic_write_text(evidence.out_dir / "validated.jsonl", "".join(lines))
+        write_jsonl(evidence.out_dir / "validated.jsonl",
+                    ({"id": ex.id, "prompt": ex.prompt, "completion": completion, "reference": ex.reference,
+                      "scenario": ex.scenario, "provenance": prov} for ex, completion, prov in kept))
         evidence.artifacts["validated"] = "validated.jsonl"

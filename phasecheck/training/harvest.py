@@ -2,12 +2,11 @@
 passes, drop duplicates, and add them to the validated set with provenance (model, step)."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..jsonl import json_lines
+from ..jsonl import dumps_jsonl, json_lines
 from ..state import atomic_write_text
 from ..task import TaskSpec
 from .checkpoint import load_checkpoint_model
@@ -81,6 +80,5 @@ def harvest(task: TaskSpec, checkpoint: str | Path, *, validated: str | Path | N
                                    "step": meta.get("step"), "kind": meta.get("kind"), "reward": grade.reward}})
     if existing and not existing.endswith("\n"):
         existing += "\n"
-    body = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True, default=str) + "\n" for r in new)
-    atomic_write_text(path, existing + body)
+    atomic_write_text(path, existing + dumps_jsonl(new))
     return HarvestResult(path, sum(len(r) for r in gens), passed, len(new), truncated)
