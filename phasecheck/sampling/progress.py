@@ -37,20 +37,25 @@ class Progress:
             self.cached += samples
         else:
             self._gen_tokens += tokens
-        sps, tps = self.rates()
         if self._bar is not None:
             self._bar.update(samples)
-            self._bar.set_postfix_str(f"{sps:.1f} samples/s, {tps:.0f} tok/s", refresh=False)
+            self._bar.set_postfix_str(self._speed(), refresh=False)
         elif time.monotonic() - self._last_log >= self.interval or self.samples >= self.total:
             self._log()
 
     def _log(self) -> None:
         self._last_log = time.monotonic()
-        sps, tps = self.rates()
         pct = 100.0 * self.samples / self.total if self.total else 100.0
-        cached = f", {self.cached} from cache" if self.cached else ""
-        print(f"{self.desc}: {self.samples}/{self.total} samples ({pct:.0f}%){cached}, "
-              f"{sps:.1f} samples/s, {tps:.0f} tok/s", file=self.stream, flush=True)
+        print(f"{self.desc}: {self.samples}/{self.total} samples ({pct:.0f}%), {self._speed()}",
+              file=self.stream, flush=True)
+
+    def _speed(self) -> str:
+        """Rates over generated work; a cached share is named rather than diluting the rates."""
+        cached = f"{self.cached} from cache" if self.cached else ""
+        if self.samples == self.cached:
+            return cached
+        sps, tps = self.rates()
+        return ", ".join(filter(None, [cached, f"{sps:.1f} samples/s, {tps:.0f} tok/s"]))
 
     def close(self) -> None:
         if self._bar is not None:
