@@ -7,9 +7,7 @@ Prints JSON with the median seconds per optimiser step of each (first step exclu
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -18,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _tiny import tiny_task  # noqa: E402  (bench/ is sys.path[0] when run as a script)
 
 TASK = """\
 name: grpo step bench
@@ -39,29 +38,18 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 suits a tiny model on a shared CPU)")
     args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     torch.set_num_threads(args.threads)
-    spec = importlib.util.spec_from_file_location("_pc_conftest", ROOT / "tests" / "conftest.py")
-    conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conftest)
+    root = Path(tempfile.mkdtemp(prefix="grpo-step-"))
+    prompts = [f"What is {i % 10} + {i // 10} ?" for i in range(args.prompts * args.steps)]
+    task, _ = tiny_task(root, TASK, prompts, L=args.max_new_tokens, G=args.group_size, B=args.prompts, epochs=1.0)
     from transformers import TrainerCallback
-    from phasecheck.task import load_task
+    from phasecheck.jsonl import json_lines
     from phasecheck.training.grpo import train_grpo
     from phasecheck.training.trl_backend import build_grpo_trainer
 
-    root = Path(tempfile.mkdtemp(prefix="grpo-step-"))
-    os.environ.setdefault("PHASECHECK_CACHE_DIR", str(root / "cache"))
-    model_dir = conftest.build_tiny_model(root / "model")
-    n = args.prompts * args.steps
-    (root / "eval.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"What is {i % 10} + {i // 10} ?"})
-                                             + "\n" for i in range(n)))
-    (root / "task.yaml").write_text(TASK.format(model=model_dir, L=args.max_new_tokens, G=args.group_size,
-                                                B=args.prompts, epochs=1.0))
-    task = load_task(root / "task.yaml")
-
     res = train_grpo(task, out_dir=root / "builtin", max_steps=args.steps)
-    lines = [json.loads(x) for x in res.metrics.read_text().splitlines()]
+    lines = [row for _, row in json_lines(res.metrics)]
     builtin = [x["step_s"] for x in lines]
 
     class Timer(TrainerCallback):

@@ -8,7 +8,6 @@ steps, seconds, and the command."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _tiny import tiny_task  # noqa: E402  (bench/ is sys.path[0] when run as a script)
 
 TASK = """\
 name: grpo toy digits
@@ -49,26 +49,16 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    spec = importlib.util.spec_from_file_location("_pc_conftest", ROOT / "tests" / "conftest.py")
-    conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conftest)
-    from phasecheck.task import load_task
+    root = Path(args.out or tempfile.mkdtemp(prefix="grpo-toy-"))
+    prompts = [f"What is {a} + {b} ?" for a in range(4) for b in range(4)]
+    task, model_dir = tiny_task(root, TASK, prompts, seed=1, lr=args.lr, epochs=args.steps * 8 / len(prompts))
+    from phasecheck.jsonl import json_lines
     from phasecheck.training.checkpoint import load_checkpoint_model
     from phasecheck.training.common import load_policy, task_examples
     from phasecheck.training.grpo import train_grpo
 
-    root = Path(args.out or tempfile.mkdtemp(prefix="grpo-toy-"))
-    os.environ.setdefault("PHASECHECK_CACHE_DIR", str(root / "cache"))
-    model_dir = conftest.build_tiny_model(root / "model", seed=1)
-    prompts = [f"What is {a} + {b} ?" for a in range(4) for b in range(4)]
-    (root / "eval.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "prompt": p}) + "\n"
-                                             for i, p in enumerate(prompts)))
-    epochs = args.steps * 8 / len(prompts)
-    (root / "task.yaml").write_text(TASK.format(model=model_dir, lr=args.lr, epochs=epochs))
-    task = load_task(root / "task.yaml")
     examples = task_examples(task)
     base = load_policy(str(model_dir))
     before = accuracy(task, base.model, base.tokenizer, examples, n=16, seed=12345)
@@ -77,7 +67,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     model, tok, _ = load_checkpoint_model(res.checkpoint)
     after = accuracy(task, model, tok, examples, n=16, seed=12345)
-    lines = [json.loads(x) for x in res.metrics.read_text().splitlines()]
+    lines = [row for _, row in json_lines(res.metrics)]
     print(json.dumps({
         "toy": "reward 1 when the completion contains a digit (regex verifier), tiny 2-layer Llama from scratch",
         "accuracy_before": round(before, 4), "accuracy_after": round(after, 4), "steps": res.steps,

@@ -91,13 +91,8 @@ class Evidence:
     def has_samples(self) -> bool:
         if self._samples is not None:
             return True
-        if self.task.data.samples is not None:
-            return True
-        try:
-            from .sampling import can_sample
-        except ImportError:
-            return self.task.model is not None
-        return bool(can_sample(self.task))
+        from .sampling import can_sample        # a samples file counts: it switches the engine to replay
+        return can_sample(self.task)
 
     @property
     def samples(self) -> list[Sample]:
@@ -293,6 +288,7 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
 
     Returns the verdict and the path of verdict.json."""
     from . import state
+    from .sampling import model_identity_for
     from .verdict import build_verdict, fingerprint, load_verdict, save_verdict
 
     after = None
@@ -305,7 +301,7 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
                         use_cache=options.use_cache, progress=options.progress)
     try:
         if after is not None:
-            after["model"] = _model_identity(task)
+            after["model"] = model_identity_for(task)
         prepare(evidence, planned)
         results = run_checks(planned, evidence, on_result)
         if evidence._samples is not None and evidence._graded_samples is not None:
@@ -317,7 +313,7 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
                 evidence.artifacts["demonstrations"] = "demonstrations.jsonl"
     finally:
         evidence.close()
-    fp = fingerprint(task, model_identity=_model_identity(task))
+    fp = fingerprint(task, model_identity=model_identity_for(task))
     verdict = build_verdict(task, results, fp, fail_on_warn=options.fail_on_warn, command=options.command,
                             artifacts=evidence.artifacts, model=evidence.model or task.model)
     if previous is not None:
@@ -328,23 +324,9 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
     return verdict, path
 
 
-def _model_identity(task: TaskSpec) -> str | None:
-    try:
-        from .sampling import model_identity_for
-    except ImportError:
-        return task.model
-    return model_identity_for(task)
-
-
 def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Verdict:
-    try:
-        from .reports.common import compare_verdicts
-        diff = compare_verdicts(previous, verdict, old_path=str(path) if path else None)
-    except ImportError:
-        diff = {"old": {"path": str(path), "created_at": previous.created_at, "status": previous.status.value,
-                        "digest": previous.fingerprint.digest},
-                "status": {"old": previous.status.value, "new": verdict.status.value,
-                           "changed": previous.status != verdict.status}}
+    from .reports.common import compare_verdicts
+    diff = compare_verdicts(previous, verdict, old_path=str(path) if path else None)
     stab = next((c for c in verdict.checks if c.id == "stability"), None)
     if stab is not None:
         diff["regressed"] = list(stab.metrics.get("regressed", []))

@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-
+from .data import data_hashes
 from .results import ACTIONS, CheckResult, Fingerprint, Phase, Status, Verdict, load_verdict
 from .task import TaskSpec
 
-__all__ = ["decide", "fingerprint", "build_verdict", "save_verdict", "load_verdict", "hash_json", "hash_file"]
+__all__ = ["decide", "fingerprint", "build_verdict", "save_verdict", "load_verdict", "hash_json"]
 
 
 def decide(results: Sequence[CheckResult], blocking: Sequence[str], *, fail_on_warn: bool = False) -> Phase:
@@ -34,20 +34,6 @@ def decide(results: Sequence[CheckResult], blocking: Sequence[str], *, fail_on_w
 def hash_json(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def hash_file(path: Path) -> str:
-    """sha256 of a file, or of every file under a directory (names and contents, sorted)."""
-    h = hashlib.sha256()
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode("utf-8") + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def _task_for_hash(task: TaskSpec) -> dict:
@@ -74,30 +60,11 @@ def _rel(p: str, base: Path) -> str:
         return Path(p).as_posix()
 
 
-def _data_hashes(task: TaskSpec) -> dict[str, str]:
-    try:
-        from .data import data_hashes
-    except ImportError:
-        data_hashes = None
-    if data_hashes is not None:
-        return dict(data_hashes(task))
-    out = {}
-    for role in ("eval", "train", "samples"):
-        p = getattr(task.data, role)
-        if p is not None and Path(p).exists():
-            out[role] = hash_file(p)
-    return out
-
-
-def fingerprint(task: TaskSpec, *, model_identity: str | None, data: dict[str, str] | None = None,
-                version: str | None = None) -> Fingerprint:
+def fingerprint(task: TaskSpec, *, model_identity: str | None, version: str | None = None) -> Fingerprint:
     """Hashes of the normalised task, data files, model identity, sampling params and version."""
     from . import __version__
     version = version or __version__
-    data = dict(data) if data is not None else _data_hashes(task)
-    if task.data.samples is not None and "samples" not in data and Path(task.data.samples).exists():
-        data["samples"] = hash_file(task.data.samples)
-    parts = {"task": hash_json(_task_for_hash(task)), "data": data, "model": model_identity,
+    parts = {"task": hash_json(_task_for_hash(task)), "data": data_hashes(task), "model": model_identity,
              "sampling": hash_json(task.sampling.model_dump(mode="json")), "version": version}
     return Fingerprint(**parts, digest=hash_json(parts))
 

@@ -82,7 +82,7 @@ def test_exit_2_bad_data_row(project):
     assert res.exit_code == 2 and "eval.jsonl" in res.output
 
 
-def test_exit_3_inconclusive_when_a_blocking_check_errors(project, boom_plugin):
+def test_exit_3_inconclusive_when_a_blocking_check_errors(project, boom_plugin):  # noqa: F811 - fixture
     write_project(project, task_yaml=TASK_YAML + "  boom: {}\ngate: {blocking: [validated_set, boom]}\n")
     res = invoke("check", "-v")
     assert res.exit_code == 3, res.output

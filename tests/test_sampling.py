@@ -49,7 +49,6 @@ def test_render_prompt_chat_and_raw(tiny_model_dir, tiny_base_model_dir):
 
 def test_greedy_matches_transformers_generate(tiny_model_dir):
     """The hand-written KV-cache loop decodes exactly what model.generate decodes (greedy)."""
-    import torch
     from phasecheck.sampling import load_model, resolve_model
     from phasecheck.sampling.hf import generate
     model, tok = load_model(resolve_model(str(tiny_model_dir)))

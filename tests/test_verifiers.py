@@ -12,7 +12,7 @@ VOCAB = ["SPS-1", "DAT-3", "ZN-2_RHC", "AHU-1_SF"]
 
 def make(kind: str, vocabulary=None, **params):
     cls = plugins.load("verifiers", kind)
-    return cls(plugins.validate_params(cls, params, f"grader.verifier"), vocabulary=vocabulary)
+    return cls(plugins.validate_params(cls, params, "grader.verifier"), vocabulary=vocabulary)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Write the arithmetic example data: single-digit additions and subtractions with a strict answer line.
+"""Write the arithmetic example data: single-digit additions and subtractions answered as "a op b = N".
 
 A domain SmolLM2-135M-Instruct gets right only some of the time (GRPO has a signal to learn from).
 Deterministic (fixed seed, sorted keys). Usage: python make_data.py [--out DIR]   (default: ./data)
@@ -13,7 +13,7 @@ from pathlib import Path
 SEED = 1234
 N_EVAL = 24
 N_TRAIN = 60
-FORMAT = "Reply with exactly one line: Answer: N"
+FORMAT = "Reply with one line: the equation with its result."
 
 
 def all_items() -> list[tuple[int, str, int]]:
@@ -36,7 +36,7 @@ def build() -> dict[str, list[dict]]:
     train = []
     for i, it in enumerate(items[N_EVAL:N_EVAL + N_TRAIN]):
         r = row(i, "arith-train", *it)
-        r["completion"] = f"Answer: {r['reference']}"
+        r["completion"] = f"{it[0]} {it[1]} {it[2]} = {r['reference']}"
         train.append(r)
     return {"eval.jsonl": evals, "train.jsonl": train}
 

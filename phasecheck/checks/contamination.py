@@ -35,23 +35,25 @@ class Contamination(Check):
         refs += [d.demo.reference for d in demos]
         allowed = reference_tokens(refs) | set(params.allow) | set(evidence.vocabulary)
         scanned, flagged, skipped = {}, [], None
+
+        def scan(source: str, rows) -> None:
+            sc = TokenScanner(allowed, max_tokens=params.max_tokens, max_ids=params.max_example_ids)
+            for row_id, completion, prompt, correct in rows:
+                sc.add(row_id, completion, prompt_text(prompt), correct)
+            scanned[source] = sc.rows
+            flagged.extend(dict(f, source=source)
+                           for f in sc.flagged(params.max_rate, params.min_rows)[:params.max_findings])
+
         if demos:
-            sc = self._scanner(allowed, params)
-            for d in demos:
-                sc.add(d.demo.id, d.demo.completion, prompt_text(d.demo.prompt), d.grade.correct)
-            scanned["demonstrations"] = sc.rows
-            flagged += [dict(f, source="demonstrations") for f in sc.flagged(params.max_rate, params.min_rows)[:params.max_findings]]
+            scan("demonstrations", ((d.demo.id, d.demo.completion, d.demo.prompt, d.grade.correct) for d in demos))
         if "samples" in params.sources:
             try:
                 graded = evidence.graded_samples
             except Unavailable as exc:
                 graded, skipped = [], str(exc)
             if graded:
-                sc = self._scanner(allowed, params)
-                for g in graded:
-                    sc.add(g.sample.example_id, g.sample.completion, prompt_text(g.example.prompt), g.grade.correct)
-                scanned["samples"] = sc.rows
-                flagged += [dict(f, source="samples") for f in sc.flagged(params.max_rate, params.min_rows)[:params.max_findings]]
+                scan("samples", ((g.sample.example_id, g.sample.completion, g.example.prompt, g.grade.correct)
+                                 for g in graded))
         if not scanned:
             raise Unavailable("no demonstrations and no samples to scan" + (f" ({skipped})" if skipped else ""))
         findings = [Finding(message=_message(f), example_ids=f.pop("example_ids"), data=f) for f in flagged]
@@ -66,10 +68,6 @@ class Contamination(Check):
         more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
         return self.result(Status.FAIL, f"{top['token']} in {pct(top['rate'])} of {top['source']}{more}",
                            metrics, findings)
-
-    @staticmethod
-    def _scanner(allowed, params) -> TokenScanner:
-        return TokenScanner(allowed, max_tokens=params.max_tokens, max_ids=params.max_example_ids)
 
 
 def _message(f: dict) -> str:

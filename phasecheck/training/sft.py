@@ -15,7 +15,7 @@ from ..state import newest_run, newest_verdict, record_run
 from ..task import TaskSpec
 from .checkpoint import load_trainable, load_trainer_state, save_checkpoint
 from .common import MetricsLog, Policy, apply_lora, default_out_dir, load_policy, now, pad_right
-from .gate import GateDecision, check_gate
+from .gate import GateDecision, check_gate, current_fingerprint
 
 __all__ = ["train_sft", "SFTResult", "validated_set_path", "read_validated", "encode_pairs", "sft_start_model"]
 
@@ -138,7 +138,9 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
         start, identity = model, resolve_model(str(model)).identity
     else:
         start, identity = sft_start_model(task)
-    gate = check_gate(task, "sft", force=force, model_identity=identity)
+    # One hash of the data files serves the gate's staleness test and the checkpoint's record.
+    current = current_fingerprint(task, identity)
+    gate = check_gate(task, "sft", force=force, model_identity=identity, fingerprint=current)
     if gate.warning and on_warning:
         on_warning(gate.warning)
     data_path = Path(validated) if validated else validated_set_path(task)
@@ -184,13 +186,12 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
         rng.shuffle(epoch)
         batches += [epoch[i:i + spec.batch_size] for i in range(0, len(epoch), spec.batch_size)]
     log = MetricsLog(out_dir / "metrics.jsonl", on_step)
-    fingerprint = gate_fp(task, identity)
     eval_before = _eval_loss(net, held, tok.pad_token_id, spec.batch_size, dev)
     log.write({"step": start_step, "eval_loss": eval_before, "total_steps": total})
 
     def save(step: int, interrupted: bool = False) -> Path:
         meta = {"kind": "sft", "task": task.name, "task_file": str(task.source) if task.source else None,
-                "fingerprint": fingerprint, "verdict": gate.record(), "forced": gate.forced,
+                "fingerprint": current.model_dump(mode="json"), "verdict": gate.record(), "forced": gate.forced,
                 "config": spec.model_dump(mode="json"), "validated_set": str(data_path),
                 "created_at": now(), "interrupted": interrupted, "start_model": str(start)}
         path = save_checkpoint(policy, out_dir, step=step, meta=meta, optimizer=opt)
@@ -220,8 +221,3 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
     path = save(total)
     return SFTResult(path, total, log.path, eval_before, eval_after, losses[0] if losses else math.nan,
                      losses[-1] if losses else math.nan, gate)
-
-
-def gate_fp(task: TaskSpec, identity: str | None) -> dict | None:
-    from .grpo import _fingerprint
-    return _fingerprint(task, identity)

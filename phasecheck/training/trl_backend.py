@@ -11,7 +11,7 @@ from ..state import record_run
 from ..task import TaskSpec
 from .checkpoint import save_checkpoint
 from .common import MetricsLog, Policy, default_out_dir, now, task_examples
-from .gate import check_gate
+from .gate import check_gate, current_fingerprint
 from .grpo import GRPOResult, _fingerprint, resolve_grpo
 
 __all__ = ["trl_grpo_config", "build_grpo_trainer", "train_grpo_trl", "train_sft_trl", "accepted_kwargs"]
@@ -175,7 +175,9 @@ def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | 
     from .sft import read_validated, sft_start_model, validated_set_path
     spec = task.training.sft
     start, identity = (model, resolve_model(str(model)).identity) if model else sft_start_model(task)
-    gate = check_gate(task, "sft", force=force, model_identity=identity)
+    # One hash of the data files serves the gate's staleness test and the checkpoint's record.
+    current = current_fingerprint(task, identity)
+    gate = check_gate(task, "sft", force=force, model_identity=identity, fingerprint=current)
     if gate.warning and on_warning:
         on_warning(gate.warning)
     out_dir = Path(out_dir) if out_dir else default_out_dir(task, "sft")
@@ -210,7 +212,7 @@ def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | 
         log.write({"backend": "trl", **{k: v for k, v in entry.items() if isinstance(v, (int, float))}})
     steps = int(trainer.state.global_step)
     policy = Policy(trainer.model, tok, str(resolved.path), resolved.identity, lora=spec.lora is not None)
-    meta = {"kind": "sft", "backend": "trl", "task": task.name, "fingerprint": _fingerprint(task, identity),
+    meta = {"kind": "sft", "backend": "trl", "task": task.name, "fingerprint": current.model_dump(mode="json"),
             "verdict": gate.record(), "forced": gate.forced, "config": spec.model_dump(mode="json"),
             "trl_dropped_keys": dropped, "created_at": now(), "start_model": str(start)}
     path = save_checkpoint(policy, out_dir, step=steps, meta=meta, optimizer=trainer.optimizer)
