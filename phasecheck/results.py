@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import DataError
 
 __all__ = ["Status", "Phase", "Finding", "CheckResult", "Fingerprint", "Verdict", "VERDICT_SCHEMA",
-           "ACTIONS", "load_verdict"]
+           "ACTIONS", "load_verdict", "pct"]
 
 VERDICT_SCHEMA = "phasecheck.verdict/1"
 
@@ -123,3 +124,11 @@ def load_verdict(path: str | Path) -> Verdict:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
         raise DataError(f"{path}: invalid verdict at {where}: {err['msg']}") from None
+
+
+def pct(x: float | None) -> str:
+    """A share as a whole percentage, rounded down: 79.7% against an 80% bar must not read as 80%.
+    The one formatter for headlines and reports."""
+    if not isinstance(x, (int, float)):
+        return "n/a"
+    return f"{math.floor(100 * x + 1e-9):.0f}%"

@@ -22,7 +22,7 @@ def test_every_example_has_its_files():
         d = EXAMPLES / name
         assert (d / "README.md").is_file() and (d / "make_data.py").is_file(), name
         assert list((d / "tasks").glob("*.yaml")), name
-        assert "TODO" in (d / "README.md").read_text(encoding="utf-8"), f"{name}: Measured section marker"
+        assert "## Measured" in (d / "README.md").read_text(encoding="utf-8"), f"{name}: a Measured section"
     assert {p.parent.parent.name for p in TASK_FILES} == set(NAMES)
 
 

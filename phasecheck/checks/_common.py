@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from ..results import CheckResult, Finding, Status
+from ..results import CheckResult, Finding, Status, pct  # noqa: F401 - re-exported to the checks
 
 __all__ = ["Check", "StrictParams", "wilson", "pass_at_k", "per_prompt_correct", "pct", "default_ks"]
 
@@ -80,7 +80,3 @@ def per_prompt_correct(graded: Iterable[Any]) -> dict[str, list[tuple[int, int, 
         table[g.sample.example_id].append((g.sample.run, g.sample.index, bool(g.grade.correct)))
     return {k: sorted(v) for k, v in table.items()}     # eval order, not string order
 
-
-def pct(x: float | None) -> str:
-    """A share as a whole percentage, rounded down: 79.7% against an 80% bar must not read as 80%."""
-    return "n/a" if x is None else f"{math.floor(100 * x + 1e-9):.0f}%"

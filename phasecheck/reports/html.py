@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..results import Status, Verdict
+from ..results import Status, Verdict, pct
 from .common import (advisory, find_check, load_samples, load_training_metrics, phase_label, row_id,
                      sample_down, split_on_token, token_rows)
 from .svg import bar_chart, line_chart
@@ -75,7 +75,7 @@ class HtmlReporter:
         env = Environment(loader=PackageLoader("phasecheck.reports", "templates"),
                           autoescape=select_autoescape(default=True, default_for_string=True),
                           trim_blocks=True, lstrip_blocks=True)
-        env.filters["pct"] = _pct
+        env.filters["pct"] = pct
         env.filters["num"] = _num
         env.filters["cut"] = self._cut
         return env.get_template("report.html.j2").render(**self.context(verdict, out_dir))
@@ -164,9 +164,6 @@ class HtmlReporter:
             charts.append(line_chart(pts, title=title, band=band))
         return charts
 
-
-def _pct(v: Any) -> str:
-    return f"{100 * float(v):.0f}%" if isinstance(v, (int, float)) else "n/a"
 
 
 def _num(v: Any) -> str:

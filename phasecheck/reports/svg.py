@@ -5,13 +5,12 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
+from ..results import pct
+
 __all__ = ["bar_chart", "line_chart"]
 
 _W = 640
 
-
-def _pct(v: float) -> str:
-    return f"{100 * v:.0f}%"
 
 
 def bar_chart(items: Sequence[tuple[str, float | None, float | None]], *, threshold: float | None = None,
@@ -28,20 +27,20 @@ def bar_chart(items: Sequence[tuple[str, float | None, float | None]], *, thresh
         out.append(f'<rect x="{left}" y="{y + 2}" width="{plot}" height="18" class="track"/>')
         if before is not None:
             out.append(f'<rect x="{left}" y="{y + 14}" width="{plot * _clip(before):.1f}" height="6" class="before">'
-                       f'<title>{escape(label)} before: {_pct(before)}</title></rect>')
+                       f'<title>{escape(label)} before: {pct(before)}</title></rect>')
         if value is not None:
             cls = "bar ok" if threshold is None or value >= threshold else "bar bad"
             h = 11 if before is not None else 18
             out.append(f'<rect x="{left}" y="{y + 2}" width="{plot * _clip(value):.1f}" height="{h}" class="{cls}">'
-                       f'<title>{escape(label)}: {_pct(value)}</title></rect>')
-            out.append(f'<text x="{left + plot + 6}" y="{y + 15}" class="val">{_pct(value)}</text>')
+                       f'<title>{escape(label)}: {pct(value)}</title></rect>')
+            out.append(f'<text x="{left + plot + 6}" y="{y + 15}" class="val">{pct(value)}</text>')
         else:
             out.append(f'<text x="{left + plot + 6}" y="{y + 15}" class="val">n/a</text>')
     if threshold is not None:
         x = left + plot * _clip(threshold)
         out.append(f'<line x1="{x:.1f}" y1="6" x2="{x:.1f}" y2="{height - 18}" class="thr"/>')
         out.append(f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle" class="val">'
-                   f'threshold {_pct(threshold)}</text>')
+                   f'threshold {pct(threshold)}</text>')
     if legend:
         out.append(f'<text x="4" y="{height - 4}" class="val">{escape(legend[0])} (thick) · '
                    f'{escape(legend[1])} (thin grey)</text>')

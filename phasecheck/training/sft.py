@@ -2,7 +2,6 @@
 labels masked by the attention mask (pad may equal eos), and a held-out split for eval loss."""
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigError, DataError
 from ..jsonl import json_lines
+from ..results import load_verdict
 from ..state import newest_run, newest_verdict, record_run
 from ..task import TaskSpec
 from .checkpoint import load_trainable, load_trainer_state, save_checkpoint
@@ -38,7 +38,7 @@ def validated_set_path(task: TaskSpec) -> Path:
     if entry is None:
         raise ConfigError(f"task {task.name!r}: no verdict recorded; run `phasecheck check` to build the validated set")
     verdict_path = Path(entry["path"])
-    rel = json.loads(verdict_path.read_text(encoding="utf-8")).get("artifacts", {}).get("validated")
+    rel = load_verdict(verdict_path).artifacts.get("validated")
     if not rel:
         raise ConfigError(f"{verdict_path}: the verdict lists no validated set (artifacts.validated); "
                           "is the validated_set check enabled?")
@@ -118,7 +118,7 @@ def sft_start_model(task: TaskSpec) -> tuple[str, str | None]:
     idents = {n: model_identity_for(task.model_copy(update={"model": str(n)})) for n in names}
     entry = newest_verdict(task)
     if entry:
-        judged = json.loads(Path(entry["path"]).read_text(encoding="utf-8"))["fingerprint"].get("model")
+        judged = load_verdict(entry["path"]).fingerprint.model
         for n, ident in idents.items():
             if ident == judged:
                 return n, ident
