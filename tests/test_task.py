@@ -71,8 +71,10 @@ def test_find_task_without_a_name(project, tmp_path, monkeypatch):
     assert find_task(None, cwd=only).name == "Only"
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ConfigError, match=r"no task given and no ./phasecheck.yaml or ./tasks/\*.yaml found"):
+    with pytest.raises(ConfigError, match=r"no task given, and no ./phasecheck.yaml or ./tasks/\*.yaml here"):
         find_task(None, cwd=empty)
+    with pytest.raises(ConfigError, match=r"--task 'hvac': .* here to find it in"):
+        find_task("hvac", cwd=empty)
 
 
 def test_schema_prints_json_schema():
