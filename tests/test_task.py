@@ -73,7 +73,7 @@ def test_find_task_without_a_name(project, tmp_path, monkeypatch):
     empty.mkdir()
     with pytest.raises(ConfigError, match=r"no task given, and no ./phasecheck.yaml or ./tasks/\*.yaml here"):
         find_task(None, cwd=empty)
-    with pytest.raises(ConfigError, match=r"--task 'hvac': .* here to find it in"):
+    with pytest.raises(ConfigError, match=r"empty: --task 'hvac', and no .* here to find it in"):
         find_task("hvac", cwd=empty)
 
 
