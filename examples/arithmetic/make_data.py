@@ -6,9 +6,10 @@ Deterministic (fixed seed, sorted keys). Usage: python make_data.py [--out DIR] 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
+
+from phasecheck.jsonl import write_jsonl
 
 SEED = 1234
 N_EVAL = 24
@@ -39,13 +40,6 @@ def build() -> dict[str, list[dict]]:
         r["completion"] = f"{it[0]} {it[1]} {it[2]} = {r['reference']}"
         train.append(r)
     return {"eval.jsonl": evals, "train.jsonl": train}
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -99,7 +99,6 @@ def plan_steps(settings: GRPOSettings, n_examples: int) -> int:
 
 def group_advantages(rewards, scale: str):
     """(B, G) rewards -> (B, G) advantages: centred per group, scaled by group/batch std or not."""
-    import torch
     centred = rewards - rewards.mean(dim=1, keepdim=True)
     if scale == "group":
         return centred / (rewards.std(dim=1, keepdim=True, unbiased=False) + 1e-4)
@@ -288,9 +287,6 @@ class _Interrupted(KeyboardInterrupt):
         self.checkpoint = checkpoint
 
 
-def _fingerprint(task: TaskSpec, identity: str | None) -> dict | None:
-    try:
-        from .gate import current_fingerprint
-        return current_fingerprint(task, identity).model_dump(mode="json")
-    except ImportError:
-        return None
+def _fingerprint(task: TaskSpec, identity: str | None) -> dict:
+    from .gate import current_fingerprint
+    return current_fingerprint(task, identity).model_dump(mode="json")
