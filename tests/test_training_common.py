@@ -101,3 +101,39 @@ def test_inference_copy_tracks_the_lora_policy(tiny_model_dir):
     assert not torch.allclose(stale, want, atol=1e-4)
     assert torch.allclose(fresh, want, atol=1e-5)
     assert not any(p.requires_grad for p in infer.model.parameters())
+
+
+def test_token_logprobs_from_a_start_position_match_the_full_call(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from phasecheck.training.common import pad_right, token_logprobs
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    ids, mask = pad_right([[5, 6, 7, 8, 9, 10], [5, 6, 7, 8]], pad_id=0)
+    with torch.no_grad():
+        full, full_ent = token_logprobs(model, ids, mask, with_entropy=True)
+        part, part_ent = token_logprobs(model, ids, mask, with_entropy=True, start=2)
+    assert part.shape == full.shape and part_ent.shape == full_ent.shape
+    assert torch.allclose(part[:, 2:], full[:, 2:], atol=1e-5)
+    assert torch.allclose(part_ent[:, 2:], full_ent[:, 2:], atol=1e-5)
+    assert not part[:, :2].any() and not part_ent[:, :2].any()      # skipped positions read 0
+
+
+def test_base_view_is_the_policy_without_its_adapter_and_shares_weights(tiny_model_dir):
+    import torch
+    from phasecheck.task import LoraSpec
+    from phasecheck.training.common import apply_lora, base_view, load_policy
+    policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))
+    ref = base_view(policy.model)
+    with torch.no_grad():
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.add_(torch.randn_like(p) * 0.1)      # the adapter moves; the reference must not
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        with policy.model.disable_adapter():
+            want = policy.model(input_ids=ids).logits
+        got = ref(input_ids=ids).logits
+        moved = policy.model(input_ids=ids).logits
+    assert torch.equal(got, want) and not torch.allclose(moved, want, atol=1e-4)
+    base_ptrs = {p.data_ptr() for n, p in policy.model.named_parameters() if "lora_" not in n}
+    assert {p.data_ptr() for p in ref.parameters()} <= base_ptrs     # no copy of any weight

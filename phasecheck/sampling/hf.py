@@ -32,14 +32,13 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-def _draw(logits: Any, gens: list, temperature: float, top_p: float) -> Any:
-    """One token per row: greedy at temperature 0, else nucleus sampling by inverse CDF with a
-    uniform drawn from each row's own generator (vectorised except for the draws)."""
+def _draw(logits: Any, u: Any, temperature: float, top_p: float) -> Any:
+    """One token per row: greedy at temperature 0, else nucleus sampling by inverse CDF with `u`, one
+    uniform per row from that row's own generator."""
     import torch
     if temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1).double()
-    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens]).to(logits.device)
     if top_p >= 1.0:
         # No nucleus: invert the CDF in vocabulary order, no sort needed.
         cum = probs.cumsum(dim=-1)
@@ -58,7 +57,10 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
     ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
     rows = len(prompts) * n
-    gens = [torch.Generator().manual_seed(int(s) + k) for s in seeds for k in range(n)]
+    # All of a row's uniforms in one draw: torch.rand(k) on a CPU generator yields the same stream as
+    # k calls of torch.rand(1), so each token still uses the same draw as when drawn one by one.
+    uniforms = torch.stack([torch.rand(max(1, max_new_tokens), generator=torch.Generator().manual_seed(int(s) + k),
+                                       dtype=torch.float64) for s in seeds for k in range(n)]).to(device)
     out_tokens: list[list[int]] = [[] for _ in range(rows)]
     finish = [None] * rows
     tail = max((len(s) for s in stop), default=0) + 8
@@ -76,9 +78,10 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
             pos = pos.repeat_interleave(n, dim=0)
         next_pos = pos[:, -1:] + 1
         active = list(range(rows))          # batch position -> row, shrinking as rows finish
+        u = uniforms
         vocab = len(tokenizer)
         for step in range(max_new_tokens):
-            tok = _draw(logits[:, :vocab] if logits.shape[-1] > vocab else logits, [gens[i] for i in active],
+            tok = _draw(logits[:, :vocab] if logits.shape[-1] > vocab else logits, u[:, step],
                         temperature, top_p)
             for i, t in zip(active, tok.tolist()):
                 if t in eos:
@@ -96,7 +99,7 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
                 # Drop finished rows from the batch (and their KV cache): later steps cost only live rows.
                 sel = torch.tensor(keep, device=device)
                 cache.batch_select_indices(sel)
-                mask, next_pos, tok = mask[sel], next_pos[sel], tok[sel]
+                mask, next_pos, tok, u = mask[sel], next_pos[sel], tok[sel], u[sel]
                 active = [active[p] for p in keep]
             feed = tok.unsqueeze(1)
             mask = torch.cat([mask, torch.ones_like(feed)], dim=1)

@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from ..task import LoraSpec, TaskSpec
 
 __all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "pad_right", "Rollout",
-           "HFRollout", "MetricsLog", "task_examples", "default_out_dir", "InferenceCopy"]
+           "HFRollout", "MetricsLog", "task_examples", "default_out_dir", "InferenceCopy", "base_view"]
 
 
 def now() -> str:
@@ -80,18 +80,48 @@ def pad_right(seqs: list[list[int]], pad_id: int):
     return ids, mask
 
 
-def token_logprobs(model, ids, mask, *, with_entropy: bool = False):
+def token_logprobs(model, ids, mask, *, with_entropy: bool = False, start: int = 0):
     """Log-prob of each token given the ones before it: shape (B, T-1), aligned with ids[:, 1:].
 
-    Right padding keeps every real token at its natural position, so no position_ids are needed."""
+    Right padding keeps every real token at its natural position, so no position_ids are needed.
+    Only positions >= `start` get logits (the model's logits_to_keep); earlier ones read 0, so a
+    caller that needs only completion tokens skips the prompt's full-vocabulary rows. The entropy
+    is a metric, computed without autograd, so backward keeps only log_softmax's output."""
     import torch
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-    logp_all = torch.log_softmax(logits, dim=-1)
-    logp = logp_all.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    if not with_entropy:
-        return logp, None
-    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    width = ids.shape[1] - 1
+    start = max(0, min(int(start), width - 1))
+    kwargs = {"logits_to_keep": width + 1 - start} if start else {}
+    logits = model(input_ids=ids, attention_mask=mask, **kwargs).logits
+    logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    del logits      # log_softmax keeps only its output for backward; the logits can go now
+    logp = logp_all.gather(-1, ids[:, start + 1:].unsqueeze(-1)).squeeze(-1)
+    entropy = None
+    if with_entropy:
+        # In chunks of rows (~16M values) so the vocabulary-wide temporaries stay small.
+        rows = max(1, (1 << 24) // max(1, logp_all[0].numel()))
+        with torch.no_grad():
+            entropy = torch.cat([-(c.exp() * c).sum(-1) for c in logp_all.detach().split(rows)])
+    if start:
+        logp = torch.nn.functional.pad(logp, (start, 0))
+        entropy = torch.nn.functional.pad(entropy, (start, 0)) if entropy is not None else None
     return logp, entropy
+
+
+def base_view(peft_model):
+    """The LoRA policy's start model as a plain transformers model that shares every weight tensor.
+
+    It is the KL reference: the same modules with each LoRA layer swapped back for its frozen base
+    layer, so it costs no weight memory and none of peft's disable_adapter (which deep-copies its
+    config on each call) or per-layer adapter dispatch."""
+    import copy
+    from peft.tuners.lora import LoraLayer
+    inner = peft_model.get_base_model()
+    shared = {id(t): t for t in [*inner.parameters(), *inner.buffers()]}
+    view = copy.deepcopy(inner, shared)
+    for name, module in list(view.named_modules()):
+        if isinstance(module, LoraLayer):
+            view.set_submodule(name, module.base_layer)
+    return view.eval()
 
 
 class Rollout(Protocol):

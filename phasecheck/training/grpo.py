@@ -7,8 +7,8 @@ How this departs from the paper (Shao et al. 2024, DeepSeekMath) — on purpose:
 - Advantages are (r - mean_group) / std, with std taken over the group (paper), the whole batch
   (`advantage_scale: batch`, Dr. GRPO-like robustness) or not at all (`none`); 1e-4 guards std = 0.
 - The KL term uses the k3 estimator exp(ref - logp) - (ref - logp) - 1 per token, added to the
-  loss with weight beta (as the paper), against the frozen start model or, with LoRA, the same model
-  with its adapter disabled (no second copy in memory).
+  loss with weight beta (as the paper), against the frozen start model or, with LoRA, a plain view
+  of the base model that shares the policy's frozen weights (no second copy in memory).
 - `iterations` (mu) optimiser steps per rollout batch, default 1: then the ratio is exactly 1 and
   the clip is inactive (on-policy, as nanochat and TRL's default); old log-probs come from the
   policy before the first of the mu steps.
@@ -30,8 +30,8 @@ from typing import Any, Callable
 from ..state import record_run
 from ..task import GRPOSpec, LoraSpec, TaskSpec
 from .checkpoint import load_trainable, load_trainer_state, save_checkpoint
-from .common import (HFRollout, InferenceCopy, MetricsLog, Policy, Rollout, apply_lora, default_out_dir,
-                     load_policy, now, pad_right, task_examples, token_logprobs)
+from .common import (HFRollout, InferenceCopy, MetricsLog, Policy, Rollout, apply_lora, base_view,
+                     default_out_dir, load_policy, now, pad_right, task_examples, token_logprobs)
 from .gate import check_gate
 
 __all__ = ["GRPOSettings", "PRESETS", "resolve_grpo", "train_grpo", "GRPOResult", "group_advantages",
@@ -157,6 +157,8 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
         else:
             ref = copy.deepcopy(net)
         ref.eval().requires_grad_(False)
+    elif cfg.beta > 0:
+        ref = base_view(net)
     infer = InferenceCopy(net) if policy.lora else None
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
@@ -222,19 +224,17 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
             for r, (a, b) in enumerate(spans):
                 cmask[r, a:b] = 1.0
             n_tok = cmask.sum().clamp(min=1.0)
+            # Logits only from the earliest completion position on: prompt rows carry no loss.
+            first = min(a for a, _ in spans)
             adv_t = adv.to(device_).unsqueeze(1)
             with torch.no_grad():
                 ref_logp = None
-                if cfg.beta > 0:
-                    if policy.lora:
-                        with net.disable_adapter():
-                            ref_logp, _ = token_logprobs(net, ids, mask)
-                    else:
-                        ref_logp, _ = token_logprobs(ref, ids, mask)
-                old_logp = token_logprobs(net, ids, mask)[0] if cfg.iterations > 1 else None
+                if ref is not None:
+                    ref_logp, _ = token_logprobs(ref, ids, mask, start=first)
+                old_logp = token_logprobs(net, ids, mask, start=first)[0] if cfg.iterations > 1 else None
             # --- the clipped surrogate + beta * k3 KL, token-level aggregation ----------------------
             for _ in range(cfg.iterations):
-                logp, entropy = token_logprobs(net, ids, mask, with_entropy=True)
+                logp, entropy = token_logprobs(net, ids, mask, with_entropy=True, start=first)
                 ratio = torch.exp(logp - (old_logp if old_logp is not None else logp.detach()))
                 clipped = torch.clamp(ratio, 1 - cfg.epsilon, 1 + cfg.epsilon)
                 per_token = -torch.min(ratio * adv_t, clipped * adv_t)
