@@ -122,6 +122,14 @@ def load_trainer_state(path: str | Path) -> dict[str, Any]:
     return torch.load(f, map_location="cpu", weights_only=False)
 
 
+def resume_optimizer(path: str | Path, optimizer) -> int:
+    """Restore the optimizer state saved beside checkpoint `path`; returns the step to continue from."""
+    state = load_trainer_state(path)
+    if "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"])
+
+
 def newest_checkpoint(out_dir: str | Path) -> Path | None:
     """The checkpoint-<step> directory with the highest step under out_dir, or None."""
     out_dir = Path(out_dir)

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from ..state import record_run
 from ..task import GRPOSpec, LoraSpec, TaskSpec
-from .checkpoint import load_trainable, load_trainer_state, save_checkpoint
+from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
 from .common import (HFRollout, InferenceCopy, MetricsLog, Policy, Rollout, apply_lora, base_view,
                      default_out_dir, load_policy, now, pad_right, task_examples, token_logprobs)
 from .gate import check_gate
@@ -163,10 +163,7 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     if resume:
-        state = load_trainer_state(resume)
-        start_step = int(state["step"])
-        if "optimizer" in state:
-            opt.load_state_dict(state["optimizer"])
+        start_step = resume_optimizer(resume, opt)
 
     from ..sampling.base import render_prompt
     texts = [render_prompt(tok, ex.prompt, task.sampling.system_prompt) for ex in examples]

@@ -13,7 +13,7 @@ from ..jsonl import json_lines
 from ..results import load_verdict
 from ..state import newest_run, newest_verdict, record_run
 from ..task import TaskSpec
-from .checkpoint import load_trainable, load_trainer_state, save_checkpoint
+from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
 from .common import MetricsLog, Policy, apply_lora, default_out_dir, load_policy, now, pad_right
 from .gate import GateDecision, check_gate, current_fingerprint
 
@@ -125,14 +125,21 @@ def sft_start_model(task: TaskSpec) -> tuple[str, str | None]:
     return names[0], idents[names[0]]
 
 
-def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None = None, model: str | None = None,
-              validated: str | Path | None = None, resume: str | Path | None = None, max_steps: int | None = None,
-              device: str | None = None, on_step: Callable[[dict], None] | None = None,
-              on_warning: Callable[[str], None] | None = None, **overrides: Any) -> SFTResult:
-    """Gate, then SFT the judged model on the validated set; returns the final checkpoint and losses."""
-    import torch
+@dataclass
+class SFTStart:
+    """What the gate allowed: the model to start from, its identity, the fingerprint and the decision."""
 
-    spec = task.training.sft.model_copy(update=overrides)
+    model: str
+    identity: str | None
+    fingerprint: Any
+    gate: GateDecision
+
+
+def gate_sft(task: TaskSpec, *, model: str | None = None, force: bool = False,
+             on_warning: Callable[[str], None] | None = None) -> SFTStart:
+    """Pick the start model (the one the newest verdict judged, or `model`) and pass the SFT gate.
+
+    Both backends start here, so they refuse and record overrides identically."""
     if model is not None:
         from ..sampling.models import resolve_model
         start, identity = model, resolve_model(str(model)).identity
@@ -143,6 +150,19 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
     gate = check_gate(task, "sft", force=force, model_identity=identity, fingerprint=current)
     if gate.warning and on_warning:
         on_warning(gate.warning)
+    return SFTStart(str(start), identity, current, gate)
+
+
+def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None = None, model: str | None = None,
+              validated: str | Path | None = None, resume: str | Path | None = None, max_steps: int | None = None,
+              device: str | None = None, on_step: Callable[[dict], None] | None = None,
+              on_warning: Callable[[str], None] | None = None, **overrides: Any) -> SFTResult:
+    """Gate, then SFT the judged model on the validated set; returns the final checkpoint and losses."""
+    import torch
+
+    spec = task.training.sft.model_copy(update=overrides)
+    allowed = gate_sft(task, model=model, force=force, on_warning=on_warning)
+    start, current, gate = allowed.model, allowed.fingerprint, allowed.gate
     data_path = Path(validated) if validated else validated_set_path(task)
     rows = read_validated(data_path)
     out_dir = Path(out_dir) if out_dir else default_out_dir(task, "sft")
@@ -172,10 +192,7 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
     opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.0)
     start_step = 0
     if resume:
-        state = load_trainer_state(resume)
-        start_step = int(state["step"])
-        if "optimizer" in state:
-            opt.load_state_dict(state["optimizer"])
+        start_step = resume_optimizer(resume, opt)
     per_epoch = math.ceil(len(train) / spec.batch_size)
     total = max(1, math.ceil(spec.epochs * per_epoch))
     if max_steps is not None:

@@ -11,7 +11,7 @@ from ..state import record_run
 from ..task import TaskSpec
 from .checkpoint import save_checkpoint
 from .common import MetricsLog, Policy, default_out_dir, now, task_examples
-from .gate import check_gate, current_fingerprint
+from .gate import check_gate
 from .grpo import GRPOResult, _fingerprint, resolve_grpo
 
 __all__ = ["trl_grpo_config", "build_grpo_trainer", "train_grpo_trl", "train_sft_trl", "accepted_kwargs"]
@@ -172,14 +172,10 @@ def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | 
     from trl import SFTConfig, SFTTrainer
     from ..sampling.base import render_prompt
     from ..sampling.models import load_model, resolve_model
-    from .sft import read_validated, sft_start_model, validated_set_path
+    from .sft import gate_sft, read_validated, validated_set_path
     spec = task.training.sft
-    start, identity = (model, resolve_model(str(model)).identity) if model else sft_start_model(task)
-    # One hash of the data files serves the gate's staleness test and the checkpoint's record.
-    current = current_fingerprint(task, identity)
-    gate = check_gate(task, "sft", force=force, model_identity=identity, fingerprint=current)
-    if gate.warning and on_warning:
-        on_warning(gate.warning)
+    allowed = gate_sft(task, model=model, force=force, on_warning=on_warning)
+    start, current, gate = allowed.model, allowed.fingerprint, allowed.gate
     out_dir = Path(out_dir) if out_dir else default_out_dir(task, "sft")
     resolved = resolve_model(str(start))
     net, tok = load_model(resolved, dtype=torch.float32)
