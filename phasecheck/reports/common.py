@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator
 from ..jsonl import json_lines
 from ..results import CheckResult, Phase, Status, Verdict
 
-__all__ = ["phase_label", "status_label", "read_jsonl", "artifact_path", "load_samples", "load_training_metrics",
+__all__ = ["cut", "phase_label", "status_label", "read_jsonl", "artifact_path", "load_samples", "load_training_metrics",
            "token_rows", "failing_samples", "sample_down", "compare_verdicts", "find_check", "is_failure",
            "stable_key", "split_on_token", "advisory", "row_id",
            "clean_terminal"]
@@ -27,6 +27,12 @@ _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def clean_terminal(text: object) -> str:
     """Untrusted text made safe to print: control characters (ANSI escapes included) shown as \\xNN."""
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(text))
+
+
+def cut(text: Any, limit: int) -> str:
+    """Text shortened to `limit` characters, saying how much was left out."""
+    text = "" if text is None else str(text)
+    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
 
 
 def phase_label(phase: Phase) -> str:

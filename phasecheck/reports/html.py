@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..results import Status, Verdict, pct
-from .common import (advisory, find_check, load_samples, load_training_metrics, phase_label, row_id,
+from .common import (advisory, cut, find_check, load_samples, load_training_metrics, phase_label, row_id,
                      sample_down, split_on_token, token_rows)
 from .svg import bar_chart, line_chart
 
@@ -95,9 +95,7 @@ class HtmlReporter:
         }
 
     def _cut(self, text: Any) -> str:
-        text = "" if text is None else str(text)
-        n = self.params.max_chars
-        return text if len(text) <= n else f"{text[:n]}… [{len(text) - n} more characters]"
+        return cut(text, self.params.max_chars)
 
     @staticmethod
     def _charts(verdict: Verdict) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..results import CheckResult, Verdict
-from .common import (advisory, clean_terminal, failing_samples, find_check, load_samples, row_id, split_on_token,
+from .common import (advisory, clean_terminal, cut, failing_samples, find_check, load_samples, row_id, split_on_token,
                      token_rows)
 from .text import ASCII_SYMBOLS, SYMBOLS, paint, to_ascii
 
@@ -133,7 +133,7 @@ class Inspector:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + f"… [{len(text) - _MAX_TEXT} more characters]"
+    return cut(text, _MAX_TEXT)
 
 
 def _fmt(v: Any) -> str:
