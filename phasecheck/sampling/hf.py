@@ -51,6 +51,55 @@ def _draw(logits: Any, u: Any, temperature: float, top_p: float) -> Any:
     return order.gather(1, pick).squeeze(1)
 
 
+class _HFSteps:
+    """Decoding through transformers' own forward and a DynamicCache (any architecture)."""
+
+    def __init__(self, model):
+        from transformers import DynamicCache
+        self.model, self.cache = model, DynamicCache()
+
+    def prefill(self, ids, mask, pos, capacity):
+        return self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=self.cache,
+                          use_cache=True, logits_to_keep=1).logits[:, -1, :]
+
+    def repeat(self, n):
+        self.cache.batch_repeat_interleave(n)
+
+    def select(self, rows):
+        self.cache.batch_select_indices(rows)
+
+    def step(self, tok, mask, pos):
+        return self.model(input_ids=tok.unsqueeze(1), attention_mask=mask, position_ids=pos, past_key_values=self.cache,
+                          use_cache=True, logits_to_keep=1).logits[:, -1, :]
+
+
+class _LeanSteps:
+    """Decoding through phasecheck.sampling.lean (Llama-family models): LoRA folded into the weights
+    once per batch, a preallocated KV cache, a few torch calls per layer."""
+
+    def __init__(self, lean):
+        self.lean, self.cache = lean.for_sampling(), None
+
+    def prefill(self, ids, mask, pos, capacity):
+        logits, self.cache = self.lean.prefill(ids, mask, capacity)
+        return logits
+
+    def repeat(self, n):
+        self.cache.repeat_interleave(n)
+
+    def select(self, rows):
+        self.cache.select(rows)
+
+    def step(self, tok, mask, pos):
+        return self.lean.decode(tok, pos, mask, self.cache)
+
+
+def _steps(model):
+    from .lean import lean_model
+    lean = lean_model(model)
+    return _LeanSteps(lean) if lean is not None else _HFSteps(model)
+
+
 def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max_new_tokens, stop, eos):
     import torch
     device = next(model.parameters()).device
@@ -64,15 +113,13 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
     out_tokens: list[list[int]] = [[] for _ in range(rows)]
     finish = [None] * rows
     tail = max((len(s) for s in stop), default=0) + 8
-    from transformers import DynamicCache
-    cache = DynamicCache()
     with torch.inference_mode():
+        steps = _steps(model)
         pos = (mask.cumsum(-1) - 1).clamp_(min=0)
         # Prefill each prompt once, then give each of its n samples a copy of the cache.
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                       use_cache=True, logits_to_keep=1).logits[:, -1, :]
+        logits = steps.prefill(ids, mask, pos, ids.shape[1] + max_new_tokens)
         if n > 1:
-            cache.batch_repeat_interleave(n)
+            steps.repeat(n)
             logits = logits.repeat_interleave(n, dim=0)
             mask = mask.repeat_interleave(n, dim=0)
             pos = pos.repeat_interleave(n, dim=0)
@@ -98,13 +145,11 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
             if len(keep) < len(active):
                 # Drop finished rows from the batch (and their KV cache): later steps cost only live rows.
                 sel = torch.tensor(keep, device=device)
-                cache.batch_select_indices(sel)
+                steps.select(sel)
                 mask, next_pos, tok, u = mask[sel], next_pos[sel], tok[sel], u[sel]
                 active = [active[p] for p in keep]
-            feed = tok.unsqueeze(1)
-            mask = torch.cat([mask, torch.ones_like(feed)], dim=1)
-            logits = model(input_ids=feed, attention_mask=mask, position_ids=next_pos, past_key_values=cache,
-                           use_cache=True, logits_to_keep=1).logits[:, -1, :]
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+            logits = steps.step(tok, mask, next_pos)
             next_pos = next_pos + 1
     results = []
     for i in range(rows):

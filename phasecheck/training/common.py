@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 from ..errors import ConfigError
 from ..task import LoraSpec, TaskSpec
 
-__all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "pad_right", "Rollout",
+__all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "completion_logprobs", "pad_right", "Rollout",
            "HFRollout", "MetricsLog", "task_examples", "default_out_dir", "InferenceCopy", "base_view"]
 
 
@@ -80,6 +80,21 @@ def pad_right(seqs: list[list[int]], pad_id: int):
     return ids, mask
 
 
+def _gather_logprobs(logits, targets, with_entropy: bool):
+    """log p(target) per position, and (without autograd) the entropy, from logits (B, T, V)."""
+    import torch
+    logp_all = torch.log_softmax(logits.float(), dim=-1)
+    del logits      # log_softmax keeps only its output for backward; the logits can go now
+    logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    entropy = None
+    if with_entropy:
+        # In chunks of rows (~16M values) so the vocabulary-wide temporaries stay small.
+        rows = max(1, (1 << 24) // max(1, logp_all[0].numel()))
+        with torch.no_grad():
+            entropy = torch.cat([-(c.exp() * c).sum(-1) for c in logp_all.detach().split(rows)])
+    return logp, entropy
+
+
 def token_logprobs(model, ids, mask, *, with_entropy: bool = False, start: int = 0):
     """Log-prob of each token given the ones before it: shape (B, T-1), aligned with ids[:, 1:].
 
@@ -88,23 +103,53 @@ def token_logprobs(model, ids, mask, *, with_entropy: bool = False, start: int =
     caller that needs only completion tokens skips the prompt's full-vocabulary rows. The entropy
     is a metric, computed without autograd, so backward keeps only log_softmax's output."""
     import torch
+    from ..sampling.lean import lean_model
     width = ids.shape[1] - 1
     start = max(0, min(int(start), width - 1))
-    kwargs = {"logits_to_keep": width + 1 - start} if start else {}
-    logits = model(input_ids=ids, attention_mask=mask, **kwargs).logits
-    logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    del logits      # log_softmax keeps only its output for backward; the logits can go now
-    logp = logp_all.gather(-1, ids[:, start + 1:].unsqueeze(-1)).squeeze(-1)
-    entropy = None
-    if with_entropy:
-        # In chunks of rows (~16M values) so the vocabulary-wide temporaries stay small.
-        rows = max(1, (1 << 24) // max(1, logp_all[0].numel()))
-        with torch.no_grad():
-            entropy = torch.cat([-(c.exp() * c).sum(-1) for c in logp_all.detach().split(rows)])
+    lean = lean_model(model)
+    if lean is not None:
+        logits = lean.logits(ids, mask, keep=width + 1 - start if start else 0)
+    else:
+        kwargs = {"logits_to_keep": width + 1 - start} if start else {}
+        logits = model(input_ids=ids, attention_mask=mask, **kwargs).logits
+    logp, entropy = _gather_logprobs(logits[:, :-1], ids[:, start + 1:], with_entropy)
     if start:
         logp = torch.nn.functional.pad(logp, (start, 0))
         entropy = torch.nn.functional.pad(entropy, (start, 0)) if entropy is not None else None
     return logp, entropy
+
+
+def completion_logprobs(model, prompts: list[list[int]], completions: list[list[int]], group: int, pad_id: int,
+                        *, with_entropy: bool = False):
+    """Log-probs (N, Tc) of each completion token given its prompt and the completion before it, the
+    entropy of those positions, and the (N, Tc) float mask of real completion tokens.
+
+    Completions come in groups: rows j*group ... j*group+group-1 follow prompts[j]. A Llama-family
+    model runs each prompt once and shares it with its group (sampling.lean); any other model runs
+    the N whole sequences through transformers."""
+    import torch
+    from ..sampling.lean import lean_model
+    comp_ids, cmask = pad_right(completions, pad_id)
+    device = next(model.parameters()).device
+    comp_ids, cmask = comp_ids.to(device), cmask.to(device).float()
+    lean = lean_model(model)
+    if lean is not None:
+        width = max(len(p) for p in prompts)
+        prompt_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=device)
+        prompt_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        logits = lean.completion_logits(prompt_ids, prompt_mask, comp_ids, group)
+        logp, entropy = _gather_logprobs(logits, comp_ids, with_entropy)
+        return logp, entropy, cmask
+    plens = [len(prompts[r // group]) for r in range(len(completions))]
+    ids, mask = pad_right([prompts[r // group] + c for r, c in enumerate(completions)], pad_id)
+    first = min(plens) - 1
+    logp, entropy = token_logprobs(model, ids.to(device), mask.to(device), with_entropy=with_entropy, start=first)
+    # Row r's completion token t sits at position plens[r] - 1 + t of the (B, T-1) log-probs.
+    at = (torch.tensor(plens, device=device).unsqueeze(1) - 1 + torch.arange(comp_ids.shape[1], device=device))
+    at = at.clamp(max=logp.shape[1] - 1)
+    logp = logp.gather(1, at)
+    entropy = entropy.gather(1, at) if entropy is not None else None
+    return logp, entropy, cmask
 
 
 def base_view(peft_model):

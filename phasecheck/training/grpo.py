@@ -27,11 +27,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..sampling.lean import lean_model
 from ..state import record_run
 from ..task import GRPOSpec, LoraSpec, TaskSpec
 from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
 from .common import (HFRollout, InferenceCopy, MetricsLog, Policy, Rollout, apply_lora, base_view,
-                     default_out_dir, load_policy, now, pad_right, task_examples, token_logprobs)
+                     completion_logprobs, default_out_dir, load_policy, now, task_examples)
 from .gate import check_gate
 
 __all__ = ["GRPOSettings", "PRESETS", "resolve_grpo", "train_grpo", "GRPOResult", "group_advantages",
@@ -159,7 +160,8 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
         ref.eval().requires_grad_(False)
     elif cfg.beta > 0:
         ref = base_view(net)
-    infer = InferenceCopy(net) if policy.lora else None
+    # Llama-family models sample through sampling.lean, which folds the adapter in itself.
+    infer = InferenceCopy(net) if policy.lora and lean_model(net) is None else None
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     if resume:
@@ -209,29 +211,18 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
             rewards = torch.tensor([g.reward for g in grades], dtype=torch.float32).view(len(batch), cfg.group_size)
             correct = [g.correct is True for g in grades]
             adv = group_advantages(rewards, cfg.advantage_scale).view(-1)
-            # --- sequences: prompt + completion, right-padded; loss only on completion tokens ---
-            seqs, spans = [], []
-            for i, group in zip(batch, groups):
-                for _, comp, _ in group:
-                    seqs.append(prompt_ids[i] + comp)
-                    spans.append((len(prompt_ids[i]) - 1, len(prompt_ids[i]) - 1 + len(comp)))
-            ids, mask = pad_right(seqs, tok.pad_token_id)
-            ids, mask = ids.to(device_), mask.to(device_)
-            cmask = torch.zeros(ids.shape[0], ids.shape[1] - 1, device=device_)
-            for r, (a, b) in enumerate(spans):
-                cmask[r, a:b] = 1.0
-            n_tok = cmask.sum().clamp(min=1.0)
-            # Logits only from the earliest completion position on: prompt rows carry no loss.
-            first = min(a for a, _ in spans)
+            # --- log-probs of the completion tokens: reference, old policy (for mu > 1) -----------
+            # Each prompt runs once for its whole group where the model allows (sampling.lean).
+            seqs = ([prompt_ids[i] for i in batch], [comp for group in groups for _, comp, _ in group],
+                    cfg.group_size, tok.pad_token_id)
             adv_t = adv.to(device_).unsqueeze(1)
             with torch.no_grad():
-                ref_logp = None
-                if ref is not None:
-                    ref_logp, _ = token_logprobs(ref, ids, mask, start=first)
-                old_logp = token_logprobs(net, ids, mask, start=first)[0] if cfg.iterations > 1 else None
+                ref_logp = completion_logprobs(ref, *seqs)[0] if ref is not None else None
+                old_logp = completion_logprobs(net, *seqs)[0] if cfg.iterations > 1 else None
             # --- the clipped surrogate + beta * k3 KL, token-level aggregation ----------------------
             for _ in range(cfg.iterations):
-                logp, entropy = token_logprobs(net, ids, mask, with_entropy=True, start=first)
+                logp, entropy, cmask = completion_logprobs(net, *seqs, with_entropy=True)
+                n_tok = cmask.sum().clamp(min=1.0)
                 ratio = torch.exp(logp - (old_logp if old_logp is not None else logp.detach()))
                 clipped = torch.clamp(ratio, 1 - cfg.epsilon, 1 + cfg.epsilon)
                 per_token = -torch.min(ratio * adv_t, clipped * adv_t)
