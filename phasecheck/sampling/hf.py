@@ -78,10 +78,11 @@ class _LeanSteps:
     once per batch, a preallocated KV cache, a few torch calls per layer."""
 
     def __init__(self, lean):
-        self.lean, self.cache = lean.for_sampling(), None
+        self.lean, self.cache, self.padded = lean.for_sampling(), None, True
 
     def prefill(self, ids, mask, pos, capacity):
         logits, self.cache = self.lean.prefill(ids, mask, capacity)
+        self.padded = not bool(mask.all())      # no padding now, none later: steps need no mask
         return logits
 
     def repeat(self, n):
@@ -91,7 +92,7 @@ class _LeanSteps:
         self.cache.select(rows)
 
     def step(self, tok, mask, pos):
-        return self.lean.decode(tok, pos, mask, self.cache)
+        return self.lean.decode(tok, pos, mask if self.padded else None, self.cache)
 
 
 def _steps(model):
@@ -100,11 +101,23 @@ def _steps(model):
     return _LeanSteps(lean) if lean is not None else _HFSteps(model)
 
 
-def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max_new_tokens, stop, eos):
+def _left_pad(encoded: list[list[int]], pad_id: int):
+    import torch
+    width = max(len(e) for e in encoded)
+    ids = torch.tensor([[pad_id] * (width - len(e)) + e for e in encoded], dtype=torch.long)
+    mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], dtype=torch.long)
+    return ids, mask
+
+
+def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max_new_tokens, stop, eos, encoded=None):
+    """n generations for each prompt of one batch; `encoded` (the prompts' token ids) saves
+    tokenising them again."""
     import torch
     device = next(model.parameters()).device
-    enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+    if encoded is None:
+        encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids, mask = (t.to(device) for t in _left_pad(encoded, pad))
     rows = len(prompts) * n
     # All of a row's uniforms in one draw: torch.rand(k) on a CPU generator yields the same stream as
     # k calls of torch.rand(1), so each token still uses the same draw as when drawn one by one.
@@ -152,8 +165,7 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
             logits = steps.step(tok, mask, next_pos)
             next_pos = next_pos + 1
     results = []
-    for i in range(rows):
-        text = tokenizer.decode(out_tokens[i], skip_special_tokens=True)
+    for i, text in enumerate(tokenizer.batch_decode(out_tokens, skip_special_tokens=True)):
         reason = finish[i] or "length"
         cut = min((text.find(s) for s in stop if s in text), default=-1)
         if cut >= 0:
@@ -190,14 +202,15 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], *, n: int, seeds: l
         return []
     device = next(model.parameters()).device
     budget = batch_tokens or default_batch_tokens(str(device))
-    lengths = [len(x) for x in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+    encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    lengths = [len(x) for x in encoded]
     order = sorted(range(len(prompts)), key=lambda j: -lengths[j])
     eos = _eos_ids(model, tokenizer)
     out: list[list[Generation] | None] = [None] * len(prompts)
     for group in _batches([lengths[j] for j in order], n, max_new_tokens, budget):
         idx = [order[g] for g in group]
         res = _generate_batch(model, tokenizer, [prompts[j] for j in idx], [seeds[j] for j in idx], n,
-                              temperature, top_p, max_new_tokens, tuple(stop), eos)
+                              temperature, top_p, max_new_tokens, tuple(stop), eos, [encoded[j] for j in idx])
         for j, gens in zip(idx, res):
             out[j] = gens
     return out  # type: ignore[return-value]

@@ -35,13 +35,21 @@ class _Linear:
     bias: Any
     loras: tuple
 
-    def __call__(self, x, adapters: bool = True):
+    def __call__(self, x, adapters: bool = True, residual=None):
+        """x W^T + b (+ residual), then + s (x A^T) B^T per adapter: one addmm each, on 2-D views."""
+        import torch
         import torch.nn.functional as F
-        y = F.linear(x, self.weight, self.bias)
+        flat = x.reshape(-1, x.shape[-1])
+        if residual is None:
+            y = F.linear(flat, self.weight, self.bias)
+        else:
+            y = torch.addmm(residual.reshape(-1, residual.shape[-1]), flat, self.weight.t())
+            if self.bias is not None:
+                y = y + self.bias
         if adapters:
             for a, b, scale in self.loras:
-                y = y + F.linear(F.linear(x, a), b) * scale
-        return y
+                y = torch.addmm(y, F.linear(flat, a), b.t(), alpha=scale)
+        return y.view(*x.shape[:-1], y.shape[-1])
 
     def merged(self) -> "_Linear":
         """The same projection with its adapters folded into one weight (no autograd)."""
@@ -329,13 +337,13 @@ class Lean:
                 k, v = kv.attend(i, k, v)
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal,
                                                scale=self.scale, enable_gqa=gqa)
-            x = x + L.o(a.transpose(1, 2).reshape(B, T, self.heads * self.head_dim), adapters)
+            x = L.o(a.transpose(1, 2).reshape(B, T, self.heads * self.head_dim), adapters, residual=x)
             h = self._norm(x, L.ln2)
             if L.gu is not None:
                 gate, up = L.gu(h, adapters).chunk(2, dim=-1)
             else:
                 gate, up = L.gate(h, adapters), L.up(h, adapters)
-            x = x + L.down(F.silu(gate) * up, adapters)
+            x = L.down(F.silu(gate) * up, adapters, residual=x)
         return self._norm(x, self.norm)
 
     def _prompts(self, ids, mask, *, layers, adapters=True, kv=None):
@@ -419,10 +427,16 @@ class Lean:
 
     def decode(self, tok, pos, key_mask, cache: LeanCache):
         """One new token per row: tok (B,), pos (B, 1), key_mask (B, cache.length + 1) over the cache
-        columns including the new one. Returns logits (B, V) and advances the cache."""
+        columns including the new one, or None when every column is a real token. Returns logits
+        (B, V) and advances the cache."""
+        import torch
         import torch.nn.functional as F
         x = F.embedding(tok.unsqueeze(1), self.embed)
-        h = self._stack(x, self._rope(pos, x.dtype), layers=self.layers,
-                        attn_mask=key_mask.bool()[:, None, None, :], kv=cache)
+        bias = None
+        if key_mask is not None:
+            # One additive mask for every layer (a boolean one is converted inside each attention call).
+            bias = torch.zeros(key_mask.shape, dtype=x.dtype, device=x.device).masked_fill_(
+                key_mask == 0, float("-inf"))[:, None, None, :]
+        h = self._stack(x, self._rope(pos, x.dtype), layers=self.layers, attn_mask=bias, kv=cache)
         cache.length += 1
         return self.head(h[:, -1])

@@ -13,8 +13,11 @@ How this departs from the paper (Shao et al. 2024, DeepSeekMath) — on purpose:
   the clip is inactive (on-policy, as nanochat and TRL's default); old log-probs come from the
   policy before the first of the mu steps.
 - Dropout is off (model.eval()) in rollouts and updates, so log-probs of the same weights agree.
-- With LoRA, rollouts sample a merged copy of the policy (W + BA, re-synced each step), not the
-  peft-wrapped model: same distribution, a third of the matmuls.
+- With LoRA, rollouts sample the policy with its adapter folded into the weights (W + sBA, each
+  step), not the peft-wrapped model: same distribution, a third of the matmuls. Llama-family
+  models fold it inside sampling.lean; others sample a merged InferenceCopy re-synced each step.
+- Log-probs (policy, reference, old policy) run each prompt once for its G completions where the
+  model allows (sampling.lean), the same numbers as G whole sequences.
 - No reward model and no process supervision: the reward is the verifier's outcome reward.
 """
 from __future__ import annotations
@@ -163,7 +166,7 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
     # Llama-family models sample through sampling.lean, which folds the adapter in itself.
     infer = InferenceCopy(net) if policy.lora and lean_model(net) is None else None
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0, foreach=True)
     if resume:
         start_step = resume_optimizer(resume, opt)
 

@@ -189,7 +189,7 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
     if not train:
         raise DataError(f"{data_path}: no trainable rows (every prompt fills max_length={spec.max_length})")
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.0, foreach=True)
     start_step = 0
     if resume:
         start_step = resume_optimizer(resume, opt)
