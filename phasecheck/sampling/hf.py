@@ -98,7 +98,7 @@ class _LeanSteps:
 def _steps(model):
     from .lean import lean_model
     lean = lean_model(model)
-    return _LeanSteps(lean) if lean is not None else _HFSteps(model)
+    return _LeanSteps(lean) if lean is not None and lean.pays_for_sampling() else _HFSteps(model)
 
 
 def _left_pad(encoded: list[list[int]], pad_id: int):

@@ -403,6 +403,18 @@ class Lean:
         return self.head(torch.cat((last, hc[:, :-1]), dim=1), adapters)
 
     # --- sampling -----------------------------------------------------------------------------
+    @property
+    def adapters(self) -> bool:
+        """Whether any projection carries an unmerged LoRA adapter."""
+        return bool(self.head.loras) or any(getattr(L, f).loras for L in self.layers
+                                            for f in ("q", "k", "v", "o", "gate", "up", "down"))
+
+    def pays_for_sampling(self) -> bool:
+        """Decoding through this module pays when per-call overhead dominates (fused, small models)
+        or when LoRA must be folded into the weights anyway; a large plain model decodes as fast
+        through transformers, whose growing cache holds less memory than a preallocated one."""
+        return self.fuse or self.adapters
+
     def for_sampling(self) -> "Lean":
         """A copy with LoRA adapters folded into the weights (W + sBA) and, when fused, the fused
         weights built once, for the many small decode passes."""
