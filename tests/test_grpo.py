@@ -159,3 +159,42 @@ def test_default_rollout_samples_the_live_policy(tmp_path, tiny_model_dir):
     res = train_grpo(task, max_steps=1)
     line = _lines(res.metrics)[0]
     assert 0 < line["completion_length"] <= 7 and 0.0 <= line["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_reference_pass_beside_the_policy_gives_the_serial_numbers(tmp_path, tiny_model_dir, mode):
+    """With torch on fewer threads than cores, the KL reference runs on a side thread; the metrics
+    (KL, loss, rewards) are the ones the serial loop writes."""
+    import os
+
+    import torch
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the reference pass has no core of its own")
+
+    from phasecheck.training import grpo
+    grpo_spec = "{epochs: 1, batch_prompts: 4, group_size: 2, learning_rate: 1.0e-3, beta: 0.5" + \
+        (", full_finetune: true}" if mode == "full" else "}")
+    threads = torch.get_num_threads()
+    runs = {}
+    try:
+        for name, n_threads in (("serial", 2), ("side", 1)):
+            torch.set_num_threads(n_threads)
+            sides = []
+            real = grpo._side_thread
+
+            def spy(device, real=real, sides=sides):
+                sides.append(real(device) if name == "side" else None)
+                return sides[-1]
+            grpo._side_thread = spy
+            try:
+                task = make_task(tmp_path / name, tiny_model_dir, grpo=grpo_spec)
+                runs[name] = _lines(train_grpo(task, max_steps=3).metrics)
+            finally:
+                grpo._side_thread = real
+            assert (sides[0] is not None) == (name == "side")
+    finally:
+        torch.set_num_threads(threads)
+    keys = ("loss", "kl", "reward_mean", "entropy", "grad_norm")
+    for side, serial in zip(runs["side"], runs["serial"], strict=True):
+        assert [side[k] for k in keys] == pytest.approx([serial[k] for k in keys], rel=1e-4, abs=1e-7)
+    assert any(x["kl"] > 0 for x in runs["side"][1:])
