@@ -26,6 +26,11 @@ __all__ = ["lean_model", "Lean", "LeanCache"]
 _ARCHS = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
 _STATIC_ROPE = {"default", "linear", "llama3", "yarn"}
 
+# Fusing copies the q|k|v and gate|up weights once per forward pass (per sampling batch when LoRA is
+# folded in anyway). Below this size the copy is cheap and the saved per-call overhead is what
+# dominates; above it the matmuls dominate and the copy would only cost memory.
+FUSE_MAX_BYTES = 64 << 20
+
 
 @dataclass
 class _Linear:
@@ -85,7 +90,10 @@ def _linear(module, training: bool) -> _Linear | None:
         drop = module.lora_dropout[name]
         if training and isinstance(drop, torch.nn.Dropout) and drop.p > 0:
             return None
-        loras.append((module.lora_A[name].weight, module.lora_B[name].weight, float(module.scaling[name])))
+        a, b = module.lora_A[name].weight, module.lora_B[name].weight
+        if a.dtype != base.weight.dtype:
+            return None     # peft casts between an fp32 adapter and a bf16 base; leave that to it
+        loras.append((a, b, float(module.scaling[name])))
     return _Linear(base.weight, base.bias, tuple(loras))
 
 
@@ -182,12 +190,6 @@ def lean_model(model) -> "Lean | None":
     return Lean(cfg, inner.model.embed_tokens.weight, layers, inner.model.norm.weight, head,
                 rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)),
                 fuse=fused_bytes <= FUSE_MAX_BYTES)
-
-
-# Fusing copies the q|k|v and gate|up weights once per forward pass (per sampling batch when LoRA is
-# folded in anyway). Below this size the copy is cheap and the saved per-call overhead is what
-# dominates; above it the matmuls dominate and the copy would only cost memory.
-FUSE_MAX_BYTES = 64 << 20
 
 
 class LeanCache:
