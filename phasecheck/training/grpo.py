@@ -195,7 +195,6 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
         record_run(task, kind="grpo", path=path, step=step, created_at=meta["created_at"])
         return path
 
-    side = _side_thread(device_) if ref is not None else None
     step = start_step
     try:
         for step in range(start_step, total):
@@ -220,16 +219,13 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
             seqs = ([prompt_ids[i] for i in batch], [comp for group in groups for _, comp, _ in group],
                     cfg.group_size, tok.pad_token_id)
             adv_t = adv.to(device_).unsqueeze(1)
-            # The reference pass runs beside the policy's forward when torch leaves a core idle.
-            ref_job = side.submit(_frozen_logprobs, ref, seqs) if ref is not None and side else None
-            ref_logp = _frozen_logprobs(ref, seqs) if ref is not None and not side else None
-            old_logp = _frozen_logprobs(net, seqs) if cfg.iterations > 1 else None
+            with torch.no_grad():
+                ref_logp = completion_logprobs(ref, *seqs)[0] if ref is not None else None
+                old_logp = completion_logprobs(net, *seqs)[0] if cfg.iterations > 1 else None
             # --- the clipped surrogate + beta * k3 KL, token-level aggregation ----------------------
             for _ in range(cfg.iterations):
                 logp, entropy, cmask = completion_logprobs(net, *seqs, with_entropy=True)
                 n_tok = cmask.sum().clamp(min=1.0)
-                if ref_job is not None:
-                    ref_logp, ref_job = ref_job.result(), None
                 ratio = torch.exp(logp - (old_logp if old_logp is not None else logp.detach()))
                 clipped = torch.clamp(ratio, 1 - cfg.epsilon, 1 + cfg.epsilon)
                 per_token = -torch.min(ratio * adv_t, clipped * adv_t)
@@ -268,31 +264,10 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
         path = save(step, interrupted=True)
         raise _Interrupted(path) from None
     finally:
-        if side is not None:
-            side.shutdown(wait=True)
         if own_grader:
             grader.close()
     path = save(total)
     return GRPOResult(path, total, log.path)
-
-
-def _frozen_logprobs(model, seqs):
-    """Completion log-probs without autograd (grad mode is per thread, so it is set here)."""
-    import torch
-    with torch.no_grad():
-        return completion_logprobs(model, *seqs)[0]
-
-
-def _side_thread(device):
-    """A one-thread executor for the reference pass, when it can run on a core of its own: on CPU,
-    with torch set to fewer threads than there are cores (then the two passes overlap, since torch
-    releases the GIL inside its kernels). Otherwise None, and the passes run one after the other."""
-    import os
-    import torch
-    from concurrent.futures import ThreadPoolExecutor
-    if device.type != "cpu" or torch.get_num_threads() >= (os.cpu_count() or 1):
-        return None
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="phasecheck-ref")
 
 
 class _Interrupted(KeyboardInterrupt):
