@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -63,7 +64,10 @@ def apply_lora(policy: Policy, spec: LoraSpec) -> Policy:
     from peft import LoraConfig, get_peft_model
     cfg = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
                      target_modules=spec.target_modules, task_type="CAUSAL_LM")
-    policy.model = get_peft_model(policy.model, cfg)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing`; nothing a user can act on.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        policy.model = get_peft_model(policy.model, cfg)
     policy.lora = True
     return policy
 
