@@ -12,7 +12,7 @@ from ..records import Example, Sample
 from .base import (EngineBase, Generation, SamplingPlan, Unit, plan_units, render_prompt, run_units,
                    units_to_samples)
 
-__all__ = ["VLLMEngine", "sampling_kwargs", "to_generations"]
+__all__ = ["VLLMEngine", "sampling_kwargs", "start_llm", "to_generations"]
 
 
 def sampling_kwargs(plan: SamplingPlan, seed: int) -> dict[str, Any]:
@@ -37,6 +37,28 @@ def to_generations(request_output: Any, n: int) -> list[Generation]:
     return gens
 
 
+def start_llm(path: Any, params: Any, *, seed: int, **extra: Any) -> Any:
+    """A vllm.LLM on the model directory `path` with the engine's Params (and `extra` LLM keyword
+    arguments); a missing vllm or a failed start is one ConfigError / EngineError line."""
+    try:
+        from vllm import LLM
+    except ImportError:
+        raise ConfigError("sampling.engine vllm: vllm is not installed (pip install 'phasecheck[vllm]')") from None
+    kw: dict[str, Any] = {"model": str(path), "tensor_parallel_size": params.tensor_parallel_size,
+                          "dtype": params.dtype, "gpu_memory_utilization": params.gpu_memory_utilization,
+                          "seed": seed}
+    if params.data_parallel_size > 1:
+        kw["data_parallel_size"] = params.data_parallel_size
+    if params.max_model_len:
+        kw["max_model_len"] = params.max_model_len
+    kw.update(extra)
+    try:
+        return LLM(**kw)
+    except Exception as exc:  # noqa: BLE001 - CUDA/config failures of many kinds become one line
+        raise EngineError(f"vllm: cannot start on {path} ({exc.__class__.__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
 class VLLMEngine(EngineBase):
     """Samples with vLLM on local GPUs; whole runs go to LLM.generate at once (vLLM batches itself)."""
 
@@ -53,27 +75,12 @@ class VLLMEngine(EngineBase):
         batch_prompts: int = Field(4096, ge=1, description="Requests handed to LLM.generate per cache write.")
 
     def _llm(self) -> Any:
-        try:
-            from vllm import LLM
-        except ImportError:
-            raise ConfigError("sampling.engine vllm: vllm is not installed (pip install 'phasecheck[vllm]')") from None
         if self.model is None or self.model.path is None:
             raise ConfigError("sampling.engine vllm needs a local or hub `model:` in the task")
         from .models import load_model
         if not (self.model.path / "config.json").is_file():
             load_model(self.model, device="cpu")          # builds the alias's converted copy once
-        kw: dict[str, Any] = {"model": str(self.model.path), "tensor_parallel_size": self.params.tensor_parallel_size,
-                              "dtype": self.params.dtype, "gpu_memory_utilization": self.params.gpu_memory_utilization,
-                              "seed": self.plan.seed}
-        if self.params.data_parallel_size > 1:
-            kw["data_parallel_size"] = self.params.data_parallel_size
-        if self.params.max_model_len:
-            kw["max_model_len"] = self.params.max_model_len
-        try:
-            return LLM(**kw)
-        except Exception as exc:  # noqa: BLE001 - CUDA/config failures of many kinds become one line
-            raise EngineError(f"vllm: cannot start on {self.model.path} ({exc.__class__.__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        return start_llm(self.model.path, self.params, seed=self.plan.seed)
 
     def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
         llm = self._llm()

@@ -7,13 +7,13 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from ..errors import ConfigError
 from ..task import LoraSpec, TaskSpec
 
-__all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "completion_logprobs", "pad_right", "Rollout",
-           "HFRollout", "MetricsLog", "task_examples", "default_out_dir", "InferenceCopy", "base_view"]
+__all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "completion_logprobs", "pad_right",
+           "MetricsLog", "task_examples", "default_out_dir", "InferenceCopy", "base_view"]
 
 
 def now() -> str:
@@ -168,43 +168,6 @@ def base_view(peft_model):
         if isinstance(module, LoraLayer):
             view.set_submodule(name, module.base_layer)
     return view.eval()
-
-
-class Rollout(Protocol):
-    """Samples `n` completions per rendered prompt from the in-memory policy.
-
-    Returns, per prompt, n (text, completion_token_ids, finished) triples; `finished` is False when
-    the completion hit max_new_tokens."""
-
-    def __call__(self, model, tokenizer, prompts: list[str], *, n: int, seed: int, temperature: float,
-                 max_new_tokens: int) -> list[list[tuple[str, list[int], bool]]]: ...
-
-
-class HFRollout:
-    """The default rollout: phasecheck.sampling.hf.generate on the live policy (CPU or one GPU).
-
-    vLLM on a GPU needs the policy's weights pushed into the engine after every optimiser step
-    (TRL does it with `vllm_mode="colocate"`: `llm.llm_engine.model_executor.driver_worker.model_runner
-    .model.load_weights(state_dict.items())`, merging a LoRA first). That path is not built here; use
-    `--backend trl` with use_vllm for it, which keeps the weights in sync itself."""
-
-    def __call__(self, model, tokenizer, prompts, *, n, seed, temperature, max_new_tokens):
-        from ..sampling.hf import generate
-        out = generate(model, tokenizer, prompts, n=n, seeds=seed, temperature=temperature, top_p=1.0,
-                       max_new_tokens=max_new_tokens)
-        eos = tokenizer.eos_token_id
-        result = []
-        for gens in out:
-            row = []
-            for g in gens:
-                ids = list(g.token_ids)
-                finished = g.finish_reason != "length"
-                # The model must learn to stop: keep the eos it emitted as a trained token.
-                if finished and eos is not None and (not ids or ids[-1] != eos):
-                    ids.append(eos)
-                row.append((g.text, ids, finished))
-            result.append(row)
-        return result
 
 
 class InferenceCopy:

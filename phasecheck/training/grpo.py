@@ -15,7 +15,8 @@ How this departs from the paper (Shao et al. 2024, DeepSeekMath) — on purpose:
 - Dropout is off (model.eval()) in rollouts and updates, so log-probs of the same weights agree.
 - With LoRA, rollouts sample the policy with its adapter folded into the weights (W + sBA, each
   step), not the peft-wrapped model: same distribution, a third of the matmuls. Llama-family
-  models fold it inside sampling.lean; others sample a merged InferenceCopy re-synced each step.
+  models fold it inside sampling.lean; others sample a merged InferenceCopy re-synced each step;
+  with `sampling.engine: vllm` the folded weights are loaded into a colocated vLLM engine.
 - Log-probs (policy, reference, old policy) run each prompt once for its G completions where the
   model allows (sampling.lean), the same numbers as G whole sequences.
 - No reward model and no process supervision: the reward is the verifier's outcome reward.
@@ -34,9 +35,10 @@ from ..sampling.lean import lean_model
 from ..state import record_run
 from ..task import GRPOSpec, LoraSpec, TaskSpec
 from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
-from .common import (HFRollout, InferenceCopy, MetricsLog, Policy, Rollout, apply_lora, base_view,
+from .common import (InferenceCopy, MetricsLog, Policy, apply_lora, base_view,
                      completion_logprobs, default_out_dir, load_policy, now, task_examples)
 from .gate import check_gate
+from .rollout import HFRollout, Rollout, rollout_for
 
 __all__ = ["GRPOSettings", "PRESETS", "resolve_grpo", "train_grpo", "GRPOResult", "group_advantages",
            "plan_steps"]
@@ -136,7 +138,6 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
     if own_grader:
         from ..grading import Grader
         grader = Grader(task)
-    rollout = rollout or HFRollout()
     torch.manual_seed(cfg.seed)
 
     # --- the policy, its reference, its optimiser -----------------------------------------------
@@ -149,6 +150,7 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
         if cfg.lora is not None:
             apply_lora(policy, cfg.lora)
     net, tok = policy.model, policy.tokenizer
+    rollout = rollout or rollout_for(task, policy.base_path)
     net.eval()
     ref = None
     if cfg.beta > 0 and not policy.lora:
@@ -163,8 +165,9 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
         ref.eval().requires_grad_(False)
     elif cfg.beta > 0:
         ref = base_view(net)
-    # Llama-family models sample through sampling.lean, which folds the adapter in itself.
-    infer = InferenceCopy(net) if policy.lora and lean_model(net) is None else None
+    # transformers rollouts of a LoRA policy sample a merged copy, except Llama-family models, which
+    # sampling.lean folds itself; a vLLM rollout folds the adapter into what it pushes to the engine.
+    infer = InferenceCopy(net) if policy.lora and isinstance(rollout, HFRollout) and lean_model(net) is None else None
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0, foreach=True)
     if resume:

@@ -1,0 +1,152 @@
+"""GRPO rollouts: G completions per prompt from the live policy, through a sampling engine.
+
+`transformers` (the default, CPU or one GPU) samples the in-memory policy with sampling.hf.generate.
+`vllm` keeps an engine in this process beside the policy (TRL's vllm_mode="colocate") and loads the
+policy's current weights into it before each rollout. Other engines (openai, replay) cannot sample
+weights that change every step; for them GRPO samples the policy with transformers."""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..task import TaskSpec
+
+__all__ = ["Rollout", "HFRollout", "VLLMRollout", "rollout_for", "policy_weights", "as_rollout_rows"]
+
+
+class Rollout(Protocol):
+    """Samples `n` completions per rendered prompt from the in-memory policy.
+
+    Returns, per prompt, n (text, completion_token_ids, finished) triples; `finished` is False when
+    the completion hit max_new_tokens. Prompt j's completions use seeds seed + j*n ... seed + j*n + n-1."""
+
+    def __call__(self, model, tokenizer, prompts: list[str], *, n: int, seed: int, temperature: float,
+                 max_new_tokens: int) -> list[list[tuple[str, list[int], bool]]]: ...
+
+
+def as_rollout_rows(generations, eos: int | None) -> list[list[tuple[str, list[int], bool]]]:
+    """Per prompt, Generations as (text, token_ids, finished) triples. A completion that stopped keeps
+    its eos as a trained token (the model must learn to stop), appended when the engine left it out."""
+    rows = []
+    for gens in generations:
+        row = []
+        for g in gens:
+            ids = list(g.token_ids)
+            finished = g.finish_reason != "length"
+            if finished and eos is not None and (not ids or ids[-1] != eos):
+                ids.append(eos)
+            row.append((g.text, ids, finished))
+        rows.append(row)
+    return rows
+
+
+class HFRollout:
+    """The default rollout: phasecheck.sampling.hf.generate on the live policy (CPU or one GPU)."""
+
+    def __call__(self, model, tokenizer, prompts, *, n, seed, temperature, max_new_tokens):
+        from ..sampling.hf import generate
+        out = generate(model, tokenizer, prompts, n=n, seeds=seed, temperature=temperature, top_p=1.0,
+                       max_new_tokens=max_new_tokens)
+        return as_rollout_rows(out, tokenizer.eos_token_id)
+
+
+def policy_weights(model):
+    """(name, tensor) for every weight of the policy as a plain transformers model would name it, with
+    LoRA adapters folded in (W + sBA) as new tensors; the live weights are left as they are (no
+    merge/unmerge round trip, whose rounding would drift the base weights step after step). This is
+    what an engine's `load_weights` takes."""
+    import torch
+    if not hasattr(model, "get_base_model"):
+        for name, param in model.named_parameters():
+            yield name, param.detach()
+        return
+    from peft.tuners.lora import LoraLayer
+    inner = model.get_base_model()
+    folded = {}
+    for name, module in inner.named_modules():
+        if isinstance(module, LoraLayer):
+            with torch.no_grad():
+                weight = module.base_layer.weight.detach()
+                delta = sum((module.get_delta_weight(a) for a in module.active_adapters if a in module.lora_A),
+                            torch.zeros_like(weight))
+                folded[f"{name}.weight"] = weight + delta
+    for name, param in inner.named_parameters():
+        if ".lora_" in name:
+            continue
+        plain = name.replace(".base_layer", "")
+        yield plain, folded.get(plain, param.detach())
+
+
+class VLLMRollout:
+    """Rollouts on a vLLM engine in this process, beside the policy (TRL's vllm_mode="colocate").
+
+    Before each rollout the policy's weights, LoRA folded in, are loaded into the engine's model
+    (`llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights`) and its prefix
+    cache is reset, so the engine samples the policy of this step. The engine runs with
+    distributed_executor_backend="external_launcher" so that its model lives in this process, and
+    takes `gpu_memory_utilization` 0.3 unless the task sets it (the policy shares the GPU)."""
+
+    def __init__(self, task: TaskSpec, model_path: Any):
+        import importlib.util
+        from ..errors import ConfigError
+        from ..plugins import validate_params
+        from ..sampling.vllm_engine import VLLMEngine
+        if importlib.util.find_spec("vllm") is None:
+            # Before the policy loads or anything is written: fail at once.
+            raise ConfigError("sampling.engine vllm: vllm is not installed (pip install 'phasecheck[vllm]'); "
+                              "GRPO rollouts need it, or sampling.engine transformers")
+        where = f"{task.source}: sampling" if task.source else "sampling"
+        self.params = validate_params(VLLMEngine, task.sampling.options, where)
+        if "gpu_memory_utilization" not in self.params.model_fields_set:
+            self.params = self.params.model_copy(update={"gpu_memory_utilization": 0.3})
+        self.model_path = model_path
+        self.seed = task.sampling.seed
+        self.llm = None
+
+    def _engine(self):
+        if self.llm is None:
+            import os
+            import socket
+            from ..sampling.vllm_engine import start_llm
+            # external_launcher reads the torch.distributed rendezvous of this (single) process.
+            for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
+                os.environ.setdefault(key, value)
+            if "MASTER_PORT" not in os.environ:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
+            self.llm = start_llm(self.model_path, self.params, seed=self.seed,
+                                 distributed_executor_backend="external_launcher")
+        return self.llm
+
+    def push(self, model) -> None:
+        """Load the policy's current weights into the engine and drop its cached prefixes."""
+        llm = self._engine()
+        target = llm.llm_engine.model_executor.driver_worker.model_runner.model
+        target.load_weights(policy_weights(model))
+        llm.reset_prefix_cache()
+
+    @staticmethod
+    def request_kwargs(count: int, *, n: int, seed: int, temperature: float, max_new_tokens: int) -> list[dict]:
+        """vllm.SamplingParams keyword arguments for `count` prompts: prompt j gets the seed block
+        seed + j*n (vLLM gives its sample i the seed + i), as the transformers rollout does."""
+        from ..sampling.base import SamplingPlan
+        from ..sampling.vllm_engine import sampling_kwargs
+        plan = SamplingPlan(runs=1, n=n, temperature=temperature, top_p=1.0, max_new_tokens=max_new_tokens)
+        return [sampling_kwargs(plan, seed + j * n) for j in range(count)]
+
+    def __call__(self, model, tokenizer, prompts, *, n, seed, temperature, max_new_tokens):
+        self.push(model)                 # starts the engine first: a missing vllm is one ConfigError line
+        from vllm import SamplingParams
+        from ..sampling.vllm_engine import to_generations
+        params = [SamplingParams(**kw) for kw in self.request_kwargs(len(prompts), n=n, seed=seed,
+                                                                     temperature=temperature,
+                                                                     max_new_tokens=max_new_tokens)]
+        outs = self._engine().generate(list(prompts), params, use_tqdm=False)
+        return as_rollout_rows([to_generations(o, n) for o in outs], tokenizer.eos_token_id)
+
+
+def rollout_for(task: TaskSpec, model_path: Any) -> Rollout:
+    """The task's rollout: vLLM when sampling.engine is vllm, else transformers on the live policy."""
+    if task.sampling.engine == "vllm":
+        return VLLMRollout(task, model_path)
+    return HFRollout()

@@ -1,0 +1,150 @@
+"""GRPO rollouts: which engine a task's rollouts use, the weights a vLLM engine is given (names a plain
+model has, LoRA folded in, live weights untouched), the requests it is sent; the real colocated engine
+only with vLLM on a GPU (require_vllm)."""
+from __future__ import annotations
+
+import copy
+import importlib.util
+from types import SimpleNamespace
+
+import pytest
+
+from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+
+from phasecheck.errors import ConfigError
+from phasecheck.sampling.base import Generation
+from phasecheck.task import LoraSpec
+from phasecheck.training.rollout import HFRollout, VLLMRollout, as_rollout_rows, policy_weights, rollout_for
+
+torch = pytest.importorskip("torch")
+HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+def _lora_policy(model_dir):
+    from transformers import AutoModelForCausalLM
+    from phasecheck.training.common import Policy, apply_lora
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    policy = apply_lora(Policy(model, None, str(model_dir), None, lora=False), LoraSpec(r=2, alpha=4))
+    with torch.no_grad():
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.1)
+    return policy.model
+
+
+def test_policy_weights_are_the_merged_model_under_plain_names(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+    peft_model = _lora_policy(tiny_model_dir)
+    before = {n: p.detach().clone() for n, p in peft_model.named_parameters()}
+    pushed = dict(policy_weights(peft_model))
+    merged = dict(copy.deepcopy(peft_model).merge_and_unload().named_parameters())
+    plain = dict(AutoModelForCausalLM.from_pretrained(tiny_model_dir).named_parameters())
+    assert set(pushed) == set(plain) == set(merged)
+    for name, tensor in pushed.items():
+        assert torch.allclose(tensor, merged[name], atol=1e-6), name
+    # The adapter is in what was pushed, and the live weights did not move.
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.allclose(pushed[q], plain[q], atol=1e-4)
+    assert all(torch.equal(p, before[n]) for n, p in peft_model.named_parameters())
+
+
+def test_policy_weights_of_a_plain_model_are_its_parameters(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    pushed = list(policy_weights(model))
+    assert [n for n, _ in pushed] == [n for n, _ in model.named_parameters()]
+    assert all(t.data_ptr() == p.data_ptr() for (_, t), (_, p) in zip(pushed, model.named_parameters()))
+
+
+def _sampling(task, **fields):
+    """The task with sampling fields (engine options included) set, as a task file would set them."""
+    spec = type(task.sampling).model_validate({**task.sampling.model_dump(), **fields})
+    return task.model_copy(update={"sampling": spec})
+
+
+@pytest.fixture
+def vllm_importable(monkeypatch):
+    """Let VLLMRollout be built here (it checks for vllm first); nothing below starts an engine."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: real("json") if name == "vllm" else real(name, *a))
+
+
+def test_rollout_for_picks_the_engine_and_validates_its_options(tmp_path, tiny_model_dir, vllm_importable):
+    task = make_task(tmp_path / "hf", tiny_model_dir)
+    assert isinstance(rollout_for(task, tiny_model_dir), HFRollout)
+    for engine in ("openai", "replay"):
+        assert isinstance(rollout_for(_sampling(task, engine=engine), tiny_model_dir), HFRollout)
+    roll = rollout_for(_sampling(task, engine="vllm"), tiny_model_dir)
+    assert isinstance(roll, VLLMRollout) and roll.llm is None            # started on first use only
+    assert roll.params.gpu_memory_utilization == 0.3                     # the policy shares the GPU
+    set_it = _sampling(task, engine="vllm", gpu_memory_utilization=0.5, tensor_parallel_size=2)
+    assert rollout_for(set_it, tiny_model_dir).params.gpu_memory_utilization == 0.5
+    with pytest.raises(ConfigError, match="gpu_memory_utilisation"):
+        rollout_for(_sampling(task, engine="vllm", gpu_memory_utilisation=0.5), tiny_model_dir)
+
+
+def test_vllm_requests_use_the_seed_blocks_of_the_transformers_rollout():
+    kws = VLLMRollout.request_kwargs(3, n=4, seed=100, temperature=0.9, max_new_tokens=16)
+    assert [k["seed"] for k in kws] == [100, 104, 108]
+    assert kws[0] == {"n": 4, "seed": 100, "temperature": 0.9, "top_p": 1.0, "max_tokens": 16}
+
+
+def test_push_loads_the_policy_into_the_engine_then_resets_its_prefix_cache(tmp_path, tiny_model_dir, vllm_importable):
+    """What VLLMRollout sends to vLLM, recorded by a stand-in for LLM (the engine itself needs a GPU)."""
+    calls = []
+
+    class Target:
+        def load_weights(self, weights):
+            calls.append(("load_weights", [name for name, _ in weights]))
+
+    llm = SimpleNamespace(
+        llm_engine=SimpleNamespace(model_executor=SimpleNamespace(driver_worker=SimpleNamespace(
+            model_runner=SimpleNamespace(model=Target())))),
+        reset_prefix_cache=lambda: calls.append(("reset_prefix_cache",)))
+    roll = rollout_for(_sampling(make_task(tmp_path / "v", tiny_model_dir), engine="vllm"), tiny_model_dir)
+    roll.llm = llm
+    peft_model = _lora_policy(tiny_model_dir)
+    roll.push(peft_model)
+    assert [c[0] for c in calls] == ["load_weights", "reset_prefix_cache"]
+    assert calls[0][1] == [n for n, _ in policy_weights(peft_model)]
+    assert not any("lora" in n or "base_layer" in n for n in calls[0][1])
+
+
+def test_rollout_rows_keep_the_eos_a_finished_completion_stopped_on():
+    gens = [[Generation(text="7", token_ids=[11], finish_reason="stop", n_tokens=1),
+             Generation(text="7 8", token_ids=[11, 12], finish_reason="length", n_tokens=2),
+             Generation(text="", token_ids=[11, 2], finish_reason="stop", n_tokens=2)]]
+    assert as_rollout_rows(gens, 2) == [[("7", [11, 2], True), ("7 8", [11, 12], False), ("", [11, 2], True)]]
+
+
+@pytest.mark.skipif(HAVE_VLLM, reason="vllm is installed")
+def test_grpo_on_vllm_without_vllm_is_one_config_error(tmp_path, tiny_model_dir):
+    from click.testing import CliRunner
+    from phasecheck.cli import cli
+    make_task(tmp_path / "nv", tiny_model_dir, grpo="{epochs: 1, batch_prompts: 4, group_size: 2}")
+    text = (tmp_path / "nv" / "task.yaml").read_text().replace("sampling: {", "sampling: {engine: vllm, ")
+    (tmp_path / "nv" / "task.yaml").write_text(text)
+    result = CliRunner().invoke(cli, ["train", "grpo", str(tmp_path / "nv" / "task.yaml")])
+    assert result.exit_code == 2, result.output
+    assert "vllm is not installed" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "nv" / "runs").exists()          # refused before anything was written
+
+
+@pytest.mark.require_vllm
+@pytest.mark.skipif(not HAVE_VLLM, reason="needs vLLM and a GPU")
+def test_grpo_steps_sample_the_live_policy_on_a_colocated_vllm(tmp_path, tiny_model_dir):
+    """Two GRPO steps with sampling.engine vllm; after them the engine holds the trained policy: its
+    greedy completions are the transformers rollout's on the same weights."""
+    from phasecheck.training.grpo import train_grpo
+    task = make_task(tmp_path / "gv", tiny_model_dir, grpo="{epochs: 1, batch_prompts: 4, group_size: 2, "
+                                                          "learning_rate: 1.0e-2}")
+    task = _sampling(task, engine="vllm")
+    roll = rollout_for(task, tiny_model_dir)
+    res = train_grpo(task, max_steps=2, rollout=roll)
+    assert res.steps == 2
+    from phasecheck.training.checkpoint import load_trainable
+    net, tok, _, _ = load_trainable(res.checkpoint)
+    prompts = ["What is 1 + 1 ?", "What is 2 + 2 ?"]
+    ours = roll(net, tok, prompts, n=1, seed=0, temperature=0.0, max_new_tokens=6)
+    ref = HFRollout()(net.to("cuda"), tok, prompts, n=1, seed=0, temperature=0.0, max_new_tokens=6)
+    assert [r[0][1] for r in ours] == [r[0][1] for r in ref]
