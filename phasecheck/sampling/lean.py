@@ -348,6 +348,13 @@ class Lean:
             x = L.down(F.silu(gate) * up, adapters, residual=x)
         return self._norm(x, self.norm)
 
+    @staticmethod
+    def _bias(allowed, dtype):
+        """An additive attention mask (0 where allowed, -inf elsewhere) from a boolean one: built once
+        per pass, not converted again inside every layer's attention call."""
+        import torch
+        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, float("-inf"))
+
     def _prompts(self, ids, mask, *, layers, adapters=True, kv=None):
         """Left-padded prompts (B, P) through the stack: hidden states (B, P, D), positions counting
         real tokens. A padding query sees itself at least, so no attention row is empty (no NaN)."""
@@ -361,7 +368,7 @@ class Lean:
         cols = torch.arange(P, device=ids.device)
         allowed = (cols <= cols.unsqueeze(1)) & mask.bool().unsqueeze(1)
         allowed = (allowed | torch.eye(P, dtype=torch.bool, device=ids.device)).unsqueeze(1)
-        return self._stack(x, rope, layers=layers, adapters=adapters, attn_mask=allowed, kv=kv)
+        return self._stack(x, rope, layers=layers, adapters=adapters, attn_mask=self._bias(allowed, x.dtype), kv=kv)
 
     # --- training -----------------------------------------------------------------------------
     def logits(self, ids, mask=None, *, keep: int = 0, adapters: bool = True):
@@ -400,7 +407,8 @@ class Lean:
         causal = torch.ones(Tc, Tc, dtype=torch.bool, device=comp_ids.device).tril()
         seen = torch.cat((prompt_mask.bool().repeat_interleave(group, dim=0).unsqueeze(1).expand(N, Tc, Tp),
                           causal.expand(N, Tc, Tc)), dim=2).unsqueeze(1)
-        hc = self._stack(x, rope, layers=layers, adapters=adapters, attn_mask=seen, kv=_Shared(rec.kv, group))
+        hc = self._stack(x, rope, layers=layers, adapters=adapters, attn_mask=self._bias(seen, x.dtype),
+                         kv=_Shared(rec.kv, group))
         last = hp[:, -1:].repeat_interleave(group, dim=0)                                # predicts token 0
         return self.head(torch.cat((last, hc[:, :-1]), dim=1), adapters)
 
@@ -443,14 +451,9 @@ class Lean:
         """One new token per row: tok (B,), pos (B, 1), key_mask (B, cache.length + 1) over the cache
         columns including the new one, or None when every column is a real token. Returns logits
         (B, V) and advances the cache."""
-        import torch
         import torch.nn.functional as F
         x = F.embedding(tok.unsqueeze(1), self.embed)
-        bias = None
-        if key_mask is not None:
-            # One additive mask for every layer (a boolean one is converted inside each attention call).
-            bias = torch.zeros(key_mask.shape, dtype=x.dtype, device=x.device).masked_fill_(
-                key_mask == 0, float("-inf"))[:, None, None, :]
+        bias = None if key_mask is None else self._bias(key_mask.bool(), x.dtype)[:, None, None, :]
         h = self._stack(x, self._rope(pos, x.dtype), layers=self.layers, attn_mask=bias, kv=cache)
         cache.length += 1
         return self.head(h[:, -1])
