@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..task import LoraSpec, TaskSpec
 
 __all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "completion_logprobs", "pad_right",
-           "MetricsLog", "task_examples", "default_out_dir", "InferenceCopy", "base_view"]
+           "MetricsLog", "task_examples", "default_out_dir", "InferenceCopy", "folded_weight", "base_view"]
 
 
 def now() -> str:
@@ -192,9 +192,18 @@ class InferenceCopy:
         import torch
         with torch.no_grad():
             for lora, plain in self.pairs:
-                weight = lora.base_layer.weight
-                delta = sum((lora.get_delta_weight(a) for a in lora.active_adapters), torch.zeros_like(weight))
-                plain.weight.copy_(weight + delta)
+                plain.weight.copy_(folded_weight(lora))
+
+
+def folded_weight(lora_layer):
+    """A peft LoRA layer's weight with its active adapters folded in, W + sum(s B A), as a new tensor
+    (no autograd); the layer itself is left as it is (no merge/unmerge round trip, whose rounding
+    would drift the base weight step after step)."""
+    import torch
+    with torch.no_grad():
+        weight = lora_layer.base_layer.weight.detach()
+        deltas = [lora_layer.get_delta_weight(a) for a in lora_layer.active_adapters if a in lora_layer.lora_A]
+        return weight + sum(deltas, torch.zeros_like(weight))
 
 
 class MetricsLog:

@@ -51,24 +51,17 @@ class HFRollout:
 
 def policy_weights(model):
     """(name, tensor) for every weight of the policy as a plain transformers model would name it, with
-    LoRA adapters folded in (W + sBA) as new tensors; the live weights are left as they are (no
-    merge/unmerge round trip, whose rounding would drift the base weights step after step). This is
+    LoRA adapters folded in (common.folded_weight: new tensors, live weights untouched). This is
     what an engine's `load_weights` takes."""
-    import torch
     if not hasattr(model, "get_base_model"):
         for name, param in model.named_parameters():
             yield name, param.detach()
         return
     from peft.tuners.lora import LoraLayer
+    from .common import folded_weight
     inner = model.get_base_model()
-    folded = {}
-    for name, module in inner.named_modules():
-        if isinstance(module, LoraLayer):
-            with torch.no_grad():
-                weight = module.base_layer.weight.detach()
-                delta = sum((module.get_delta_weight(a) for a in module.active_adapters if a in module.lora_A),
-                            torch.zeros_like(weight))
-                folded[f"{name}.weight"] = weight + delta
+    folded = {f"{name}.weight": folded_weight(module) for name, module in inner.named_modules()
+              if isinstance(module, LoraLayer)}
     for name, param in inner.named_parameters():
         if ".lora_" in name:
             continue
