@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from ..task import SamplingSpec
     from .store import SampleStore
 
-__all__ = ["SamplingPlan", "Generation", "Unit", "render_prompt", "plan_units", "run_units", "units_to_samples"]
+__all__ = ["SamplingPlan", "Generation", "Unit", "render_prompt", "plan_units", "run_units", "units_to_samples",
+           "pad_left", "pad_right"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +161,27 @@ class EngineBase:
         self.model = model
         self.task = task
         self.stats: dict[str, int] = {}
+
+
+def _pad(seqs: list[list[int]], pad_id: int, left: bool):
+    import torch
+    width = max(len(s) for s in seqs)
+    fill = [width - len(s) for s in seqs]
+    if left:
+        ids = [[pad_id] * f + s for s, f in zip(seqs, fill)]
+        mask = [[0] * f + [1] * len(s) for s, f in zip(seqs, fill)]
+    else:
+        ids = [s + [pad_id] * f for s, f in zip(seqs, fill)]
+        mask = [[1] * len(s) + [0] * f for s, f in zip(seqs, fill)]
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.long)
+
+
+def pad_right(seqs: list[list[int]], pad_id: int):
+    """Right-pad token lists into (ids, attention_mask) long tensors (training batches)."""
+    return _pad(seqs, pad_id, left=False)
+
+
+def pad_left(seqs: list[list[int]], pad_id: int):
+    """Left-pad token lists into (ids, attention_mask) long tensors (prompts that generation or a
+    shared prompt pass continues, so every prompt ends in the last column)."""
+    return _pad(seqs, pad_id, left=True)

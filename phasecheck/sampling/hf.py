@@ -12,7 +12,8 @@ from typing import Any, ClassVar, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..records import Example, Sample
-from .base import EngineBase, Generation, Unit, plan_units, render_prompt, run_units, units_to_samples
+from .base import (EngineBase, Generation, Unit, pad_left, plan_units, render_prompt, run_units,
+                   units_to_samples)
 
 __all__ = ["Generation", "generate", "TransformersEngine", "default_batch_tokens"]
 
@@ -101,14 +102,6 @@ def _steps(model):
     return _LeanSteps(lean) if lean is not None and lean.pays_for_sampling() else _HFSteps(model)
 
 
-def _left_pad(encoded: list[list[int]], pad_id: int):
-    import torch
-    width = max(len(e) for e in encoded)
-    ids = torch.tensor([[pad_id] * (width - len(e)) + e for e in encoded], dtype=torch.long)
-    mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], dtype=torch.long)
-    return ids, mask
-
-
 def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max_new_tokens, stop, eos, encoded=None):
     """n generations for each prompt of one batch; `encoded` (the prompts' token ids) saves
     tokenising them again."""
@@ -117,7 +110,7 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
     if encoded is None:
         encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids, mask = (t.to(device) for t in _left_pad(encoded, pad))
+    ids, mask = (t.to(device) for t in pad_left(encoded, pad))
     rows = len(prompts) * n
     # All of a row's uniforms in one draw: torch.rand(k) on a CPU generator yields the same stream as
     # k calls of torch.rand(1), so each token still uses the same draw as when drawn one by one.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError
+from ..sampling.base import pad_left, pad_right
 from ..task import LoraSpec, TaskSpec
 
 __all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "completion_logprobs", "pad_right",
@@ -72,15 +73,6 @@ def apply_lora(policy: Policy, spec: LoraSpec) -> Policy:
     return policy
 
 
-def pad_right(seqs: list[list[int]], pad_id: int):
-    """Right-pad token lists into (ids, attention_mask) long tensors."""
-    import torch
-    width = max(len(s) for s in seqs)
-    ids = torch.tensor([s + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long)
-    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], dtype=torch.long)
-    return ids, mask
-
-
 def _gather_logprobs(logits, targets, with_entropy: bool):
     """log p(target) per position, and (without autograd) the entropy, from logits (B, T, V)."""
     import torch
@@ -135,9 +127,7 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
     comp_ids, cmask = comp_ids.to(device), cmask.to(device).float()
     lean = lean_model(model)
     if lean is not None:
-        width = max(len(p) for p in prompts)
-        prompt_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=device)
-        prompt_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        prompt_ids, prompt_mask = (t.to(device) for t in pad_left(prompts, pad_id))
         logits = lean.completion_logits(prompt_ids, prompt_mask, comp_ids, group)
         logp, entropy = _gather_logprobs(logits, comp_ids, with_entropy)
         return logp, entropy, cmask
