@@ -114,21 +114,17 @@ class _Layer:
     def merged(self) -> "_Layer":
         return _Layer(self.ln1, self.ln2, *(getattr(self, f).merged() for f in ("q", "k", "v", "o", "gate", "up", "down")))
 
-    def fused(self, rows) -> "_Layer | None":
-        """This layer with qkv and gu set (None when the adapters do not line up for it)."""
-        qkv, gu = _fuse((self.q, self.k, self.v), rows), _fuse((self.gate, self.up))
-        if qkv is None or gu is None:
-            return None
-        return _Layer(self.ln1, self.ln2, self.q, self.k, self.v, self.o, self.gate, self.up, self.down, qkv, gu)
+    def fused(self, rows) -> "_Layer":
+        """This layer with qkv and gu set (each projection carries one adapter at most)."""
+        return _Layer(self.ln1, self.ln2, self.q, self.k, self.v, self.o, self.gate, self.up, self.down,
+                      _fuse((self.q, self.k, self.v), rows), _fuse((self.gate, self.up)))
 
 
-def _fuse(parts, rows=None) -> _Linear | None:
+def _fuse(parts, rows=None) -> _Linear:
     """One projection whose output is the parts' outputs side by side (then reordered by `rows`).
-    Each part's LoRA adapter becomes a block of one adapter: A stacked, B block-diagonal. Autograd
-    flows back to every part. None when a part has more than one adapter."""
+    Each part's LoRA adapter (one at most) becomes a block of one adapter: A stacked, B
+    block-diagonal. Autograd flows back to every part."""
     import torch
-    if any(len(p.loras) > 1 for p in parts):
-        return None
     weight = torch.cat([p.weight for p in parts])
     bias = None
     if any(p.bias is not None for p in parts):
@@ -185,11 +181,11 @@ def lean_model(model) -> "Lean | None":
     head = _linear(inner.lm_head, training)
     if head is None:
         return None
-    fused_bytes = sum(p.weight.numel() * p.weight.element_size()
-                      for L in layers for p in (L.q, L.k, L.v, L.gate, L.up))
+    fusable = [p for L in layers for p in (L.q, L.k, L.v, L.gate, L.up)]
+    fuse = (sum(p.weight.numel() * p.weight.element_size() for p in fusable) <= FUSE_MAX_BYTES
+            and all(len(p.loras) <= 1 for p in fusable))          # stacked adapters: one per projection
     return Lean(cfg, inner.model.embed_tokens.weight, layers, inner.model.norm.weight, head,
-                rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)),
-                fuse=fused_bytes <= FUSE_MAX_BYTES)
+                rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)), fuse=fuse)
 
 
 class LeanCache:
@@ -268,11 +264,7 @@ class Lean:
         if not self.fuse or self.layers[0].qkv is not None:
             return self.layers
         rows = self._pair_rows()
-        fused = [L.fused(rows) for L in self.layers]
-        if any(L is None for L in fused):
-            self.fuse = False
-            return self.layers
-        return fused
+        return [L.fused(rows) for L in self.layers]
 
     def _pair_rows(self):
         """Row order of the fused q|k|v weight: each q and k head's features as RoPE pairs."""
@@ -298,8 +290,8 @@ class Lean:
         import torch
         freqs = pos.unsqueeze(-1).float() * self.inv_freq.float()
         if self.fuse:
-            rot = torch.polar(torch.full_like(freqs, self.rope_scale), freqs)
-            return rot.unsqueeze(2) if dtype == torch.float32 else rot.to(torch.complex64).unsqueeze(2)
+            # complex64 whatever `dtype`: _qkv rotates in float32 and casts back, as transformers does.
+            return torch.polar(torch.full_like(freqs, self.rope_scale), freqs).unsqueeze(2)
         emb = torch.cat((freqs, freqs), dim=-1)
         return ((emb.cos() * self.rope_scale).to(dtype).unsqueeze(1),
                 (emb.sin() * self.rope_scale).to(dtype).unsqueeze(1))
