@@ -17,7 +17,8 @@ __all__ = ["raw_rows", "show_path", "SUPPORTED_FORMATS"]
 
 SUPPORTED_FORMATS = ".jsonl/.ndjson (JSON lines), .json, .csv, .tsv, .parquet, or a saved `datasets` directory"
 _CHUNK = 1 << 20
-_MAX_JSON_ROW = 64 << 20          # a single JSON row larger than this is a broken file, not a row
+_MAX_JSON_ROW = 64 << 20          # a single JSON row (or JSONL line) larger than this is a broken file, not a row
+MAX_DEPTH = 64                    # nesting levels a row's JSON value may have; data rows are flat records
 _WS = re.compile(r"[ \t\n\r]*")
 
 
@@ -29,11 +30,56 @@ def show_path(path: Path) -> str:
         return str(path)
 
 
+def _too_deep(value: object, limit: int) -> bool:
+    """Whether `value` nests lists/objects deeper than `limit` (iterative: it must not recurse itself)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            v = v.values()
+        elif not isinstance(v, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in v if isinstance(c, (dict, list)))
+    return False
+
+
+def _decode_row(decode, text: str, brackets: int) -> tuple[object, str | None]:
+    """(value, None) or (None, why): JSON decoded within the depth limit. Python's decoder recurses, so a
+    value nested thousands deep raises RecursionError; shallower but deep values would break later readers."""
+    try:
+        value = decode(text)
+    except RecursionError:
+        return None, f"JSON nested deeper than {MAX_DEPTH} levels"
+    except ValueError as exc:
+        msg = str(getattr(exc, "msg", exc)).removesuffix(" starting at")
+        return None, f"invalid JSON: {msg}"
+    # Only a row with that many brackets can be that deep; the walk is skipped for ordinary rows.
+    if brackets > MAX_DEPTH and _too_deep(value, MAX_DEPTH):
+        return None, f"JSON nested deeper than {MAX_DEPTH} levels"
+    return value, None
+
+
+def _lines(fh) -> Iterator[tuple[bytes, bool]]:
+    """(line, whole) with lines bounded by _MAX_JSON_ROW: an overlong line is cut, the rest skipped."""
+    while line := fh.readline(_MAX_JSON_ROW + 1):
+        if len(line) <= _MAX_JSON_ROW or line.endswith(b"\n"):
+            yield line, True
+            continue
+        while (rest := fh.readline(_CHUNK)) and not rest.endswith(b"\n"):
+            pass
+        yield b"", False
+
+
 def _rows_jsonl(path: Path, show: str) -> Iterator[tuple]:
     # Read bytes and decode per line, so a bad byte is one bad row, not a dead file.
     decode = json.JSONDecoder().decode
     with open(path, "rb") as fh:
-        for line_no, line in enumerate(fh, 1):
+        for line_no, (line, whole) in enumerate(_lines(fh), 1):
+            if not whole:
+                yield line_no, line_no, None, f"line longer than {_MAX_JSON_ROW >> 20} MiB"
+                continue
             try:
                 text = line.decode("utf-8-sig" if line_no == 1 else "utf-8")
             except UnicodeDecodeError:
@@ -41,13 +87,8 @@ def _rows_jsonl(path: Path, show: str) -> Iterator[tuple]:
                 continue
             if not text.strip():
                 continue
-            try:
-                value = decode(text)
-            except ValueError as exc:
-                msg = str(getattr(exc, "msg", exc)).removesuffix(" starting at")
-                yield line_no, line_no, None, f"invalid JSON: {msg}"
-                continue
-            yield line_no, line_no, value, None
+            value, error = _decode_row(decode, text, line.count(b"[") + line.count(b"{"))
+            yield line_no, line_no, value, error
 
 
 def _rows_json(path: Path, show: str) -> Iterator[tuple]:
@@ -115,13 +156,16 @@ def _json_array(fh, buf: str, show: str) -> Iterator[tuple]:
                 if end == len(buf) and more():
                     continue
                 break
+            except RecursionError:
+                raise DataError(f"{show}:{line}: row {row + 1}: JSON nested deeper than {MAX_DEPTH} levels") from None
             except json.JSONDecodeError as exc:
                 if len(buf) - pos < _MAX_JSON_ROW and more():
                     continue
                 raise DataError(f"{show}:{line + buf.count(chr(10), pos, exc.pos)}: row {row + 1}: "
                                 f"invalid JSON: {exc.msg.removesuffix(' starting at')}") from None
         row += 1
-        yield row, line, value, None
+        deep = _too_deep(value, MAX_DEPTH)
+        yield row, line, None if deep else value, f"JSON nested deeper than {MAX_DEPTH} levels" if deep else None
         line += buf.count("\n", pos, end)
         pos = end
         sep = skip_ws()

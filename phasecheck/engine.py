@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .jsonl import write_jsonl
 from .records import Demonstration, Example, Grade, Sample, prompt_text
 from .results import CheckResult, Status, Verdict
+from .stages import stage
 from .task import TaskSpec
 
 __all__ = ["Unavailable", "GradedSample", "GradedDemo", "Evidence", "PlannedCheck", "CheckOptions",
@@ -74,7 +75,8 @@ class Evidence:
                 self._examples = []
             else:
                 from .data import load_examples
-                self._examples = list(load_examples(self.task).records)
+                with stage("load eval data"):
+                    self._examples = list(load_examples(self.task).records)
         return self._examples
 
     @property
@@ -84,7 +86,8 @@ class Evidence:
                 self._demos = []
             else:
                 from .data import load_demonstrations
-                self._demos = list(load_demonstrations(self.task).records)
+                with stage("load train data"):
+                    self._demos = list(load_demonstrations(self.task).records)
         return self._demos
 
     @property
@@ -102,7 +105,8 @@ class Evidence:
             if not self.examples:
                 raise Unavailable("the task has no eval prompts (`data.eval:`) to sample the model on")
             from .sampling import sample_task
-            result = sample_task(self.task, self.examples, use_cache=self.use_cache, progress=self.progress)
+            with stage("sample"):
+                result = sample_task(self.task, self.examples, use_cache=self.use_cache, progress=self.progress)
             self._samples = list(result.samples)
             model = getattr(result, "model", None)
             self.model = getattr(model, "name", None) or (str(model) if model is not None else None)
@@ -114,7 +118,8 @@ class Evidence:
     def grader(self) -> Any:
         if self._grader is None:
             from .grading import Grader
-            self._grader = Grader(self.task)
+            with stage("set up the grader"):
+                self._grader = Grader(self.task)
         return self._grader
 
     @property
@@ -125,7 +130,8 @@ class Evidence:
     def graded_demonstrations(self) -> list[GradedDemo]:
         if self._graded_demos is None:
             demos = self.demonstrations
-            grades = self.grader.grade_many([(d.completion, d) for d in demos]) if demos else []
+            with stage("grade demonstrations"):
+                grades = self.grader.grade_many([(d.completion, d) for d in demos]) if demos else []
             self._graded_demos = [GradedDemo(d, g) for d, g in zip(demos, grades)]
         return self._graded_demos
 
@@ -140,7 +146,8 @@ class Evidence:
                 raise DataError(f"{len(missing)} samples name example ids absent from the eval data "
                                 f"(first: {missing[0]!r}); were they made for another data file?")
             pairs = [(s.completion, by_id[s.example_id]) for s in samples]
-            grades = self.grader.grade_many(pairs) if pairs else []
+            with stage("grade samples"):
+                grades = self.grader.grade_many(pairs) if pairs else []
             self._graded_samples = [GradedSample(s, by_id[s.example_id], g) for s, g in zip(samples, grades)]
         return self._graded_samples
 
@@ -202,7 +209,8 @@ def run_check(planned: PlannedCheck, evidence: Evidence) -> CheckResult:
     question = getattr(plugin, "question", planned.id)
     try:
         runner = plugin() if isinstance(plugin, type) else plugin
-        result = runner.run(evidence, planned.params)
+        with stage(f"check {planned.id}"):
+            result = runner.run(evidence, planned.params)
         if not isinstance(result, CheckResult):
             raise TypeError(f"run() returned {type(result).__name__}, not CheckResult")
     except Unavailable as exc:
@@ -294,34 +302,82 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
     after = None
     if options.after_grpo:
         task, after = resolve_after_grpo(task, model_override)
-    planned = plan_checks(task, options.only)
+    with stage("plan checks"):
+        planned = plan_checks(task, options.only)
     previous = load_verdict(options.compare) if options.compare else None
     out_dir = Path(options.out_dir) if options.out_dir else default_out_dir(task)
     evidence = Evidence(task, out_dir=out_dir, after_grpo=after, previous=previous,
                         use_cache=options.use_cache, progress=options.progress)
+    staging = _Staging(out_dir)
     try:
-        if after is not None:
-            after["model"] = model_identity_for(task)
-        prepare(evidence, planned)
-        results = run_checks(planned, evidence, on_result)
-        if evidence._samples is not None and evidence._graded_samples is not None:
-            write_samples(evidence, out_dir / "samples.jsonl")
-            evidence.artifacts["samples"] = "samples.jsonl"
-        if evidence._graded_demos:
-            named = {i for r in results for f in r.findings for i in f.example_ids}
-            if write_demonstrations(evidence, out_dir / "demonstrations.jsonl", named):
-                evidence.artifacts["demonstrations"] = "demonstrations.jsonl"
-    finally:
-        evidence.close()
-    fp = fingerprint(task, model_identity=model_identity_for(task))
-    verdict = build_verdict(task, results, fp, fail_on_warn=options.fail_on_warn, command=options.command,
-                            artifacts=evidence.artifacts, model=evidence.model or task.model)
-    if previous is not None:
-        verdict = _with_compare(verdict, previous, options.compare)
-    path = save_verdict(verdict, out_dir / "verdict.json")
+        try:
+            if after is not None:
+                after["model"] = model_identity_for(task)
+            prepare(evidence, planned)
+            evidence.out_dir = staging.dir         # checks that write (validated_set) write into the staging dir
+            results = run_checks(planned, evidence, on_result)
+            with stage("write evidence"):
+                _write_evidence(evidence, results, staging.dir)
+        finally:
+            evidence.close()
+        with stage("verdict"):
+            fp = fingerprint(task, model_identity=model_identity_for(task))
+            verdict = build_verdict(task, results, fp, fail_on_warn=options.fail_on_warn, command=options.command,
+                                    artifacts=evidence.artifacts, model=evidence.model or task.model)
+            if previous is not None:
+                verdict = _with_compare(verdict, previous, options.compare)
+            save_verdict(verdict, staging.dir / "verdict.json")
+            path = staging.publish()
+    except BaseException:
+        staging.discard()
+        raise
     state.record_verdict(task, path, created_at=verdict.created_at, status=verdict.status.value,
                          digest=verdict.fingerprint.digest)
     return verdict, path
+
+
+class _Staging:
+    """This run's files are written into a hidden directory inside out_dir and moved in together, verdict.json
+    last, so a run that fails leaves out_dir as it was: no new samples beside an old verdict, no half-written file."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self._created = not out_dir.exists()
+        self._dir: Path | None = None
+
+    @property
+    def dir(self) -> Path:
+        if self._dir is None:
+            import tempfile
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._dir = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.out_dir))
+        return self._dir
+
+    def publish(self) -> Path:
+        import os
+        names = sorted(p.name for p in self.dir.iterdir())
+        for name in sorted(names, key=lambda n: n == "verdict.json"):
+            os.replace(self.dir / name, self.out_dir / name)
+        self.dir.rmdir()
+        return self.out_dir / "verdict.json"
+
+    def discard(self) -> None:
+        import shutil
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        if self._created and self.out_dir.is_dir() and not any(self.out_dir.iterdir()):
+            self.out_dir.rmdir()
+
+
+def _write_evidence(evidence: Evidence, results: list[CheckResult], out_dir: Path) -> None:
+    """samples.jsonl and demonstrations.jsonl beside the verdict, named in its artifacts."""
+    if evidence._samples is not None and evidence._graded_samples is not None:
+        write_samples(evidence, out_dir / "samples.jsonl")
+        evidence.artifacts["samples"] = "samples.jsonl"
+    if evidence._graded_demos:
+        named = {i for r in results for f in r.findings for i in f.example_ids}
+        if write_demonstrations(evidence, out_dir / "demonstrations.jsonl", named):
+            evidence.artifacts["demonstrations"] = "demonstrations.jsonl"
 
 
 def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Verdict:

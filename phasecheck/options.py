@@ -1,6 +1,8 @@
 """Click options shared by several commands, defined once."""
 from __future__ import annotations
 
+import os
+
 import click
 
 task_argument = click.argument("task_arg", metavar="[TASK]", required=False)
@@ -9,6 +11,31 @@ task_option = click.option("--task", "task_opt", metavar="NAME",
 out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
                           help="Output directory (default reports/<task-slug>/).")
 verbose_option = click.option("-v", "--verbose", count=True, help="Show findings and more detail.")
+
+_debug = {"on": False}
+
+
+def debug_enabled() -> bool:
+    """--debug was given (on the group or the command), or PHASECHECK_DEBUG is set."""
+    return _debug["on"] or os.environ.get("PHASECHECK_DEBUG", "") not in ("", "0")
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value:
+        return
+    import logging
+    _debug["on"] = True
+    log = logging.getLogger("phasecheck")
+    if not any(getattr(h, "_phasecheck", False) for h in log.handlers):
+        handler = logging.StreamHandler()            # stderr, looked up when written
+        handler.setFormatter(logging.Formatter("debug: %(message)s"))
+        handler._phasecheck = True                   # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+
+
+debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+                            help="Log each stage and print tracebacks (also: PHASECHECK_DEBUG=1).")
 
 
 def task_name(task_arg: str | None, task_opt: str | None) -> str | None:
@@ -50,6 +77,7 @@ def check_options(fn):
         click.option("--no-cache", is_flag=True, help="Sample afresh instead of reusing cached samples."),
         click.option("--compare", type=click.Path(dir_okay=False), metavar="OLD.json",
                      help="Compare with an earlier verdict.json and name the prompts that regressed."),
+        debug_option,
     ]):
         fn = deco(fn)
     return fn

@@ -1,8 +1,9 @@
 """The Grader: extraction -> verifier -> outcome and reward bands, batched and cached; and as_reward_func."""
 from __future__ import annotations
 
+import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,11 +17,15 @@ from .extract import HEDGING_PHRASES, completion_text, extract_answer, find_phra
 from .pool import TimeoutPool
 from .refusal import is_refusal
 
-__all__ = ["Grader", "as_reward_func", "load_vocabulary"]
+__all__ = ["Grader", "as_reward_func", "RewardStats", "load_vocabulary"]
+
+_log = logging.getLogger("phasecheck")
 
 CACHE_SIZE = 200_000
 MAX_ANSWER_CHARS = 2000           # Grade.answer is evidence for reports, not a copy of a 100k-char answer
-_TRL_INTERNAL = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric"}
+# Keywords TRL's GRPOTrainer passes to reward functions that are not data columns (TRL 1.16,
+# GRPOTrainer._calculate_rewards). `prompts` is read as the prompt when the mapped column is absent.
+_TRL_INTERNAL = {"completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
 
 
 def load_vocabulary(vocab: list[str] | Path | str | None, base_dir: Path | None = None) -> list[str]:
@@ -221,42 +226,90 @@ class Grader:
         self.close()
 
 
+class RewardStats:
+    """What a reward function has returned so far; None rewards are counted, never silent."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.completions = 0
+        self.none = 0
+        self.outcomes: Counter[str] = Counter()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "completions": self.completions, "none": self.none,
+                "outcomes": dict(sorted(self.outcomes.items()))}
+
+
+def _needs_reference(grader: Grader) -> bool:
+    return any(getattr(v, "needs_reference", False) for _, v in grader._verifiers.values())
+
+
 def as_reward_func(task: TaskSpec, grader: Grader | None = None) -> Callable[..., list[float | None]]:
-    """A TRL reward function `fn(completions, **columns) -> list[float | None]` (None: could not judge)."""
+    """A TRL reward function `fn(completions, **columns) -> list[float | None]` (None: could not judge).
+
+    Columns are read by the task's mapping only (`data.fields`), so an unrelated column that happens to be
+    called `reference` never overrides it; TRL's own keywords are never read as columns. The first call
+    raises when the verifier needs references and the mapped column is absent (else every reward is None)."""
     grader = grader or Grader(task)
     fields = task.data.fields
+    needs_ref = _needs_reference(grader)
+    stats = RewardStats()
+    name = f"phasecheck_{task.slug.replace('-', '_')}"
 
     def reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         n = len(completions)
         cols: dict[str, Sequence[Any]] = {}
-        for name, values in kwargs.items():
-            if isinstance(values, (list, tuple)):
-                if len(values) != n:
-                    raise VerifierError(f"reward function: column {name!r} has {len(values)} values for {n} "
-                                        "completions; pass one value per completion (no broadcasting)")
-                cols[name] = values
-
-        def column(logical: str, mapped: str | None) -> Sequence[Any] | None:
-            if logical in cols:
-                return cols[logical]
-            return cols.get(mapped) if mapped else None
-
-        ids, refs = column("id", fields.id), column("reference", fields.reference)
-        scen = column("scenario", fields.scenario)
-        prompts = column("prompt", fields.prompt) or cols.get("prompts")
-        used = {"id", "reference", "scenario", "prompt", fields.id, fields.reference, fields.scenario,
-                fields.prompt} | _TRL_INTERNAL
-        extra = [k for k in cols if k not in used]
-        examples = [Example(id=str(ids[i]) if ids is not None else str(i),
-                            prompt=prompts[i] if prompts is not None else "",
-                            reference=refs[i] if refs is not None else None,
-                            scenario=scen[i] if scen is not None else None,
-                            columns={k: cols[k][i] for k in extra})
-                    for i in range(n)]
+        for key, values in kwargs.items():
+            if key in _TRL_INTERNAL or not isinstance(values, (list, tuple)):
+                continue
+            if len(values) != n:
+                raise VerifierError(f"reward function: column {key!r} has {len(values)} values for {n} "
+                                    "completions; pass one value per completion (no broadcasting)")
+            cols[key] = values
+        if stats.calls == 0 and needs_ref and fields.reference not in cols:
+            given = ", ".join(sorted(cols)) or "(none)"
+            mapping = f"data.fields.reference maps the reference to {fields.reference!r}" \
+                if fields.reference else "data.fields.reference is null"
+            raise VerifierError(f"reward function {name}: the verifier needs a reference, and {mapping}, but "
+                                f"the dataset's columns are: {given}; rename the column or set "
+                                "data.fields.reference (every reward would be None)")
+        examples = _reward_examples(cols, fields, n)
         grades = grader.grade_many(list(zip(completions, examples)))
-        return [None if g.outcome is Outcome.ERROR else g.reward for g in grades]
+        out = [None if g.outcome is Outcome.ERROR else g.reward for g in grades]
+        _count(stats, grades, out, name)
+        return out
 
-    reward.__name__ = f"phasecheck_{task.slug.replace('-', '_')}"
-    reward.__qualname__ = reward.__name__
+    reward.__name__ = name
+    reward.__qualname__ = name
     reward.grader = grader  # type: ignore[attr-defined]
+    reward.stats = stats  # type: ignore[attr-defined]
     return reward
+
+
+def _reward_examples(cols: dict[str, Sequence[Any]], fields: Any, n: int) -> list[Example]:
+    """One Example per completion, from the mapped columns; the other data columns ride along."""
+    def column(mapped: str | None) -> Sequence[Any] | None:
+        return cols.get(mapped) if mapped else None
+
+    ids, refs, scen = column(fields.id), column(fields.reference), column(fields.scenario)
+    prompts = column(fields.prompt) or cols.get("prompts")
+    used = {fields.id, fields.reference, fields.scenario, fields.prompt, "prompts"}
+    extra = [k for k in cols if k not in used]
+    return [Example(id=str(ids[i]) if ids is not None else str(i),
+                    prompt=prompts[i] if prompts is not None else "",
+                    reference=refs[i] if refs is not None else None,
+                    scenario=scen[i] if scen is not None else None,
+                    columns={k: cols[k][i] for k in extra})
+            for i in range(n)]
+
+
+def _count(stats: RewardStats, grades: list[Grade], rewards: list[float | None], name: str) -> None:
+    stats.calls += 1
+    stats.completions += len(rewards)
+    stats.outcomes.update(g.outcome.value for g in grades)
+    nones = sum(r is None for r in rewards)
+    if nones:
+        stats.none += nones
+        why = next(g.detail for g in grades if g.outcome is Outcome.ERROR)
+        _log.warning("%s: %d of %d rewards are None (could not judge: %s); %d None so far in %d completions",
+                     name, nones, len(rewards), why, stats.none, stats.completions)

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError
 from ..results import Verdict, load_verdict
+from ..stages import stage
 from .common import compare_verdicts
 
 __all__ = ["render", "write_reports", "load_verdict", "reporter", "compare_verdicts", "FORMATS", "use_color",
@@ -52,7 +53,8 @@ def render(verdict: Verdict, fmt: str, *, out_dir: Path | None = None, verbose: 
     if fmt == "text":
         params = {"color": use_color() if color is None else color, "unicode": use_unicode()}
     out = Path(out_dir) if out_dir is not None else None
-    return reporter(fmt, **params).render(verdict, out_dir=out, verbose=verbose)
+    with stage(f"{fmt} report"):
+        return reporter(fmt, **params).render(verdict, out_dir=out, verbose=verbose)
 
 
 def write_reports(verdict: Verdict, out_dir: Path, formats: Sequence[str]) -> dict[str, Path]:
@@ -64,9 +66,10 @@ def write_reports(verdict: Verdict, out_dir: Path, formats: Sequence[str]) -> di
     # verdict.json first: the other reports point at it and at artifacts beside it.
     for fmt in sorted(dict.fromkeys(formats), key=lambda f: f != "json"):
         params = {"color": False, "unicode": True} if fmt == "text" else {}
-        rep = reporter(fmt, **params)
-        text = rep.render(verdict, out_dir=out_dir, verbose=1 if fmt == "text" else 0)
-        written[fmt] = atomic_write_text(out_dir / rep.filename, text)
+        with stage(f"{fmt} report"):
+            rep = reporter(fmt, **params)
+            text = rep.render(verdict, out_dir=out_dir, verbose=1 if fmt == "text" else 0)
+            written[fmt] = atomic_write_text(out_dir / rep.filename, text)
     return written
 
 

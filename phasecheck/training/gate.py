@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import DataError, GateError
 from ..results import Fingerprint, Phase, Verdict, load_verdict
+from ..stages import stage
 from ..state import newest_verdict
 from ..task import TaskSpec
 
@@ -82,6 +83,12 @@ def check_gate(task: TaskSpec, kind: str, *, force: bool = False, model_identity
     """Decide whether `kind` (grpo|sft) training may run; raise GateError when it may not.
 
     `fingerprint` is the current one (computed from task and model_identity when None)."""
+    with stage("gate"):
+        return _decide(task, kind, force=force, model_identity=model_identity, fingerprint=fingerprint)
+
+
+def _decide(task: TaskSpec, kind: str, *, force: bool, model_identity: str | None,
+            fingerprint: Fingerprint | None) -> GateDecision:
     if kind == "grpo":
         entry = newest_verdict(task)
         verdict = _load_verdict(Path(entry["path"])) if entry else None

@@ -94,10 +94,14 @@ def _dataset(task: TaskSpec, tokenizer, examples: list):
     rows = []
     for ex in examples:
         row = {k: v for k, v in (ex.columns or {}).items()}
-        # Arrow needs one type per column: references and scenarios travel as strings or None.
-        row.update(prompt=render_prompt(tokenizer, ex.prompt, task.sampling.system_prompt), id=str(ex.id),
-                   reference=None if ex.reference is None else ex.reference if isinstance(ex.reference, str)
-                   else str(ex.reference), scenario=ex.scenario)
+        row["prompt"] = render_prompt(tokenizer, ex.prompt, task.sampling.system_prompt)
+        # Under the task's own column names, which are what the reward function reads. Arrow needs one
+        # type per column: references and scenarios travel as strings or None.
+        fields = task.data.fields
+        ref = None if ex.reference is None else ex.reference if isinstance(ex.reference, str) else str(ex.reference)
+        for col, value in ((fields.id, str(ex.id)), (fields.reference, ref), (fields.scenario, ex.scenario)):
+            if col is not None and col != "prompt":
+                row[col] = value
         rows.append(row)
     return Dataset.from_list(rows)
 
@@ -157,6 +161,9 @@ def train_grpo_trl(task: TaskSpec, *, out_dir: str | Path | None = None, model: 
                     lora=cfg.lora is not None)
     meta = {"kind": "grpo", "backend": "trl", "task": task.name, "fingerprint": _fingerprint(task, resolved.identity),
             "verdict": gate.record(), "config": cfg.to_json(), "trl_dropped_keys": dropped, "created_at": now()}
+    stats = getattr(trainer.reward_funcs[0], "stats", None)
+    if stats is not None:              # None rewards (could not judge) are counted in the checkpoint, not lost
+        meta["rewards"] = stats.as_dict()
     path = save_checkpoint(policy, out_dir, step=steps, meta=meta, optimizer=trainer.optimizer)
     record_run(task, kind="grpo", path=path, step=steps, created_at=meta["created_at"], backend="trl")
     return GRPOResult(path, steps, log.path)
