@@ -119,10 +119,16 @@ def schema(verdict_schema: bool) -> None:
 @task_argument
 @task_option
 def validate(task_arg: str | None, task_opt: str | None) -> None:
-    """Validate a task file and read its data files, without sampling anything."""
+    """Validate a task file, every plugin's parameters and the data files, without sampling anything."""
     from .data import load_demonstrations, load_examples
+    from .engine import plan_checks
+    from .grading import Grader
+    from .sampling import validate_engine
     from .task import find_task
     spec = find_task(task_name(task_arg, task_opt))
+    plan_checks(spec)                 # each check's own Params (the second config stage)
+    validate_engine(spec)
+    Grader(spec).close()              # verifier params and vocabulary; starts no worker
     click.echo(f"task: {spec.name} ({spec.source})")
     for role, loader in (("eval", load_examples), ("train", load_demonstrations)):
         if getattr(spec.data, role) is not None:

@@ -30,6 +30,21 @@ def _jsonl(*rows) -> str:
 
 
 EVAL = "name: t\ndata: {eval: e.jsonl}\n"
+
+
+def _nested(depth: int) -> str:
+    """A row whose extra column nests `depth` lists deep."""
+    return '{"prompt": "a", "x": ' + "[" * depth + "]" * depth + "}"
+
+
+def _bomb(levels: int = 9) -> str:
+    text = "name: t\nx:\n  a: &a [x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, levels):
+        text += f"  l{i}: &l{i} [" + ", ".join([f"*{'a' if i == 1 else f'l{i - 1}'}"] * 9) + "]\n"
+    return text
+
+
+_BOMB = _bomb()
 Q = "name: t\ndata:\n  eval: e.jsonl\n  fields: {prompt: question}\n"
 
 # id, task file text, data files {name: text | bytes | callable(path)}, substrings the error line must contain
@@ -111,11 +126,68 @@ CASES = [
      ["t.jsonl:1: row 1: field 'completion' (the completion) must be a string, got null"]),
     ("skip-but-every-row-bad", "name: t\ndata: {eval: e.jsonl, on_bad_rows: skip}\n",
      {"e.jsonl": _jsonl({"x": 1}, {"prompt": 5})}, ["e.jsonl: every row was bad", "2 bad rows skipped"]),
+    # --- what reading may cost: nesting, expansion, size
+    ("json-nested-5000", EVAL, {"e.jsonl": _jsonl({"prompt": "a"}, _nested(5000))},
+     ["e.jsonl:2: row 2: JSON nested deeper than 64 levels"]),
+    ("json-nested-100", EVAL, {"e.jsonl": _jsonl(_nested(100))}, ["e.jsonl:1: row 1: JSON nested deeper than 64"]),
+    ("json-objects-nested", EVAL, {"e.jsonl": _jsonl('{"prompt": "a", "m": ' + '{"k": ' * 80 + "1" + "}" * 80 + "}")},
+     ["e.jsonl:1: row 1: JSON nested deeper than 64"]),
+    ("json-array-nested-5000", "name: t\ndata: {eval: e.json}\n", {"e.json": "[\n" + _nested(5000) + "\n]\n"},
+     ["e.json:2: row 1: JSON nested deeper than 64 levels"]),
+    ("json-array-nested-100", "name: t\ndata: {eval: e.json}\n", {"e.json": '[{"prompt": "a"},\n' + _nested(100) + "]"},
+     ["e.json:2: row 2: JSON nested deeper than 64"]),
+    ("train-nested", "name: t\ndata: {eval: e.jsonl, train: t.jsonl}\n",
+     {"e.jsonl": _jsonl({"prompt": "x"}), "t.jsonl": _jsonl({"prompt": "x", "completion": "y"}, _nested(3000))},
+     ["t.jsonl:2: row 2: JSON nested deeper than 64"]),
+    ("jsonl-line-too-long", EVAL, {"e.jsonl": lambda p: p.write_bytes(b'{"prompt": "' + b"a" * (65 << 20) + b'"}\n')},
+     ["e.jsonl:1: row 1: line longer than 64 MiB"]),
+    ("yaml-alias-bomb", _BOMB, {}, ["task.yaml:4", "YAML aliases expand to more than 20,000 values"]),
+    ("yaml-recursive-alias", "name: t\ndescription: &a [*a]\n", {}, ["task.yaml:2", "refer to themselves"]),
+    ("yaml-nested-deep", "name: t\ndescription: " + "[" * 60 + "]" * 60 + "\n", {},
+     ["task.yaml:2", "YAML nested deeper than 50 levels"]),
+    ("yaml-block-nested-deep", "name: t\nx:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 60)), {},
+     ["task.yaml:", "YAML nested deeper than 50 levels"]),
+    ("task-too-large", "name: t\n" + "# padding\n" * 120_000, {}, ["task.yaml: task file is", "at most 1,048,576"]),
+    ("task-is-directory", lambda p: p.mkdir(), {}, ["task.yaml", "cannot read task file"]),
+    # --- unknown plugin ids, wherever one is named
+    ("unknown-check-id", "name: t\nchecks:\n  golden_detector: {}\n", {},
+     ["task.yaml:3", "checks.golden_detector: unknown check 'golden_detector'", "installed: base_model"]),
+    ("check-id-typo", "name: t\nchecks:\n  contamnation: {max_rate: 0.1}\n", {},
+     ["task.yaml:3", "checks.contamnation: unknown check", "did you mean 'contamination'?"]),
+    ("unknown-blocking-id", "name: t\ngate:\n  blocking: [validated_set, stabilty]\n", {},
+     ["task.yaml:3", "gate.blocking.1: unknown check 'stabilty'", "did you mean 'stability'?"]),
+    ("unknown-engine", "name: t\nsampling:\n  engine: vlm\n", {},
+     ["task.yaml:3", "sampling.engine: unknown engine 'vlm'", "did you mean 'vllm'?"]),
+    ("unknown-verifier", "name: t\ngrader:\n  verifier: {kind: maths}\n", {},
+     ["task.yaml:3", "grader.verifier.kind: unknown verifier 'maths'", "did you mean 'math'?"]),
+    ("unknown-scenario-verifier", "name: t\ngrader:\n  scenarios:\n    a:\n      verifier: {kind: refusl}\n", {},
+     ["task.yaml:5", "grader.scenarios.a.verifier.kind: unknown verifier 'refusl'", "'refusal'"]),
+    ("check-params-typo", "name: t\nchecks:\n  contamination: {max_rte: 0.1}\n", {},
+     ["task.yaml", "checks.contamination.max_rte: unknown field"]),
+    ("check-params-wrong-type", "name: t\nchecks:\n  base_model: {min_accuracy: high}\n", {},
+     ["task.yaml", "checks.base_model.min_accuracy"]),
+    # --- more shapes of bad task files
+    ("name-null", "name:\n", {}, ["task.yaml:1", "name"]),
+    ("yaml-tab-indent", "name: t\n\tsampling: {}\n", {}, ["task.yaml:2", "invalid YAML"]),
+    ("temperature-negative", "name: t\nsampling: {temperature: -1}\n", {}, ["task.yaml:2", "sampling.temperature"]),
+    ("fields-not-mapping", "name: t\ndata:\n  fields: prompt\n", {}, ["task.yaml:3", "data.fields"]),
+    # --- more shapes of bad rows
+    ("prompt-is-object", EVAL, {"e.jsonl": _jsonl({"prompt": {"text": "a"}})},
+     ["e.jsonl:1: row 1: field 'prompt' must be a string or a chat message list", "got dict"]),
+    ("chat-message-not-object", EVAL, {"e.jsonl": _jsonl({"prompt": ["hello"]})},
+     ["e.jsonl:1: row 1: field 'prompt': message 1 is a str"]),
+    ("reference-mapped-missing", "name: t\ndata: {eval: e.jsonl, fields: {reference: answer}}\n",
+     {"e.jsonl": _jsonl({"prompt": "x", "reference": "1"})},
+     ["e.jsonl:1: row 1: field 'answer' is missing (fields.reference maps the reference to 'answer')"]),
+    ("json-array-element-not-object", "name: t\ndata: {eval: e.json}\n", {"e.json": '[{"prompt": "a"}, 7]'},
+     ["e.json:1: row 2: expected an object with fields, got int"]),
+    ("train-is-directory", "name: t\ndata: {eval: e.jsonl, train: d}\n", {"e.jsonl": _jsonl({"prompt": "x"}),
+                                                                          "d/x.txt": "hi"},
+     ["d: a directory, but not one written by `datasets` save_to_disk"]),
 ]
 
 
-@pytest.mark.parametrize("task_text, files, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_gives_one_error_line(tmp_path, task_text, files, expected):
+def _write_case(tmp_path: Path, task_text, files) -> Path:
     for name, content in files.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,13 +198,16 @@ def test_bad_input_gives_one_error_line(tmp_path, task_text, files, expected):
         else:
             path.write_text(content, encoding="utf-8")
     task_file = tmp_path / ("nosuch.yaml" if task_text is None else "task.yaml")
-    if isinstance(task_text, str):
+    if callable(task_text):
+        task_text(task_file)
+    elif isinstance(task_text, str):
         task_file.write_text(task_text, encoding="utf-8")
     elif isinstance(task_text, bytes):
         task_file.write_bytes(task_text)
+    return task_file
 
-    result = CliRunner().invoke(cli, ["validate", str(task_file)])
 
+def _assert_one_error_line(result, expected) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 2, (result.exit_code, result.output)
     assert "Traceback" not in result.output
@@ -144,9 +219,24 @@ def test_bad_input_gives_one_error_line(tmp_path, task_text, files, expected):
         assert part in line, f"{part!r} not in {line!r}"
 
 
+@pytest.mark.parametrize("command", ["validate", "check"])
+@pytest.mark.parametrize("task_text, files, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_error_line(tmp_path, monkeypatch, command, task_text, files, expected):
+    task_file = _write_case(tmp_path, task_text, files)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    args = [command, str(task_file)] + (["--out", str(tmp_path / "out")] if command == "check" else [])
+
+    result = CliRunner().invoke(cli, args)
+
+    _assert_one_error_line(result, expected)
+    # Nothing written: no output directory, no verdict recorded, no temp file left behind.
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_case_count():
-    # The issue asks for at least 25 distinct malformed inputs.
-    assert len(CASES) >= 25 and len({c[0] for c in CASES}) == len(CASES)
+    # At least 60 distinct malformed inputs (issue 11); the CLI-option cases below come on top.
+    assert len(CASES) >= 60 and len({c[0] for c in CASES}) == len(CASES)
 
 
 def test_good_task_validates(tmp_path):

@@ -144,3 +144,73 @@ def test_reward_func_none_only_when_not_judgeable(tmp_path):
     assert fn(["a", "b", "c"], reference=["a", "a", None]) == [1.0, -1.0, None]
     grade = fn.grader.grade("c", Example(id="1", prompt="p"))
     assert grade.outcome is Outcome.ERROR and grade.correct is None
+
+
+# --- as_reward_func as TRL calls it (issue 11) ----------------------------------------------------
+
+def _mapped_task(**fields):
+    return TaskSpec.model_validate({"name": "m", "data": {"fields": fields},
+                                    "grader": {"verifier": {"kind": "exact"}, "default": {"wrong": -1}}})
+
+
+def test_reward_func_missing_reference_column_raises_on_first_call():
+    fn = as_reward_func(_mapped_task(reference="answer"))
+    with pytest.raises(VerifierError) as e:
+        fn(["a"], prompts=["p"], solution=["a"], trainer_state=object())
+    msg = str(e.value)
+    assert "maps the reference to 'answer'" in msg and "columns are: prompts, solution" in msg and "None" in msg
+    fn.grader.close()
+
+
+def test_reward_func_explicit_mapping_beats_a_same_named_column():
+    fn = as_reward_func(_mapped_task(reference="answer", scenario="kind", id="uid"))
+    got = fn(["a", "b"], answer=["a", "b"], reference=["zzz", "zzz"], scenario=["x", "y"], id=[1, 1], uid=["u1", "u2"])
+    assert got == [1.0, 1.0]
+    fn.grader.close()
+
+
+def test_reward_func_ignores_trl_keywords_that_are_not_columns():
+    seen = {}
+
+    class Env:
+        pass
+
+    fn = as_reward_func(_mapped_task())
+    real = fn.grader.grade_many
+
+    def spy(pairs):
+        seen["columns"] = [sorted(ex.columns) for _, ex in pairs]
+        return real(pairs)
+
+    fn.grader.grade_many = spy
+    got = fn(["a"], prompts=["p"], reference=["a"], completion_ids=[[1]], environments=[Env()],
+             log_extra=print, log_metric=print, trainer_state=object(), topic=["t"])
+    assert got == [1.0] and seen["columns"] == [["topic"]]
+    fn.grader.close()
+
+
+def test_reward_func_counts_none_rewards_and_warns(caplog):
+    fn = as_reward_func(_mapped_task())
+    with caplog.at_level("WARNING", logger="phasecheck"):
+        assert fn(["a", "b"], reference=["a", None]) == [1.0, None]
+        assert fn(["a"], reference=["a"]) == [1.0]
+    assert fn.stats.as_dict() == {"calls": 2, "completions": 3, "none": 1,
+                                  "outcomes": {"correct": 2, "error": 1}}
+    assert "1 of 2 rewards are None" in caplog.text and "no reference" in caplog.text
+    fn.grader.close()
+
+
+def test_trl_dataset_uses_the_task_column_names(tmp_path):
+    from phasecheck.records import Example as Ex
+    from phasecheck.training.trl_backend import _dataset
+
+    class Tok:
+        chat_template = None
+
+    task = _mapped_task(reference="answer", scenario="kind")
+    ds = _dataset(task, Tok(), [Ex(id="1", prompt="p", reference="a", scenario="s")])
+    row = ds[0]
+    assert row["answer"] == "a" and row["kind"] == "s" and "reference" not in row
+    fn = as_reward_func(task)
+    assert fn(["a"], **{k: [v] for k, v in row.items() if k != "prompt"}, prompts=[row["prompt"]]) == [1.0]
+    fn.grader.close()

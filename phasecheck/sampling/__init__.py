@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SamplingResult", "sample_task", "model_identity_for", "can_sample", "engine_name_for", "SamplingPlan",
     "Generation", "render_prompt", "ResolvedModel", "resolve_model", "load_model", "model_identity",
-    "SampleStore", "cache_root",
+    "SampleStore", "cache_root", "validate_engine",
 ]
 
 
@@ -34,6 +34,11 @@ def engine_name_for(task: "TaskSpec") -> str:
     if task.sampling.engine == "replay" or task.data.samples is not None:
         return "replay"
     return task.sampling.engine
+
+
+def validate_engine(task: "TaskSpec") -> None:
+    """Check the engine's own options (sampling.*) without loading a model."""
+    _engine(task)
 
 
 def _engine(task: "TaskSpec") -> tuple[str, Any, Any]:
