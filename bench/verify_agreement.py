@@ -35,9 +35,14 @@ def read(path: Path, limit: int) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
-def failure_class(grade) -> str:
-    """The outcome plus its detail with the quoted/numeric parts blanked, so like failures count together."""
-    return f"{grade.outcome.value}: {_QUOTED.sub('_', grade.detail)[:90]}"
+def failure_class(grade, text: str) -> str:
+    """Where the answer was read from, the outcome, and its detail with quoted/numeric parts blanked."""
+    try:
+        from phasecheck.grading.extract import final_answer
+        source = final_answer(text)[1]
+    except ImportError:                 # the code before final_answer existed
+        source = "whole"
+    return f"{source} -> {grade.outcome.value}: {_QUOTED.sub('_', grade.detail)[:90]}"
 
 
 def grade_rows(rows: list[dict], kind: str, workers: int, timeout: float):
@@ -73,7 +78,7 @@ def gold(rows: list[dict], kind: str, args) -> dict:
     grades, secs, pool = grade_rows(rows, kind, args.workers, args.timeout)
     readable = [(g, r) for g, r in zip(grades, rows) if not (g.outcome.value == "error" and "reference" in g.detail)]
     passed = sum(g.correct is True for g, _ in readable)
-    fails = Counter(failure_class(g) for g, _ in readable if g.correct is not True)
+    fails = Counter(failure_class(g, r["response"]) for g, r in readable if g.correct is not True)
     return {"rows": len(rows), "machine_readable": len(readable), "passing": passed,
             "pass_share": round(passed / len(readable), 4) if readable else None,
             "unreadable_references": len(rows) - len(readable),

@@ -31,8 +31,10 @@ REFUSAL_PHRASES = [
 
 _BRACE = re.compile(r"[{}]")
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# What may stand between boxes that list one answer: "\boxed{1}, \boxed{2}", "$\boxed{1}$ and $\boxed{2}$".
-_CONNECTOR = re.compile(r"[\s$]*(?:,|;|\band\b|\bor\b|\\quad|\\qquad|\\text\s*\{\s*(?:,|and|or)\s*\})?[\s$,;]*")
+# What may stand between boxes that list one answer: "\boxed{1}, \boxed{2}", "$\boxed{1}$ and $\boxed{2}$";
+# "x = \boxed{1} or x = \boxed{2}" too: a one-letter name (maybe subscripted) and "=" may follow the connector.
+_CONNECTOR = re.compile(r"[\s$]*(?:,|;|\band\b|\bor\b|\\quad|\\qquad|\\text\s*\{\s*(?:,|and|or)\s*\})?[\s$,;]*"
+                        r"(?:[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=\s*)?[\s$]*")
 _ANSWER_LINE = re.compile(
     r"(?im)(?:^[ \t]*\#{4}|\bfinal\s+answer\b[^\n]{0,40}?(?:\bis\b|:)|\bthe\s+answer\s+is\b|\banswer\s*:"
     r"|^[ \t]*\**A\**[ \t]*:)[ \t*:]*([^\n]*\S)")
