@@ -72,6 +72,7 @@ class Outcome(str, enum.Enum):
     HEDGED = "hedged"
     UNPARSED = "unparsed"
     TIMEOUT = "timeout"
+    TOO_LONG = "too_long"      # the answer is past what the verifier judges at a bounded cost
     ERROR = "error"
 
 

@@ -11,7 +11,7 @@ from ..errors import VerifierError
 __all__ = ["Judgement", "Verifier", "StrictParams", "reference_list", "as_text"]
 
 # Why a verifier returned None: the Grader turns these into Grade outcomes.
-UNPARSED, TIMEOUT, ERROR = "unparsed", "timeout", "error"
+UNPARSED, TIMEOUT, ERROR, TOO_LONG = "unparsed", "timeout", "error", "too_long"
 
 
 class StrictParams(BaseModel):
@@ -20,7 +20,7 @@ class StrictParams(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    """score in [0, 1] (None = cannot judge); `why` is unparsed|timeout|error when score is None."""
+    """score in [0, 1] (None = cannot judge); `why` is unparsed|timeout|too_long|error when score is None."""
 
     score: float | None
     detail: str = ""
@@ -37,6 +37,10 @@ class Judgement:
     @classmethod
     def timeout(cls, detail: str) -> "Judgement":
         return cls(None, detail, TIMEOUT)
+
+    @classmethod
+    def too_long(cls, detail: str) -> "Judgement":
+        return cls(None, detail, TOO_LONG)
 
 
 def as_text(value: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""Answer extraction (whole, last_line, boxed, regex, after-marker) and hedge/refusal phrase detection.
+"""Answer extraction (final, whole, last_line, boxed, regex, after-marker) and hedge/refusal phrase detection.
 
 Everything here is plain string work on untrusted text: bounded regexes, no eval, no sympy.
 """
@@ -10,7 +10,8 @@ from typing import Iterable
 
 from ..errors import VerifierError
 
-__all__ = ["extract_answer", "completion_text", "last_boxed", "HEDGING_PHRASES", "REFUSAL_PHRASES",
+__all__ = ["extract_answer", "completion_text", "last_boxed", "boxed_spans", "final_answer", "answer_line",
+           "last_math_span", "HEDGING_PHRASES", "REFUSAL_PHRASES",
            "find_phrase", "normalize_text"]
 
 HEDGING_PHRASES = [
@@ -28,8 +29,23 @@ REFUSAL_PHRASES = [
     "i don't have", "i do not have",
 ]
 
+_BRACE = re.compile(r"[{}]")
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# What may stand between boxes that list one answer: "\boxed{1}, \boxed{2}", "$\boxed{1}$ and $\boxed{2}$";
+# "x = \boxed{1} or x = \boxed{2}" too: a one-letter name (maybe subscripted) and "=" may follow the connector.
+_CONNECTOR = re.compile(r"[\s$]*(?:,|;|\band\b|\bor\b|\\quad|\\qquad|\\text\s*\{\s*(?:,|and|or)\s*\})?[\s$,;]*"
+                        r"(?:[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=\s*)?[\s$]*")
+_ANSWER_LINE = re.compile(
+    r"(?im)(?:^[ \t]*\#{4}|\bfinal\s+answer\b[^\n]{0,40}?(?:\bis\b|:)|\bthe\s+answer\s+is\b|\banswer\s*:"
+    r"|^[ \t]*\**A\**[ \t]*:)[ \t*:]*([^\n]*\S)")
+_HOPE = re.compile(r"(?i)\s*I hope it is correct\.?\s*$")
+# Content may not contain its own opening delimiter, so an unclosed one costs one scan, not one per opening.
+_MATH_SPANS = (re.compile(r"\$\$(?:[^$]|\$(?!\$)){1,8000}?\$\$"),
+               re.compile(r"\\\[(?:[^\\]|\\(?![\[\]])){1,8000}?\\\]"),
+               re.compile(r"\\\((?:[^\\\n]|\\(?![()])){1,2000}?\\\)"),
+               re.compile(r"(?<![\\$])\$(?![\s$])(?:[^\n$\\]|\\.){1,2000}?(?<!\s)\$(?!\$)"))
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
-_EXTRACT_HELP = "use whole, last_line, boxed, {regex: PATTERN} or {after: MARKER}"
+_EXTRACT_HELP = "use final, whole, last_line, boxed, {regex: PATTERN} or {after: MARKER}"
 
 
 def completion_text(completion: object) -> str:
@@ -47,28 +63,75 @@ def completion_text(completion: object) -> str:
     return str(completion)
 
 
+def _brace_pairs(text: str) -> dict[int, int]:
+    """Position of each `{` -> its matching `}`, in one pass (unbalanced ones are left out)."""
+    pairs, stack = {}, []
+    for m in _BRACE.finditer(text):
+        if m.group(0) == "{":
+            stack.append(m.start())
+        elif stack:
+            pairs[stack.pop()] = m.start()
+    return pairs
+
+
+def boxed_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of every outermost \\boxed{...}/\\fbox{...} with balanced braces, in order."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return []
+    pairs = _brace_pairs(text)
+    out: list[tuple[int, int, str]] = []
+    for m in _BOX.finditer(text):
+        if out and m.start() < out[-1][1]:
+            continue                                # a box inside the previous box
+        close = pairs.get(m.end() - 1)
+        if close is not None:
+            out.append((m.start(), close + 1, text[m.end():close].strip()))
+    return out
+
+
 def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} or \\fbox{...}, braces balanced; None when absent or unclosed."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    i = text.find("{", start)
-    if i < 0:
-        rest = text[start + len("\\boxed"):]
-        m = re.match(r"\s+(\S+)", rest)           # "\boxed 5" form
+    """The final boxed answer: the last box, joined with the boxes listed just before it
+    (`\\boxed{1}, \\boxed{2}` -> "1, 2"; repeats dropped); None when there is no closed box."""
+    spans = boxed_spans(text)
+    if not spans:
+        m = re.search(r"\\boxed\s+([^\s{}$]+)", text[-200:])       # "\\boxed 5" form
         return m.group(1).rstrip(".$") if m else None
-    if text[start:i].strip() not in ("\\boxed", "\\fbox"):
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        c = text[j]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1:j].strip()
-    return None
+    group = [spans[-1]]
+    for prev in reversed(spans[:-1]):
+        if not _CONNECTOR.fullmatch(text[prev[1]:group[0][0]]):
+            break
+        group.insert(0, prev)
+    parts = list(dict.fromkeys(c for _, _, c in group if c))
+    return ", ".join(parts) if parts else None
+
+
+def answer_line(text: str) -> str | None:
+    """What follows the last answer marker ("#### 5", "The answer is 5.", "Final answer: 5", "A: 5")."""
+    found = None
+    for m in _ANSWER_LINE.finditer(text):
+        got = _HOPE.sub("", m.group(1)).strip().strip("*").strip().rstrip(".").strip()
+        if got:
+            found = got
+    return found
+
+
+def last_math_span(text: str) -> str | None:
+    """The last $...$, $$...$$, \\(...\\) or \\[...\\] span (its delimiters kept), or None."""
+    best = None
+    for rx in _MATH_SPANS:
+        for m in rx.finditer(text):
+            if best is None or m.end() > best.end():
+                best = m
+    return best.group(0).strip() if best else None
+
+
+def final_answer(text: str) -> tuple[str | None, str]:
+    """The final answer in a (long) completion and where it was found: boxed, answer_line, math_span or whole."""
+    for source, fn in (("boxed", last_boxed), ("answer_line", answer_line), ("math_span", last_math_span)):
+        got = fn(text)
+        if got:
+            return got, source
+    return (text.strip() or None), "whole"
 
 
 @functools.lru_cache(maxsize=256)
@@ -110,6 +173,8 @@ def extract_answer(text: str, how: str | dict) -> str | None:
     if how == "boxed":
         got = last_boxed(text)
         return got if got else None
+    if how == "final":
+        return final_answer(text)[0]
     raise VerifierError(f"extract: unknown method {how!r}; {_EXTRACT_HELP}")
 
 

@@ -12,7 +12,7 @@ from .. import plugins
 from ..errors import ConfigError, PhasecheckError, VerifierError
 from ..records import Example, Grade, Outcome
 from ..task import ScenarioSpec, TaskSpec, VerifierSpec
-from .base import ERROR, TIMEOUT, UNPARSED, Judgement, Verifier
+from .base import ERROR, TIMEOUT, TOO_LONG, UNPARSED, Judgement, Verifier
 from .extract import HEDGING_PHRASES, completion_text, extract_answer, find_phrase
 from .pool import TimeoutPool
 from .refusal import is_refusal
@@ -23,6 +23,7 @@ _log = logging.getLogger("phasecheck")
 
 CACHE_SIZE = 200_000
 MAX_ANSWER_CHARS = 2000           # Grade.answer is evidence for reports, not a copy of a 100k-char answer
+_UNJUDGED = {TIMEOUT: Outcome.TIMEOUT, TOO_LONG: Outcome.TOO_LONG, ERROR: Outcome.ERROR}
 # Keywords TRL's GRPOTrainer passes to reward functions that are not data columns (TRL 1.16,
 # GRPOTrainer._calculate_rewards). `prompts` is read as the prompt when the mapped column is absent.
 _TRL_INTERNAL = {"completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
@@ -66,26 +67,31 @@ class Grader:
         self._own_pool = pool is None
         self.pool = pool if pool is not None else TimeoutPool(self.spec.workers)   # spawns nothing yet
         self._verifiers: dict[str | None, tuple[VerifierSpec, Any]] = {
-            None: (self.spec.verifier, self._build(self.spec.verifier, "grader.verifier"))}
+            None: self._build(self.spec.verifier, "grader.verifier")}
         for name, sc in self.spec.scenarios.items():
             if sc.verifier is not None:
-                self._verifiers[name] = (sc.verifier, self._build(sc.verifier, f"grader.scenarios.{name}.verifier"))
+                self._verifiers[name] = self._build(sc.verifier, f"grader.scenarios.{name}.verifier")
         self._cache: OrderedDict[tuple, Grade] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _build(self, vspec: VerifierSpec, where: str) -> Any:
+    def _build(self, vspec: VerifierSpec, where: str) -> tuple[VerifierSpec, Any]:
+        """The verifier, and its spec with `extract` resolved: a verifier's own default (math and numeric
+        read the final answer of a long reasoning) applies where the task file does not set one."""
+        cls = plugins.load("verifiers", vspec.kind)
+        default = getattr(cls, "default_extract", None)
+        if "extract" not in vspec.model_fields_set and default is not None:
+            vspec = vspec.model_copy(update={"extract": default})
         try:
             extract_answer("", vspec.extract)
         except VerifierError as exc:
             raise ConfigError(f"{where}.{exc}") from None
-        cls = plugins.load("verifiers", vspec.kind)
         params = plugins.validate_params(cls, vspec.options, where)
         context = {"timeout": vspec.timeout, "pool": self.pool, "workers": self.spec.workers,
                    "base_dir": self.task.base_dir}
         try:
             if isinstance(cls, type) and issubclass(cls, Verifier):
-                return cls(params, vocabulary=self.vocabulary, **context)
-            return cls(params, vocabulary=self.vocabulary)
+                return vspec, cls(params, vocabulary=self.vocabulary, **context)
+            return vspec, cls(params, vocabulary=self.vocabulary)
         except PhasecheckError as exc:
             raise ConfigError(f"{where}: {exc}") from None
 
@@ -167,9 +173,10 @@ class Grader:
         spec = self.spec
         score = None if j.score is None else min(1.0, max(0.0, float(j.score)))
         if score is None and j.why not in (UNPARSED,):
-            outcome = Outcome.TIMEOUT if j.why == TIMEOUT else Outcome.ERROR
-            # A completion that cannot be judged in time earns nothing, or hostile output would pay.
-            reward = bands.wrong if outcome is Outcome.TIMEOUT else 0.0
+            outcome = _UNJUDGED.get(j.why, Outcome.ERROR)
+            # A completion that cannot be judged in time (or at a bounded cost) earns nothing, or hostile
+            # output would pay.
+            reward = bands.wrong if outcome is not Outcome.ERROR else 0.0
             return Grade(None, reward, outcome, j.detail, None, answer)
         refusal_task = vspec.kind == "refusal"
         refused = None if refusal_task else is_refusal(text)

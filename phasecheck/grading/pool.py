@@ -1,7 +1,8 @@
-"""A bounded pool of worker processes that kills and replaces a worker stuck past its timeout.
+"""A bounded pool of worker processes that kills and replaces a worker stuck past its time budget.
 
 concurrent.futures cannot kill a hung worker and math-verify's own timeout uses SIGALRM (main thread
-only), so sympy work runs here: one pipe per worker, safe to call from any thread, started lazily.
+only), so sympy work runs here: one pipe per worker, safe to call from any thread, started lazily. The
+budget is wall-clock seconds, or (clock="cpu") the worker's own CPU seconds, which machine load does not stretch.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -24,6 +26,21 @@ OK, TIMEOUT, ERROR = "ok", "timeout", "error"     # the same strings as in _work
 
 DEFAULT_MEMORY_MB = 2048          # address-space cap per worker: a runaway sympy object hits MemoryError
 STARTUP_TIMEOUT = 120.0           # importing sympy on a loaded machine can take seconds
+POLL_SECONDS = 0.05               # how often a CPU budget is checked while a call runs
+try:
+    _CLK_TCK = os.sysconf("SC_CLK_TCK")
+except (AttributeError, ValueError, OSError):
+    _CLK_TCK = 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` (Linux /proc), or None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class _Worker:
@@ -57,20 +74,42 @@ class _Worker:
         self._in.recv()
         self._ready = True
 
-    def run(self, fn: Callable, batch: list[tuple], timeout: float) -> list[tuple[str, Any]]:
+    def _await(self, budget: float, clock: str, wall_factor: float) -> tuple[str, bool] | None:
+        """None once a reply is ready; else (why, retry) when the call ran past its budget.
+
+        With the cpu clock the call may use `budget` CPU seconds however long the machine makes it wait, up
+        to `budget * wall_factor` wall seconds; that wall cap (a starved or stalled worker) is worth a retry."""
+        t0, c0 = time.monotonic(), cpu_seconds(self.proc.pid) if clock == "cpu" else None
+        wall = budget * wall_factor if c0 is not None else budget
+        while True:
+            left = wall - (time.monotonic() - t0)
+            if left <= 0:
+                used = cpu_seconds(self.proc.pid) if c0 is not None else None
+                cpu = f", {used - c0:.2f}s CPU" if used is not None and c0 is not None else ""
+                return f"no answer within {wall:g}s wall clock{cpu}", c0 is not None
+            if self._in.poll(min(left, POLL_SECONDS) if c0 is not None else left):
+                return None
+            if not self.alive():
+                raise EOFError
+            if c0 is not None and (used := cpu_seconds(self.proc.pid)) is not None and used - c0 >= budget:
+                return f"{used - c0:.2f}s CPU, budget {budget:g}s", False
+
+    def run(self, fn: Callable, batch: list[tuple], timeout: float, clock: str = "wall",
+            wall_factor: float = 3.0) -> list[tuple[str, Any]]:
         """Results for a prefix of `batch`; shorter than the batch when an item timed out or the worker died
-        (the last result then says which)."""
+        (the last result then says which). `self.retry` says whether a timeout is worth one retry."""
         out: list[tuple[str, Any]] = []
+        self.retry = False
         try:
             if not self._ready:
                 self._wait_ready()
             self._out.send((fn, batch))
             for _ in batch:
-                if not self._in.poll(timeout):
-                    if self.alive():
-                        out.append((TIMEOUT, f"no answer within {timeout:g}s"))
-                        return out
-                    raise EOFError
+                late = self._await(timeout, clock, wall_factor)
+                if late is not None:
+                    out.append((TIMEOUT, late[0]))
+                    self.retry = late[1]
+                    return out
                 out.append(self._in.recv())
         except (EOFError, OSError):
             try:
@@ -124,6 +163,8 @@ class TimeoutPool:
         self._closed = False
         self._pid = os.getpid()
         self.killed = 0                   # workers killed for running past their timeout
+        self.retried = 0                  # calls retried once on a fresh worker after a wall-clock cap
+        self.timeouts = 0                 # calls whose result is TIMEOUT (after any retry)
 
     @property
     def started(self) -> bool:
@@ -186,33 +227,48 @@ class TimeoutPool:
         self._all.add(fresh)
         self._idle.put(fresh)
 
-    def _run_chunk(self, fn: Callable, chunk: list[tuple], timeout: float) -> list[tuple[str, Any]]:
+    def _run_chunk(self, fn: Callable, chunk: list[tuple], timeout: float, clock: str = "wall",
+                   wall_factor: float = 3.0) -> list[tuple[str, Any]]:
         results: list[tuple[str, Any]] = []
+        retried = -1                       # index of the item already retried once
         while len(results) < len(chunk):
             w = self._acquire()
-            got = w.run(fn, chunk[len(results):], timeout)
-            failed = bool(got) and got[-1][0] != OK and (got[-1][0] == TIMEOUT or not w.alive())
-            if got and got[-1][0] == TIMEOUT:
-                self.killed += 1
+            got = w.run(fn, chunk[len(results):], timeout, clock, wall_factor)
+            timed_out = bool(got) and got[-1][0] == TIMEOUT
+            failed = bool(got) and got[-1][0] != OK and (timed_out or not w.alive())
             self._release(w, not failed and w.alive())
+            with self._lock:
+                self.killed += timed_out
+                if timed_out and w.retry and retried != len(results) + len(got) - 1:
+                    retried = len(results) + len(got) - 1
+                    self.retried += 1
+                    got = got[:-1]         # a starved worker's cap: the same call once more, on a fresh worker
+                else:
+                    self.timeouts += timed_out
             results.extend(got)            # the failed item keeps its TIMEOUT/ERROR; the rest go to a fresh worker
         return results
 
-    def call(self, fn: Callable, args: tuple, timeout: float) -> tuple[str, Any]:
-        return self._run_chunk(fn, [args], timeout)[0]
+    def call(self, fn: Callable, args: tuple, timeout: float, *, clock: str = "wall",
+             wall_factor: float = 3.0) -> tuple[str, Any]:
+        return self._run_chunk(fn, [args], timeout, clock, wall_factor)[0]
 
-    def map(self, fn: Callable, args_list: Sequence[tuple], timeout: float, chunk: int = 0) -> list[tuple[str, Any]]:
-        """Run every call, `size` workers at a time, in chunks; each call still gets its own timeout."""
+    def map(self, fn: Callable, args_list: Sequence[tuple], timeout: float, chunk: int = 0, *,
+            clock: str = "wall", wall_factor: float = 3.0) -> list[tuple[str, Any]]:
+        """Run every call, `size` workers at a time, in chunks; each call still gets its own budget."""
         items = list(args_list)
         if not items:
             return []
         chunk = chunk or max(1, min(64, len(items) // (self.size * 4)))
         chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
         if len(chunks) == 1:
-            return self._run_chunk(fn, chunks[0], timeout)
+            return self._run_chunk(fn, chunks[0], timeout, clock, wall_factor)
         with ThreadPoolExecutor(max_workers=min(self.size, len(chunks)), thread_name_prefix="phasecheck-grade") as ex:
-            parts = list(ex.map(lambda c: self._run_chunk(fn, c, timeout), chunks))
+            parts = list(ex.map(lambda c: self._run_chunk(fn, c, timeout, clock, wall_factor), chunks))
         return [r for part in parts for r in part]
+
+    def stats(self) -> dict[str, int]:
+        """Counts since the pool was made: timeouts (final), retried calls, workers killed."""
+        return {"timeouts": self.timeouts, "retried": self.retried, "workers_killed": self.killed}
 
     def close(self) -> None:
         """Stop every worker; a later call raises."""
