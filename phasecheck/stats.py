@@ -56,11 +56,8 @@ def _tail(start: int, stop: int, step: int, total: int, successes: int, draws: i
     return math.exp(_log_hypergeom(start, total, successes, draws) + math.log(acc))
 
 
-def fisher_min_p(n_with: int, n_without: int, passes: int) -> float:
-    """The smallest fisher_less p-value these margins allow: every row "with" fails, or as many as can.
+def fisher_min_p(n_with: int, pass_without: int, n_without: int) -> float:
+    """The p-value had every row "with" failed while the rows "without" stayed as they are.
 
-    When even this is not small, the verifier cannot speak about the token, whatever the rows say."""
-    total = n_with + n_without
-    fail_with = min(n_with, total - passes)
-    pass_with = n_with - fail_with
-    return fisher_less(pass_with, fail_with, passes - pass_with, n_without - (passes - pass_with))
+    When even this is not small, the verifier cannot speak about the token, whatever its rows say."""
+    return fisher_less(0, n_with, pass_without, n_without - pass_without)

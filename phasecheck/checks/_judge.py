@@ -82,7 +82,7 @@ def judge(cands: list[dict], prompt_counts: dict[str, int], n_prompts: int, para
             pw, jw, po, jo = c["passed_with"], c["judged_with"], c["passed_without"], c["judged_without"]
             p = fisher_less(pw, jw - pw, po, jo - po)
             c["p_value"], c["p_adjusted"] = p, min(1.0, p * m)
-            if fisher_min_p(jw, jo, pw + po) * m < params.alpha:      # the verifier could show a link
+            if fisher_min_p(jw, po, jo) * m < params.alpha:      # had its rows all failed, a link would show
                 linked = p * m < params.alpha and pw / jw <= params.max_pass_ratio * (po / jo)
                 c["verifier"] = "tied" if linked else "no link"
         c["severity"] = _severity(c, params)

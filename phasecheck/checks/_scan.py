@@ -208,8 +208,9 @@ class TokenScanner:
             self.passed += passed
         if not text:
             return
-        if self.phrase_counter is not None:
-            self.phrase_counter.add(text, passed)
+        pc = self.phrase_counter
+        if pc is not None and passed is not None and (not passed or pc.n_sample < pc.n_fail):
+            pc.add(text, passed)          # the test is inlined: most rows pass and are not sampled
         seen: set[str] = set()
         allowed, stats, n = self.allowed, self.stats, len(text)
         for tok, kind, pos in extract_tokens(text):
