@@ -21,7 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from phasecheck.checks._scan import _MATH_SPAN, _OPERAND, _SPAN_SYMBOL, _TOKEN, TokenScanner  # noqa: E402
+from phasecheck.checks._judge import scan as judge_scan  # noqa: E402
+from phasecheck.checks._scan import _MATH_SPAN, _OPERAND, _SPAN_SYMBOL, _TOKEN  # noqa: E402
+from phasecheck.checks.contamination import Contamination  # noqa: E402
 
 PROSE = ["First we read the table and note the values.", "Then we reason step by step about the light.",
          "The sun sets later in summer, so the hour is longer.", "We multiply, then check the units again.",
@@ -65,17 +67,26 @@ def baseline(path: Path) -> tuple[float, int]:
     return time.perf_counter() - t0, tokens
 
 
-def scan(path: Path, max_rate: float) -> tuple[float, list[dict], TokenScanner]:
+def scan(path: Path, max_rate: float) -> tuple[float, list[dict], object]:
+    """What the check does: the streamed scan, the phrase pass (a second read, only when word pairs are
+    candidates), whole-task grounding over the distinct prompts, and the judgment."""
     t0 = time.perf_counter()
-    sc = TokenScanner(["m", "k"], max_tokens=100_000, max_ids=20)      # 'm' and 'k' as a vocabulary would ground them
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            d = json.loads(line)
-            text = d["completion"]
-            m = ANSWER.search(text)
-            sc.add(d["id"], text, d["prompt"], m is not None and m.group(1) == d["reference"])
-    flagged = sc.flagged(max_rate, 3)
-    return time.perf_counter() - t0, flagged, sc
+    params = Contamination.Params(max_rate=max_rate)
+    prompts: list[str] = []        # the check holds every prompt in memory; so does this bench
+
+    def rows():
+        keep = not prompts
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                d = json.loads(line)
+                text = d["completion"]
+                if keep:
+                    prompts.append(d["prompt"])
+                m = ANSWER.search(text)
+                yield d["id"], text, d["prompt"], m is not None and m.group(1) == d["reference"]
+
+    sc, cands = judge_scan(rows, ["m", "k"], prompts, params)     # 'm' and 'k' as a vocabulary would ground them
+    return time.perf_counter() - t0, [c for c in cands if c["severity"] != "none"], sc
 
 
 def main() -> None:
@@ -102,8 +113,9 @@ def main() -> None:
             "ratio_scan_to_read_tokenize": round(scan_s / base_s, 2),
             "peak_rss_mb": round(peak_mb, 1),
             "tracked_tokens": len(sc.stats), "undercount_bound": sc.undercount_bound,
-            "flagged": [{k: f[k] for k in ("token", "kind", "rate", "n_rows", "position_consistency",
-                                           "pass_rate_with", "pass_rate_without")} for f in flagged],
+            "phrase_pass": bool(sc.phrase_counter and sc.phrase_counter.n_fail),
+            "flagged": [{k: f[k] for k in ("token", "kind", "severity", "rate", "n_rows", "position_consistency",
+                                           "pass_rate_with", "pass_rate_without", "p_value")} for f in flagged],
             "targets": {"scan_s": 60, "peak_rss_mb": 1536, "ratio": 2},
         }
         print(json.dumps(out, indent=2))

@@ -63,7 +63,9 @@ def test_planted_token_is_flagged_with_its_rows_and_failure_link(invented, legit
     assert f.data["pass_rate_with"] == 0.0 and f.data["pass_rate_without"] == 1.0
     assert f.data["source"] == "demonstrations"
     assert f.example_ids == bad[:20] and set(f.example_ids) <= set(bad)
-    assert res.headline.startswith(f"{token} in 40% of demonstrations")
+    assert res.headline.startswith(f"{token} in 40% of demonstrations, tied to wrong answers")
+    assert f.data["severity"] == "fail" and f.data["verifier"] == "tied" and f.data["p_value"] < 1e-9
+    assert "pass the verifier 0% vs 100% without (p < 1e-9" in f.message
     assert legit.strip("\\") not in " ".join(res.metrics["tokens"])
 
 
@@ -94,7 +96,9 @@ def test_samples_are_scanned_and_findings_name_their_source():
     assert res.metrics["scanned"] == {"samples": 20}
     f = res.findings[0]
     assert f.data["token"] == "lightBoostFactor" and f.data["source"] == "samples"
-    assert f.data["rate"] == pytest.approx(0.3) and f.example_ids[:2] == ["e0", "e0"]
+    assert f.data["rate"] == pytest.approx(0.3) and f.example_ids == ["e0", "e1", "e2"]     # distinct
+    assert f.data["samples"][:2] == ["e0 (run 0, #0)", "e0 (run 1, #0)"]
+    assert f.data["severity"] == "fail" and ("p < 1e-" in f.message or "p = " in f.message)
 
 
 def test_math_symbols_are_grounded_by_the_prompt():

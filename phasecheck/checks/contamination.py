@@ -1,4 +1,5 @@
-"""contamination: do you have correct examples you trust? Flags recurring identifiers that nothing grounds."""
+"""contamination: do you have correct examples you trust? Flags recurring tokens that nothing in the task
+grounds and that the evidence ties to wrong answers; ordinary notation and prose are not contamination."""
 from __future__ import annotations
 
 from typing import Literal
@@ -8,7 +9,8 @@ from pydantic import Field
 from ..records import prompt_text
 from ..results import Finding, Status
 from ._common import Check, StrictParams, pct
-from ._scan import TokenScanner, reference_tokens
+from ._judge import message, scan
+from ._scan import reference_tokens
 
 
 class Contamination(Check):
@@ -16,12 +18,19 @@ class Contamination(Check):
     question = "Do you have correct examples you trust?"
 
     class Params(StrictParams):
-        max_rate: float = Field(0.05, gt=0, le=1, description="Share of rows an ungrounded token may reach before it is flagged.")
-        min_rows: int = Field(3, ge=1, description="A token must be in at least this many rows to be flagged.")
+        max_rate: float = Field(0.05, gt=0, le=1, description="Share of rows an ungrounded token must reach to be judged at all.")
+        min_rows: int = Field(3, ge=1, description="A token must be in at least this many rows to be judged.")
+        alpha: float = Field(0.01, gt=0, lt=1, description="Family-wise significance for the verifier link: the one-sided Fisher exact p-value that rows with the token pass less often, times the number of tokens tested (Bonferroni), must be below this.")
+        max_pass_ratio: float = Field(0.5, gt=0, lt=1, description="The link also needs a large effect: rows with the token pass at most this fraction as often as rows without it.")
+        task_ground_ratio: float = Field(0.1, gt=0, description="A token counts as the task's own vocabulary, never flagged, when its share of the task's distinct prompts is at least this times its share of completions.")
+        without_verifier: Literal["warn", "fail"] = Field("warn", description="What a recurring ungrounded name is when the verifier cannot speak (no references, or too few judged rows): warn, or fail when its position consistency reaches min_position_consistency.")
+        min_position_consistency: float = Field(0.8, ge=0, le=1, description="Position consistency (1 = always the same spot, 0 = uniform) a name needs to fail under without_verifier: fail.")
+        phrases: bool = Field(True, description="Also look for made-up terms in plain words (word pairs), judged only on their link to wrong answers.")
+        max_phrases: int = Field(200, ge=1, description="Most candidate word pairs counted exactly in the second pass.")
         allow: list[str] = Field(default_factory=list, description="Tokens that are legitimate although no prompt or reference names them.")
         sources: list[Literal["demonstrations", "samples"]] = Field(default_factory=lambda: ["demonstrations", "samples"], description="What to scan: demonstrations, samples or both.")
         max_findings: int = Field(20, ge=1, description="Most flagged tokens reported per source.")
-        max_example_ids: int = Field(20, ge=1, description="Row ids kept per flagged token.")
+        max_example_ids: int = Field(20, ge=1, description="Rows kept per flagged token.")
         max_tokens: int = Field(100_000, ge=100, description="Distinct ungrounded tokens tracked at once (bounds memory).")
 
     @classmethod
@@ -34,45 +43,79 @@ class Contamination(Check):
         demos = evidence.graded_demonstrations if "demonstrations" in params.sources else []
         refs += [d.demo.reference for d in demos]
         allowed = reference_tokens(refs) | set(params.allow) | set(evidence.vocabulary)
-        scanned, flagged, skipped = {}, [], None
+        # Whole-task grounding: every prompt of the task, eval and train alike.
+        prompts = [prompt_text(e.prompt) for e in evidence.examples]
+        prompts += [prompt_text(d.demo.prompt) for d in demos]
+        scanned, judged, findings, skipped = {}, {}, [], None
+        quiet: dict[str, list] = {}
 
-        def scan(source: str, rows) -> None:
-            sc = TokenScanner(allowed, max_tokens=params.max_tokens, max_ids=params.max_example_ids)
-            for row_id, completion, prompt, correct in rows:
-                sc.add(row_id, completion, prompt_text(prompt), correct)
+        def run_source(source: str, rows) -> None:
+            sc, cands = scan(rows, allowed, prompts, params)
             scanned[source] = sc.rows
-            flagged.extend(dict(f, source=source)
-                           for f in sc.flagged(params.max_rate, params.min_rows)[:params.max_findings])
+            judged[source] = sc.judged
+            kept = [c for c in cands if c["severity"] != "none"]
+            kept.sort(key=lambda c: (c["severity"] != "fail", -c["n_rows"], c["token"]))
+            findings.extend(_finding(c, source) for c in kept[:params.max_findings])
+            quiet[source] = [_brief(c) for c in cands if c["severity"] == "none"][:20]
 
         if demos:
-            scan("demonstrations", ((d.demo.id, d.demo.completion, d.demo.prompt, d.grade.correct) for d in demos))
+            run_source("demonstrations", lambda: ((d.demo.id, d.demo.completion, prompt_text(d.demo.prompt),
+                                                   d.grade.correct) for d in demos))
         if "samples" in params.sources:
             try:
                 graded = evidence.graded_samples
             except Unavailable as exc:
                 graded, skipped = [], str(exc)
             if graded:
-                scan("samples", ((g.sample.example_id, g.sample.completion, g.example.prompt, g.grade.correct)
-                                 for g in graded))
+                run_source("samples", lambda: (((g.sample.example_id, g.sample.run, g.sample.index),
+                                                g.sample.completion, prompt_text(g.example.prompt),
+                                                g.grade.correct) for g in graded))
         if not scanned:
             raise Unavailable("no demonstrations and no samples to scan" + (f" ({skipped})" if skipped else ""))
-        findings = [Finding(message=_message(f), example_ids=f.pop("example_ids"), data=f) for f in flagged]
-        metrics = {"scanned": scanned, "flagged": len(findings), "max_rate": params.max_rate,
-                   "tokens": sorted({f.data["token"] for f in findings})}
+        return self._judgment(scanned, judged, findings, quiet, skipped, params)
+
+    def _judgment(self, scanned, judged, findings, quiet, skipped, params):
+        fails = [f for f in findings if f.data["severity"] == "fail"]
+        warns = [f for f in findings if f.data["severity"] == "warn"]
+        unjudged = [s for s in scanned if not judged[s]]
+        rests_on = ("the verifier link (Fisher exact, Bonferroni), whole-task grounding, recurrence and position"
+                    if not unjudged else
+                    f"recurrence, grounding and position only for {' and '.join(unjudged)}: no row could be "
+                    f"judged by the verifier (no references), so nothing there can be tied to wrong answers")
+        metrics = {"scanned": scanned, "judged": judged, "flagged": len(fails), "to_review": len(warns),
+                   "max_rate": params.max_rate, "alpha": params.alpha, "rests_on": rests_on,
+                   "tokens": sorted({f.data["token"] for f in fails}),
+                   "review_tokens": sorted({f.data["token"] for f in warns}), "not_flagged": quiet}
         if skipped:
             metrics["samples_skipped"] = skipped
-        if not findings:
-            return self.result(Status.PASS, f"no ungrounded token in ≥ {pct(params.max_rate)} of "
-                                            + " or ".join(scanned), metrics)
-        top = findings[0].data
-        more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
-        return self.result(Status.FAIL, f"{top['token']} in {pct(top['rate'])} of {top['source']}{more}",
-                           metrics, findings)
+        where = " or ".join(scanned)
+        caveat = " (no references: verifier silent)" if unjudged else ""
+        if fails:
+            top = fails[0].data
+            more = f" (+{len(fails) - 1} more)" if len(fails) > 1 else ""
+            return self.result(Status.FAIL, f"{top['token']} in {pct(top['rate'])} of {top['source']}, tied to "
+                                            f"wrong answers{more}", metrics, fails + warns)
+        if warns:
+            names = ", ".join(f.data["token"] for f in warns[:3]) + (" ..." if len(warns) > 3 else "")
+            return self.result(Status.WARN, f"{len(warns)} recurring ungrounded token{'s' if len(warns) > 1 else ''}"
+                                            f" to review, none tied to wrong answers: {names}{caveat}", metrics, warns)
+        return self.result(Status.PASS, f"no ungrounded token tied to wrong answers in {where}{caveat}", metrics)
 
 
-def _message(f: dict) -> str:
-    link = ""
-    if f["pass_rate_with"] is not None and f["pass_rate_without"] is not None:
-        link = f"; verifier pass rate {pct(f['pass_rate_with'])} with it vs {pct(f['pass_rate_without'])} without"
-    return (f"{f['token']} ({f['kind']}) is in {pct(f['rate'])} of {f['source']} ({f['n_rows']} rows) but in no "
-            f"prompt, reference or allowed vocabulary; position consistency {f['position_consistency']:.2f}{link}")
+def _finding(c: dict, source: str) -> Finding:
+    ids, rows = [], []
+    for rid in c.pop("example_ids"):
+        if isinstance(rid, tuple):           # a sample: (example id, run, index)
+            rows.append(f"{rid[0]} (run {rid[1]}, #{rid[2]})")
+            rid = rid[0]
+        if rid not in ids:
+            ids.append(rid)
+    data = dict(c, source=source)
+    if rows:
+        data["samples"] = rows
+    return Finding(message=message(c, source), example_ids=ids, data=data)
+
+
+def _brief(c: dict) -> dict:
+    why = "grounded by the task's prompts" if c["grounded_by_task"] else f"{c['family']}, verifier: {c['verifier']}"
+    return {"token": c["token"], "rate": round(c["rate"], 4), "why": why}
