@@ -9,7 +9,8 @@ from statistics import NormalDist
 from typing import Sequence
 
 __all__ = ["Interval", "wilson", "t_quantile", "clustered_mean", "clustered_proportion", "ZeroVariance",
-           "zero_variance_share", "reward_classes"]
+           "zero_variance_share", "reward_classes",
+           "equal_group_share"]
 
 
 # --- Sampling statistics (issue 13): cluster-aware intervals, zero-variance groups --------------------
@@ -145,7 +146,7 @@ class ZeroVariance:
                 **{f"share_{k}": v for k, v in self.interval.to_dict().items() if k in ("estimate", "low", "high")}}
 
 
-def _equal_groups(classes: dict[float, int], m: int, g: int) -> float:
+def equal_group_share(classes: dict[float, int], m: int, g: int) -> float:
     """Unbiased estimate of P(g draws all share one reward) from m draws: sum_v C(c_v, g) / C(m, g)."""
     return sum(math.comb(c, g) for c in classes.values()) / math.comb(m, g)
 
@@ -164,7 +165,7 @@ def zero_variance_share(rewards: dict[str, Sequence[float]], group_size: int,
     g = min(group_size, fewest)
     if g < 2:
         raise ValueError("the zero-variance share needs at least 2 samples per prompt")
-    per = {i: _equal_groups(reward_classes(v), len(v), g) for i, v in rewards.items()}
+    per = {i: equal_group_share(reward_classes(v), len(v), g) for i, v in rewards.items()}
     # The estimate is no surer than the disjoint groups of g the samples could form (Rao-Blackwell: the
     # U-statistic varies less than their share), so they cap the effective size.
     groups = sum(len(v) // g for v in rewards.values())

@@ -41,7 +41,7 @@ from .gate import check_gate
 from .rollout import HFRollout, Rollout, rollout_for
 
 __all__ = ["GRPOSettings", "PRESETS", "resolve_grpo", "train_grpo", "GRPOResult", "group_advantages",
-           "plan_steps"]
+           "plan_steps", "group_size_for"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Refining, not relearning: small adapter, tiny steps, strong KL, a quarter epoch.
@@ -96,6 +96,14 @@ def resolve_grpo(task: TaskSpec, **overrides: Any) -> GRPOSettings:
     base.pop("full_finetune", None)
     base.update(overrides)
     return GRPOSettings(preset=spec.preset, seed=spec.seed, **base)
+
+
+def group_size_for(task: TaskSpec) -> tuple[int, str]:
+    """The G that `train grpo` will use for this task, and where it comes from (task field or preset)."""
+    spec = task.training.grpo
+    if spec.group_size is not None:
+        return spec.group_size, "training.grpo.group_size"
+    return int(PRESETS[spec.preset]["group_size"]), f"training.grpo.preset {spec.preset}"
 
 
 def plan_steps(settings: GRPOSettings, n_examples: int) -> int:
