@@ -90,14 +90,14 @@ def design_text(prompts: int, runs: int, n: int) -> str:
             f"{n} sample{'s' * (n != 1)}")
 
 
-def sample_note(ci: Interval, threshold: float, passed: bool, what: str, design: str) -> str | None:
-    """A sentence when the interval reaches across the threshold the verdict compares against, so the
-    sample is too small for the verdict it supports (or when too few prompts make the interval shaky)."""
-    band = f"{100 * ci.low:.0f}–{100 * ci.high:.0f}%"
+def sample_note(ci: Interval, threshold: float, passed: bool, design: str) -> str | None:
+    """A clause for the headline (which already quotes the interval) when the interval reaches across the
+    threshold the verdict compares against, so the sample is too small for the verdict it supports, or
+    when too few prompts make the interval itself unsure."""
     if passed and ci.low < threshold:
-        return f"{design}: {what} interval {band}, too few samples to confirm ≥ {pct(threshold)}"
+        return f"{design}: too few to confirm ≥ {pct(threshold)}"
     if not passed and ci.high >= threshold:
-        return f"{design}: {what} interval {band}, too few samples to rule out ≥ {pct(threshold)}"
+        return f"{design}: too few to rule out ≥ {pct(threshold)}"
     if ci.prompts < FEW_PROMPTS:
-        return f"{design}: only {ci.prompts} prompts, so the {what} interval {band} may be too narrow"
+        return f"{design}: only {ci.prompts} prompts, the interval may be too narrow"
     return None

@@ -58,7 +58,7 @@ class BaseModel(Check):
         worst = min(range(len(acc)), key=acc.__getitem__)
         headline = (f"{passing}/{len(run_ids)} runs ≥ {pct(params.min_accuracy)} "
                     f"(best {pct(max(acc))}, worst {ci_text(run_cis[worst], short=True)}); pass@1 {ci_text(pass1)}")
-        note = sample_note(pass1, params.min_accuracy, status is Status.PASS, "accuracy", design)
+        note = sample_note(pass1, params.min_accuracy, status is Status.PASS, design)
         metrics["sample_note"] = note
         if note:
             headline += f"; {note}"

@@ -53,7 +53,7 @@ class Stability(Check):
         headline = f"agreement {ci_text(agree, short=True)}, accuracy {100 * lo:.0f}–{100 * hi:.0f}% ({params.confidence:.0%} CI)"
         if stably_wrong and agreed:
             headline += f": stable, but not on the correct pattern (needs ≥ {100 * params.min_accuracy:.0f}%)"
-        note = sample_note(agree, params.min_agreement, agreed, "agreement", design)
+        note = sample_note(agree, params.min_agreement, agreed, design)
         metrics["sample_note"] = note
         if note:
             headline += f"; {note}"
