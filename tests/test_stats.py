@@ -134,3 +134,17 @@ def test_partial_credit_bands_predict_zero_reward_std_as_grpo_measures_it():
     assert res.metrics["zero_variance_share"] == pytest.approx(sum(measured) / len(measured), abs=1e-6)
     # Judged on correctness alone, the bonus would be invisible and the share overstated.
     assert sum(correct_only) / len(correct_only) > res.metrics["zero_variance_share"] + 0.05
+
+
+def test_train_grpo_sets_the_verdicts_prediction_beside_its_first_step_only_for_the_same_g():
+    from phasecheck.results import CheckResult, Fingerprint, Phase, Status, Verdict
+    from phasecheck.training.grpo import predicted_zero_std
+    check = CheckResult(id="grpo_readiness", question="q", status=Status.PASS, headline="h",
+                        metrics={"group_size": 8, "zero_variance_share": 0.05, "zero_variance_ci": [0.02, 0.1],
+                                 "exact": True})
+    verdict = Verdict(task="t", status=Phase.GRPO_PHASE, action="", checks=[check],
+                      fingerprint=Fingerprint(task="t", sampling="s", version="0", digest="d"),
+                      created_at="2020-01-01T00:00:00Z")
+    assert predicted_zero_std(verdict, 8) == {"predicted_zero_std": 0.05, "predicted_zero_std_ci": [0.02, 0.1],
+                                              "predicted_exact": True}
+    assert predicted_zero_std(verdict, 4) == {} and predicted_zero_std(None, 8) == {}
