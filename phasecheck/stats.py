@@ -1,9 +1,179 @@
-"""Statistics the checks share, in pure Python (no scipy): exact tests on counts."""
+"""Statistics shared by the checks: proportions and means over prompts as clusters, the unbiased
+share of zero-variance GRPO groups, and Fisher's exact test on counts.
+Pure Python, analytic (no resampling), so verdicts are deterministic."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
+from typing import Sequence
 
-__all__ = ["fisher_less", "fisher_min_p"]
+__all__ = ["Interval", "wilson", "t_quantile", "clustered_mean", "clustered_proportion", "ZeroVariance",
+           "zero_variance_share", "reward_classes",
+           "equal_group_share", "fisher_less", "fisher_min_p"]
+
+
+# --- Sampling statistics (issue 13): cluster-aware intervals, zero-variance groups --------------------
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its interval and what it rests on (prompts, observations, effective n)."""
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+    prompts: int
+    n: int              # observations (samples, run outcomes or disjoint groups) behind the estimate
+    n_eff: float        # effective sample size after the clustering of observations within prompts
+    method: str
+
+    def bounds(self) -> list[float]:
+        return [self.low, self.high]
+
+    def to_dict(self) -> dict:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "confidence": self.confidence,
+                "prompts": self.prompts, "n": self.n, "n_eff": round(self.n_eff, 3), "method": self.method}
+
+
+def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a proportion; (0, 1) when n is 0. `n` may be an effective (fractional) size."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(max(0.0, p * (1 - p) / n + z * z / (4 * n * n))) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    if x <= 0.0 or x >= 1.0:
+        return 0.0 if x <= 0.0 else 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+@lru_cache(maxsize=256)
+def t_quantile(p: float, df: float) -> float:
+    """The p quantile (p > 0.5) of Student's t with df degrees of freedom, by bisection on its CDF."""
+    if df > 1e6:
+        return NormalDist().inv_cdf(p)
+
+    def upper_tail(t: float) -> float:          # P(T > t) for t >= 0
+        return 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    lo, hi, target = 0.0, 1.0, 1.0 - p
+    while upper_tail(hi) > target:
+        hi *= 2.0
+    for _ in range(100):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if upper_tail(mid) > target else (lo, mid)
+    return (lo + hi) / 2.0
+
+
+def clustered_mean(values: Sequence[float], cap: float, confidence: float = 0.95, *, n: int | None = None,
+                   method: str = "cluster") -> Interval:
+    """Interval for the mean of per-prompt values in [0, 1] (each prompt one cluster), for prompts drawn
+    from the task's population. Korn & Graubard's effective-size interval, Wilson form: the spread of the
+    prompt values gives the variance (prompts as clusters), n_eff = m(1-m)/var capped at `cap` (the
+    observations there are), and Student's t with prompts-1 degrees of freedom replaces z."""
+    k = len(values)
+    obs = int(n if n is not None else cap)
+    if k == 0:
+        return Interval(0.0, 0.0, 1.0, confidence, 0, obs, 0.0, method)
+    m = sum(values) / k
+    if k < 2:
+        # One prompt says nothing about the spread between prompts: no interval across prompts.
+        return Interval(m, 0.0, 1.0, confidence, k, obs, 1.0, method + " (one prompt: no interval)")
+    var = sum((v - m) ** 2 for v in values) / (k - 1) / k
+    n_eff = cap if var <= 0 else m * (1 - m) / var
+    n_eff = max(n_eff, 1.0)
+    t = t_quantile(0.5 + confidence / 2, k - 1)
+    lo, hi = wilson(m * n_eff, n_eff, t)
+    return Interval(m, min(lo, m), max(hi, m), confidence, k, obs, n_eff, method)
+
+
+def clustered_proportion(counts: Sequence[tuple[int, int]], confidence: float = 0.95) -> Interval:
+    """Interval for a success rate from (successes, trials) per prompt: every prompt weighs the same
+    (pass@1), and samples of one prompt are not treated as independent of each other."""
+    counts = [(c, m) for c, m in counts if m > 0]
+    return clustered_mean([c / m for c, m in counts], cap=sum(m for _, m in counts), confidence=confidence)
+
+
+def reward_classes(rewards: Sequence[float]) -> dict[float, int]:
+    """Rewards that GRPO sees as equal (a group of them has zero std), counted. Rounding to 1e-9 treats
+    two floats that differ by arithmetic noise as one reward, as TRL's isclose(std, 0) does."""
+    out: dict[float, int] = {}
+    for r in rewards:
+        key = round(float(r), 9)
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+@dataclass(frozen=True)
+class ZeroVariance:
+    """The predicted share of GRPO groups of size `group_size` whose rewards are all equal."""
+
+    group_size: int
+    estimated_at: int           # the group size the unbiased estimate is for (< group_size when too few samples)
+    interval: Interval
+    per_prompt: dict[str, float]
+    exact: bool                 # False: too few samples per prompt; the figure is an upper bound at group_size
+
+    def to_dict(self) -> dict:
+        return {"group_size": self.group_size, "estimated_at": self.estimated_at, "exact": self.exact,
+                **{f"share_{k}": v for k, v in self.interval.to_dict().items() if k in ("estimate", "low", "high")}}
+
+
+def equal_group_share(classes: dict[float, int], m: int, g: int) -> float:
+    """Unbiased estimate of P(g draws all share one reward) from m draws: sum_v C(c_v, g) / C(m, g)."""
+    return sum(math.comb(c, g) for c in classes.values()) / math.comb(m, g)
+
+
+def zero_variance_share(rewards: dict[str, Sequence[float]], group_size: int,
+                        confidence: float = 0.95) -> ZeroVariance:
+    """The unbiased share of zero-variance groups over prompts, from each prompt's sampled rewards.
+
+    With m >= G samples a prompt, sum_v C(c_v, G) / C(m, G) is unbiased for sum_v q_v^G (unlike the
+    plug-in q_hat^G, which is biased upward). With m < G no unbiased estimator exists; the share is
+    estimated at G' = the fewest samples any prompt has, an upper bound for G (a group of G with equal
+    rewards contains a group of G' with equal rewards), and the result says so (`exact` False)."""
+    if not rewards:
+        return ZeroVariance(group_size, group_size, clustered_mean([], 0, confidence), {}, True)
+    fewest = min(len(v) for v in rewards.values())
+    g = min(group_size, fewest)
+    if g < 2:
+        raise ValueError("the zero-variance share needs at least 2 samples per prompt")
+    per = {i: equal_group_share(reward_classes(v), len(v), g) for i, v in rewards.items()}
+    # The estimate is no surer than the disjoint groups of g the samples could form (Rao-Blackwell: the
+    # U-statistic varies less than their share), so they cap the effective size.
+    groups = sum(len(v) // g for v in rewards.values())
+    ci = clustered_mean(list(per.values()), cap=groups, confidence=confidence,
+                        method="cluster, unbiased U-statistic" if g == group_size else
+                        f"cluster, unbiased at G={g}: upper bound for G={group_size}")
+    return ZeroVariance(group_size, g, ci, per, g == group_size)
 
 
 # --- Fisher's exact test (contamination: do rows with a token pass the verifier less often?) ---------

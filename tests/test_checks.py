@@ -66,14 +66,28 @@ def test_wilson_interval_contains_the_proportion_and_narrows_with_n():
 # --- base_model ----------------------------------------------------------------------------------
 
 def test_base_model_passes_when_every_run_reaches_the_threshold():
+    ex = make_examples(100)
+    ev = evidence(examples=ex, samples=make_samples(ex, 4, 2, lambda i, r, j: i % 20 != 0))   # 95% each run
+    res = BaseModel().run(ev, BaseModel.Params())
+    assert res.status is Status.PASS
+    lo, hi = res.metrics["pass_at_1_ci"]
+    assert 0.8 < lo < 0.95 < hi < 1
+    assert res.headline == (f"4/4 runs ≥ 80% (best 95%, worst 95% [{100 * lo:.0f}–{100 * hi:.0f}%]); "
+                            f"pass@1 95% (95% CI {100 * lo:.0f}–{100 * hi:.0f}%)")
+
+
+def test_base_model_says_when_the_sample_is_too_small_to_confirm_a_pass():
     ex = make_examples(10)
     ev = evidence(examples=ex, samples=make_samples(ex, 4, 2, lambda i, r, j: i != 0))   # 90% each run
     res = BaseModel().run(ev, BaseModel.Params())
-    assert res.status is Status.PASS
-    assert res.headline == "4/4 runs ≥ 80% (best 90%, worst 90%)"
+    # Every run reaches 80%, but nine prompts solved and one not cannot confirm 80% for the task.
+    assert res.status is Status.WARN
+    assert res.headline.startswith("4/4 runs ≥ 80% (best 90%, worst 90% [")
+    assert "; 10 prompts × 4 runs × 2 samples: too few to confirm ≥ 80%" in res.headline
     m = res.metrics
     assert m["per_run_accuracy"] == [0.9] * 4 and m["runs_passing"] == 4 and m["runs"] == 4
-    assert m["pass_at_1"] == pytest.approx(0.9)
+    assert m["pass_at_1"] == pytest.approx(0.9) and m["pass_at_1_ci"][0] < 0.8
+    assert all(lo < 0.9 < hi for lo, hi in m["per_run_accuracy_ci"])
     assert set(m["pass_at_k"]) == {"1", "2", "4", "8"}
     assert m["per_scenario"]["even"] == {"accuracy": 0.8, "n": 40, "correct": 32}
 
@@ -111,14 +125,17 @@ def test_stability_agreement_flip_rate_and_interval():
     assert m["agreement"] == pytest.approx((8 + 2 * 0.5) / 10)
     lo, hi = m["accuracy_ci"]
     assert lo < m["accuracy"] < hi
-    assert res.status is Status.PASS
+    alo, ahi = m["agreement_ci"]
+    assert alo < 0.8 < m["agreement"] < ahi
+    # Agreement 90% over 10 prompts reaches the bar, but its interval does not: a warning, said why.
+    assert res.status is Status.WARN and "too few to confirm ≥ 80%" in res.headline
     assert res.findings[0].example_ids == ["e0", "e1"]
     strict = Stability().run(ev, Stability.Params(min_agreement=0.95))
     assert strict.status is Status.FAIL
 
 
 def test_stability_names_regressed_prompts_against_an_earlier_verdict():
-    ex = make_examples(6)
+    ex = make_examples(20)
     old_ev = evidence(examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: True))
     old = Stability().run(old_ev, Stability.Params())
     fp = Fingerprint(task="t", sampling="s", version="0", digest="d")
@@ -147,13 +164,28 @@ def test_grpo_readiness_warns_when_groups_would_teach_nothing():
 
 
 def test_grpo_readiness_uses_the_task_group_size_and_passes_with_mixed_prompts():
-    ex = make_examples(4)
+    ex = make_examples(40)
     task = make_task(training={"grpo": {"group_size": 8}})
-    ev = evidence(task, examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: j == 0))   # p = 0.5
+    ev = evidence(task, examples=ex, samples=make_samples(ex, 2, 4, lambda i, r, j: j % 2 == 0))   # 4 of 8 right
     res = GrpoReadiness().run(ev, GrpoReadiness.Params())
-    assert res.metrics["group_size"] == 8
-    assert res.metrics["zero_variance_share"] == pytest.approx(2 * 0.5 ** 8)
-    assert res.status is Status.PASS
+    m = res.metrics
+    assert m["group_size"] == 8 and m["group_size_source"] == "training.grpo.group_size" and m["exact"]
+    # 8 samples, 4 right: no group of 8 drawn from them is all equal (the plug-in would say 2 * 0.5**8).
+    assert m["zero_variance_share"] == 0.0 and m["zero_variance_ci"][1] < 0.5
+    assert res.status is Status.PASS and "0% (95% CI 0–" in res.headline
+
+
+def test_grpo_readiness_uses_the_preset_group_size_and_says_when_samples_are_fewer_than_g():
+    ex = make_examples(30)
+    task = make_task(training={"grpo": {"preset": "none"}})
+    ev = evidence(task, examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: j == 0))
+    res = GrpoReadiness().run(ev, GrpoReadiness.Params())
+    m = res.metrics
+    assert (m["group_size"], m["group_size_source"], m["estimated_at"], m["exact"]) == \
+        (8, "training.grpo.preset none", 4, False)
+    assert res.headline.startswith("at most 0% (CI up to ")
+    assert "4 samples a prompt < G, so estimated at G=4" in res.headline
+    assert any("upper bound for 8" in f.message for f in res.findings)
 
 
 def test_diversity_flags_collapse_onto_one_wrong_answer():

@@ -13,7 +13,7 @@ from phasecheck.training.checkpoint import load_trainer_state, read_checkpoint_m
 from phasecheck.training.grpo import group_advantages, plan_steps, resolve_grpo, train_grpo
 
 METRIC_KEYS = {"reward_mean", "reward_std", "frac_zero_std", "kl", "entropy", "completion_length", "accuracy",
-               "loss", "grad_norm", "step", "advantage_min", "advantage_max"}
+               "loss", "grad_norm", "step", "advantage_min", "advantage_max", "frac_zero_std_ci"}
 
 
 class ScriptedRollout:

@@ -90,12 +90,15 @@ def test_chat_matches_local_sampling_and_caches(server):
     assert res.samples[0].model == model_identity_for(_task(server))
     # The server samples with the same seed blocks, so texts equal a local run of the same model.
     from phasecheck.sampling import render_prompt
+    from phasecheck.sampling.base import SamplingPlan
     from phasecheck.sampling.hf import generate
+    plan = SamplingPlan.from_spec(_task(server).sampling)
+    block = plan.block_seed("b", 1)
     local = generate(server["model"], server["tok"], [render_prompt(server["tok"], "Compute 7 * 6 .", None)],
-                     n=3, seeds=[5 + 3], temperature=1.0, top_p=1.0, max_new_tokens=8)[0]
+                     n=3, seeds=[block], temperature=1.0, top_p=1.0, max_new_tokens=8)[0]
     got = [s for s in res.samples if s.example_id == "b" and s.run == 1]
-    assert [s.completion for s in got] == [g.text for g in local] and [s.seed for s in got] == [8, 9, 10]
-    assert {r["seed"] for r in server["requests"][-6:]} == {5, 8}
+    assert [s.completion for s in got] == [g.text for g in local] and [s.seed for s in got] == [block + i for i in range(3)]
+    assert {r["seed"] for r in server["requests"][-6:]} == {plan.block_seed(e.id, r) for e in EX for r in range(2)}
     before = len(server["requests"])
     again = sample_task(_task(server), EX, progress=False)
     assert again.samples == res.samples and len(server["requests"]) == before      # all from the cache

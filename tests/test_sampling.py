@@ -30,7 +30,8 @@ def _task(model_dir, **sampling):
 
 def test_plan_seed_blocks_and_params_key():
     plan = SamplingPlan.from_spec(SamplingSpec(runs=3, n=4, seed=10, stop=["\n"]))
-    assert [plan.run_seed(r) for r in range(3)] == [10, 14, 18]
+    blocks = [plan.block_seed("e0", r) for r in range(3)]
+    assert len(set(blocks)) == 3 and all(b % 4 == 0 and 0 <= b < 2 ** 32 for b in blocks)
     assert plan.stop == ("\n",)
     same = SamplingPlan.from_spec(SamplingSpec(runs=8, n=4, seed=99, stop=["\n"]))
     assert plan.params_key() == same.params_key()          # runs and seed pick blocks, not their content
@@ -108,8 +109,9 @@ def test_sample_task_same_seed_same_samples_runs_differ(tiny_model_dir):
     assert len(a.samples) == len(ex) * 2 * 3
     assert [s.to_dict() for s in a.samples] == [s.to_dict() for s in b.samples]
     first = a.samples[:6]
+    plan = SamplingPlan.from_spec(task.sampling)
     assert [(s.example_id, s.run, s.index, s.seed) for s in first] == \
-        [("e0", r, i, 7 + r * 3 + i) for r in range(2) for i in range(3)]
+        [("e0", r, i, plan.block_seed("e0", r) + i) for r in range(2) for i in range(3)]
     run0 = [s.completion for s in a.samples if s.run == 0]
     run1 = [s.completion for s in a.samples if s.run == 1]
     assert run0 != run1

@@ -17,10 +17,10 @@ from phasecheck.task import TaskSpec
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
 
-def test_sampling_kwargs_use_the_run_seed_block():
+def test_sampling_kwargs_use_the_request_seed_block():
     plan = SamplingPlan(runs=3, n=4, temperature=0.7, top_p=0.9, max_new_tokens=64, stop=("</s>",), seed=10)
-    kw = sampling_kwargs(plan, plan.run_seed(2))
-    assert kw == {"n": 4, "seed": 18, "temperature": 0.7, "top_p": 0.9, "max_tokens": 64, "stop": ["</s>"]}
+    kw = sampling_kwargs(plan, plan.block_seed("a", 2))
+    assert kw == {"n": 4, "seed": plan.block_seed("a", 2), "temperature": 0.7, "top_p": 0.9, "max_tokens": 64, "stop": ["</s>"]}
     assert "stop" not in sampling_kwargs(SamplingPlan(n=1), 0)
 
 
@@ -63,4 +63,5 @@ def test_vllm_engine_samples_reproducibly(tiny_model_dir, tmp_path, monkeypatch)
     a = sample_task(task, ex, use_cache=False, progress=False)
     b = sample_task(task, ex, use_cache=False, progress=False)
     assert len(a.samples) == 12 and a.samples == b.samples
-    assert [s.seed for s in a.samples[:6]] == [0, 1, 2, 3, 4, 5]
+    plan = SamplingPlan.from_spec(task.sampling)
+    assert [s.seed for s in a.samples[:6]] == [plan.block_seed("a", r) + i for r in range(2) for i in range(3)]

@@ -6,7 +6,9 @@ from collections import defaultdict
 from pydantic import Field
 
 from ..results import Finding, Status
-from ._common import Check, StrictParams, default_ks, pass_at_k, pct, per_prompt_correct
+from ..stats import clustered_proportion
+from ._common import (Check, StrictParams, ci_text, default_ks, design_text, pass_at_k, pct, per_prompt_correct,
+                      sample_note)
 
 
 class BaseModel(Check):
@@ -17,6 +19,8 @@ class BaseModel(Check):
         min_accuracy: float = Field(0.8, ge=0, le=1, description="Accuracy every run must reach.")
         min_runs: int | None = Field(None, ge=1, description="Runs that must pass; None means all of them.")
         k: list[int] | None = Field(None, description="pass@k values to report; None gives 1, 2, 4, ... up to the samples per prompt.")
+        confidence: float = Field(0.95, gt=0, lt=1, description="Level of the intervals on pass@1 and per-run "
+                                  "accuracy (prompts as clusters: a prompt's samples are not independent draws).")
 
     def run(self, evidence, params):
         graded = evidence.graded_samples
@@ -38,16 +42,28 @@ class BaseModel(Check):
         ks = [k for k in (params.k or default_ks(n_min)) if 1 <= k <= n_min]
         pak = {str(k): sum(pass_at_k(len(v), sum(c for *_, c in v), k) for v in table.values()) / len(table)
                for k in ks}
-        pass1 = sum(sum(c for *_, c in v) / len(v) for v in table.values()) / len(table)
+        pass1 = clustered_proportion([(sum(c for *_, c in v), len(v)) for v in table.values()], params.confidence)
+        run_cis = [clustered_proportion([(sum(c for rr, _, c in v if rr == r), sum(rr == r for rr, *_ in v))
+                                         for v in table.values()], params.confidence) for r in run_ids]
+        design = design_text(len(table), len(run_ids), max(1, round(len(graded) / len(table) / len(run_ids))))
         metrics = {
-            "per_run_accuracy": acc, "runs": len(run_ids), "runs_passing": passing, "threshold": params.min_accuracy,
-            "pass_at_1": pass1, "pass_at_k": pak, "prompts": len(table), "samples": len(graded),
+            "per_run_accuracy": acc, "per_run_accuracy_ci": [ci.bounds() for ci in run_cis], "runs": len(run_ids),
+            "runs_passing": passing, "threshold": params.min_accuracy, "pass_at_1": pass1.estimate,
+            "pass_at_1_ci": pass1.bounds(), "pass_at_1_interval": pass1.to_dict(), "confidence": params.confidence,
+            "pass_at_k": pak, "prompts": len(table), "samples": len(graded), "design": design,
             "per_scenario": {s: {"accuracy": sum(v) / len(v), "n": len(v), "correct": sum(v)}
                              for s, v in sorted(scen.items())},
         }
         status = Status.PASS if passing >= need else Status.FAIL
+        worst = min(range(len(acc)), key=acc.__getitem__)
         headline = (f"{passing}/{len(run_ids)} runs ≥ {pct(params.min_accuracy)} "
-                    f"(best {pct(max(acc))}, worst {pct(min(acc))})")
+                    f"(best {pct(max(acc))}, worst {ci_text(run_cis[worst], short=True)}); pass@1 {ci_text(pass1)}")
+        note = sample_note(pass1, params.min_accuracy, status is Status.PASS, design)
+        metrics["sample_note"] = note
+        if note:
+            headline += f"; {note}"
+            if status is Status.PASS and pass1.low < params.min_accuracy:
+                status = Status.WARN       # passed by its rule, on a sample too small to confirm it
         findings = []
         for s, v in sorted(scen.items(), key=lambda kv: sum(kv[1]) / len(kv[1])):
             if sum(v) / len(v) < params.min_accuracy:

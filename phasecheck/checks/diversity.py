@@ -6,6 +6,7 @@ from collections import defaultdict
 from pydantic import Field
 
 from ..results import Finding, Status
+from ..stats import clustered_mean
 from ._common import Check, StrictParams, pass_at_k, pct
 
 
@@ -42,13 +43,18 @@ class Diversity(Check):
                 collapsed.append(ex_id)
         d = sum(distinct) / len(distinct)
         a1, ak = sum(p1) / len(p1), sum(pk) / len(pk)
-        metrics = {"distinct_ratio": d, "pass_at_1": a1, "pass_at_k": ak, "k": k, "headroom": ak - a1,
-                   "collapsed_wrong": len(collapsed)}
+        samples = sum(len(v) for v in per.values())
+        # Prompts are the clusters: the headroom is a mean of per-prompt differences, each in [0, 1].
+        room = clustered_mean([b - a for a, b in zip(p1, pk)], cap=samples)
+        metrics = {"distinct_ratio": d, "pass_at_1": a1, "pass_at_1_ci": clustered_mean(p1, cap=samples).bounds(),
+                   "pass_at_k": ak, "k": k, "headroom": ak - a1, "headroom_ci": room.bounds(),
+                   "collapsed_wrong": len(collapsed), "prompts": len(per)}
         findings = []
         if collapsed:
             findings.append(Finding(message=f"{len(collapsed)} prompts get the same wrong answer in every sample",
                                     example_ids=collapsed[:50], data={"count": len(collapsed)}))
-        headline = f"distinct answers {pct(d)}, pass@{k} − pass@1 = {100 * (ak - a1):.0f} pts"
+        headline = (f"distinct answers {pct(d)}, pass@{k} − pass@1 = {100 * (ak - a1):.0f} pts "
+                    f"({room.confidence:.0%} CI {100 * room.low:.0f}–{100 * room.high:.0f})")
         low = d < params.min_distinct_ratio and (ak - a1) < params.min_headroom and a1 < 1.0
         if low:
             findings.insert(0, Finding(message="Answers have collapsed to one mode and sampling more finds nothing "

@@ -1,12 +1,14 @@
-"""grpo_readiness (advisory): will GRPO get a learning signal? A group whose rewards are all equal teaches nothing."""
+"""grpo_readiness (advisory): will GRPO get a learning signal? A group whose rewards are all equal teaches
+nothing; the share of such groups is predicted on the banded reward, at the group size GRPO will use."""
 from __future__ import annotations
+
+from collections import defaultdict
 
 from pydantic import Field
 
 from ..results import Finding, Status
-from ._common import Check, StrictParams, pct, per_prompt_correct
-
-CONSERVATIVE_GROUP_SIZE = 4
+from ..stats import equal_group_share, reward_classes, zero_variance_share
+from ._common import Check, StrictParams, ci_text, design_text, pct
 
 
 class GrpoReadiness(Check):
@@ -14,35 +16,75 @@ class GrpoReadiness(Check):
     question = "Will GRPO get a learning signal?"
 
     class Params(StrictParams):
-        group_size: int | None = Field(None, ge=2, description="G; None uses training.grpo.group_size (4 under the conservative preset).")
+        group_size: int | None = Field(None, ge=2, description="G; None uses the G `train grpo` will use "
+                                       "(training.grpo.group_size, else its preset's: 4 conservative, 8 none).")
         max_zero_variance: float = Field(0.5, ge=0, le=1, description="Largest predicted share of zero-variance groups that passes.")
+        confidence: float = Field(0.95, gt=0, lt=1, description="Level of the interval on the predicted share.")
 
     def run(self, evidence, params):
-        g = params.group_size or evidence.task.training.grpo.group_size or CONSERVATIVE_GROUP_SIZE
-        table = per_prompt_correct(evidence.graded_samples)
-        if not table:
+        from ..training.grpo import group_size_for, resolve_grpo
+        task = evidence.task
+        g, source = (params.group_size, "checks.grpo_readiness.group_size") if params.group_size else group_size_for(task)
+        rewards: dict[str, list[float]] = defaultdict(list)
+        correct: dict[str, list[bool]] = defaultdict(list)
+        for s in evidence.graded_samples:
+            rewards[s.sample.example_id].append(float(s.grade.reward))
+            correct[s.sample.example_id].append(bool(s.grade.correct))
+        if not rewards:
             return self.result(Status.FAIL, "no samples to judge")
-        ps = {i: sum(c for *_, c in rows) / len(rows) for i, rows in table.items()}
-        # P(all G rewards equal) for a prompt solved with probability p: all right or all wrong.
-        never_part = sum((1 - p) ** g for p in ps.values()) / len(ps)
-        always_part = sum(p ** g for p in ps.values()) / len(ps)
-        zero = never_part + always_part
-        never = [i for i, p in ps.items() if p == 0]
-        always = [i for i, p in ps.items() if p == 1]
-        metrics = {"group_size": g, "zero_variance_share": zero, "zero_variance_unsolved": never_part,
-                   "zero_variance_solved": always_part, "never_solved": len(never),
-                   "sometimes_solved": len(ps) - len(never) - len(always), "always_solved": len(always),
-                   "prompts": len(ps)}
+        if min(len(v) for v in rewards.values()) < 2:
+            from ..engine import Unavailable
+            raise Unavailable("grpo_readiness needs at least 2 samples per prompt (runs x n)")
+        zv = zero_variance_share(rewards, g, params.confidence)
+        ci, at = zv.interval, zv.estimated_at
+        # Which equal-reward groups are all right and which all wrong, on the same unbiased footing.
+        solved = sum(_part(rewards[i], correct[i], at, True) for i in rewards) / len(rewards)
+        unsolved = sum(_part(rewards[i], correct[i], at, False) for i in rewards) / len(rewards)
+        never = [i for i, c in correct.items() if not any(c)]
+        always = [i for i, c in correct.items() if all(c)]
+        runs = len({s.sample.run for s in evidence.graded_samples})
+        m = min(len(v) for v in rewards.values())
+        design = design_text(len(rewards), runs, max(1, m // runs))
+        cfg = resolve_grpo(task)
+        metrics = {"group_size": g, "group_size_source": source, "estimated_at": at, "exact": zv.exact,
+                   "zero_variance_share": ci.estimate, "zero_variance_ci": ci.bounds(),
+                   "zero_variance_interval": ci.to_dict(), "zero_variance_solved": solved,
+                   "zero_variance_unsolved": unsolved, "never_solved": len(never),
+                   "sometimes_solved": len(rewards) - len(never) - len(always), "always_solved": len(always),
+                   "prompts": len(rewards), "reward": "banded", "design": design,
+                   "sampled_temperature": task.sampling.temperature, "grpo_temperature": cfg.temperature}
         findings = []
         if never:
             findings.append(Finding(message=f"{len(never)} prompts never solved in any sample",
                                     example_ids=never[:50], data={"count": len(never)}))
-        headline = f"{pct(zero)} of groups of {g} predicted to have zero reward variance"
-        if zero <= params.max_zero_variance:
-            return self.result(Status.PASS, headline, metrics, findings)
-        if never_part >= always_part:
-            findings.insert(0, Finding(message="Most GRPO groups would teach nothing because the model almost never "
-                                               "solves these prompts: it needs a warm start first, not more GRPO."))
-            return self.result(Status.WARN, headline + " (mostly unsolved: warm start first)", metrics, findings)
-        # Mostly always-solved: nothing left for GRPO to learn, which is not a risk to flag.
-        return self.result(Status.PASS, headline + " (mostly already solved)", metrics, findings)
+        if abs(cfg.temperature - task.sampling.temperature) > 1e-9 or cfg.max_new_tokens != task.sampling.max_new_tokens:
+            findings.append(Finding(message=f"sampled at temperature {task.sampling.temperature:g}, "
+                                            f"{task.sampling.max_new_tokens} tokens; GRPO samples at "
+                                            f"{cfg.temperature:g}, {cfg.max_new_tokens} tokens: the prediction is for "
+                                            "the sampled settings"))
+        if zv.exact:
+            headline = f"{ci_text(ci)} of groups of {g} predicted to have zero reward variance"
+        else:
+            headline = (f"at most {pct(ci.estimate)} (CI up to {100 * ci.high:.0f}%) of groups of {g} predicted to "
+                        f"have zero reward variance; {design}: {m} samples a prompt < G, so estimated at G={at}")
+            findings.append(Finding(message=f"{m} samples a prompt cannot estimate groups of {g} without bias: the "
+                                            f"share of equal-reward groups of {at} is reported, an upper bound for "
+                                            f"{g}. Sample runs x n >= {g} per prompt for the figure itself."))
+        status = Status.PASS
+        if ci.estimate > params.max_zero_variance:
+            if unsolved >= solved:
+                findings.insert(0, Finding(message="Most GRPO groups would teach nothing because the model almost never "
+                                                   "solves these prompts: it needs a warm start first, not more GRPO."))
+                status, headline = Status.WARN, headline + " (mostly unsolved: warm start first)"
+            else:
+                # Mostly always-solved: nothing left for GRPO to learn, which is not a risk to flag.
+                headline += " (mostly already solved)"
+        elif ci.high > params.max_zero_variance:
+            headline += f"; {design}: too few samples to confirm ≤ {pct(params.max_zero_variance)}"
+        return self.result(status, headline, metrics, findings)
+
+
+def _part(rewards: list[float], correct: list[bool], g: int, right: bool) -> float:
+    """The unbiased share of equal-reward groups of g whose samples are all right (or all wrong)."""
+    picked = [r for r, c in zip(rewards, correct) if c is right]
+    return equal_group_share(reward_classes(picked), len(rewards), g) if len(picked) >= g else 0.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..results import Finding, Status
-from ._common import Check, StrictParams, per_prompt_correct, wilson
+from ..stats import clustered_mean, clustered_proportion
+from ._common import Check, StrictParams, ci_text, design_text, per_prompt_correct, sample_note
 
 
 class Stability(Check):
@@ -13,41 +14,51 @@ class Stability(Check):
 
     class Params(StrictParams):
         min_agreement: float = Field(0.8, ge=0, le=1, description="Mean per-prompt agreement across runs needed to pass.")
-        confidence: float = Field(0.95, gt=0, lt=1, description="Level of the Wilson interval on accuracy.")
+        confidence: float = Field(0.95, gt=0, lt=1, description="Level of the intervals on agreement and "
+                                  "accuracy (prompts as clusters: a prompt's samples are not independent draws).")
         min_accuracy: float = Field(0.5, ge=0, le=1, description="The interval's lower bound must reach this: "
                                     "a model that is stably wrong has not identified the correct pattern.")
 
     def run(self, evidence, params):
-        from statistics import NormalDist
         graded = evidence.graded_samples
         table = per_prompt_correct(graded)
         if not table:
             return self.result(Status.FAIL, "no samples to judge")
         agreements, flipped, per_prompt = [], [], {}
+        units = 0
         for ex_id, rows in table.items():
             outcomes = _unit_outcomes(rows)
             yes = sum(outcomes)
+            units += len(outcomes)
             agreements.append(max(yes, len(outcomes) - yes) / len(outcomes))
             if 0 < yes < len(outcomes):
                 flipped.append(ex_id)
             per_prompt[ex_id] = sum(c for *_, c in rows) / len(rows)
-        correct = sum(bool(g.grade.correct) for g in graded)
-        z = NormalDist().inv_cdf(0.5 + params.confidence / 2)
-        agreement = sum(agreements) / len(agreements)
-        metrics = {"agreement": agreement, "flip_rate": len(flipped) / len(table),
-                   "accuracy": correct / len(graded), "accuracy_ci": list(wilson(correct, len(graded), z)),
+        acc = clustered_proportion([(sum(c for *_, c in v), len(v)) for v in table.values()], params.confidence)
+        agree = clustered_mean(agreements, cap=units, confidence=params.confidence)
+        runs = len({r for rows in table.values() for r, *_ in rows})
+        design = design_text(len(table), runs, max(1, round(len(graded) / len(table) / runs)))
+        metrics = {"agreement": agree.estimate, "agreement_ci": agree.bounds(), "flip_rate": len(flipped) / len(table),
+                   "accuracy": acc.estimate, "accuracy_ci": acc.bounds(), "accuracy_interval": acc.to_dict(),
                    "confidence": params.confidence, "prompts": len(table), "per_prompt": per_prompt,
-                   "unit": "run" if len({r for rows in table.values() for r, *_ in rows}) > 1 else "sample"}
+                   "unit": "run" if runs > 1 else "sample", "design": design}
         findings = []
         if flipped:
             findings.append(Finding(message=f"{len(flipped)} prompts flip between right and wrong across runs",
                                     example_ids=flipped[:50], data={"count": len(flipped)}))
-        lo, hi = metrics["accuracy_ci"]
-        stably_wrong = lo < params.min_accuracy
-        status = Status.PASS if agreement >= params.min_agreement and not stably_wrong else Status.FAIL
-        headline = f"agreement {100 * agreement:.0f}%, accuracy {100 * lo:.0f}–{100 * hi:.0f}% ({params.confidence:.0%} CI)"
-        if stably_wrong and agreement >= params.min_agreement:
+        stably_wrong = acc.low < params.min_accuracy
+        agreed = agree.estimate >= params.min_agreement
+        status = Status.PASS if agreed and not stably_wrong else Status.FAIL
+        lo, hi = acc.bounds()
+        headline = f"agreement {ci_text(agree, short=True)}, accuracy {100 * lo:.0f}–{100 * hi:.0f}% ({params.confidence:.0%} CI)"
+        if stably_wrong and agreed:
             headline += f": stable, but not on the correct pattern (needs ≥ {100 * params.min_accuracy:.0f}%)"
+        note = sample_note(agree, params.min_agreement, agreed, design)
+        metrics["sample_note"] = note
+        if note:
+            headline += f"; {note}"
+            if status is Status.PASS and agree.low < params.min_agreement:
+                status = Status.WARN       # passed by its rule, on a sample too small to confirm it
         prev = evidence.previous
         if prev is not None:
             old = next((c for c in prev.checks if c.id == "stability"), None)

@@ -105,7 +105,9 @@ class HtmlReporter:
         threshold = m.get("threshold")
         runs = m.get("per_run_accuracy") or []
         if runs:
-            charts["runs"] = bar_chart([(f"run {i + 1}", float(a), None) for i, a in enumerate(runs)],
+            cis = m.get("per_run_accuracy_ci") or [None] * len(runs)
+            charts["runs"] = bar_chart([(f"run {i + 1}" + (f" [{100 * ci[0]:.0f}–{100 * ci[1]:.0f}%]" if ci else ""),
+                                         float(a), None) for i, (a, ci) in enumerate(zip(runs, cis))],
                                        threshold=threshold, title="Accuracy per sampled run")
         per = m.get("per_scenario") or {}
         before = ((verdict.compare or {}).get("per_scenario_accuracy") or {})

@@ -13,14 +13,18 @@ if TYPE_CHECKING:
     from ..task import SamplingSpec
     from .store import SampleStore
 
-__all__ = ["SamplingPlan", "Generation", "Unit", "render_prompt", "plan_units", "run_units", "units_to_samples",
+# Every seed is below this: torch.Generator.manual_seed on CPU keeps only a seed's low 32 bits.
+SEED_SPACE = 2 ** 32
+
+__all__ = ["SamplingPlan", "SEED_SPACE", "plan_seeds", "Generation", "Unit", "render_prompt", "plan_units", "run_units", "units_to_samples",
            "pad_left", "pad_right"]
 
 
 @dataclass(frozen=True)
 class SamplingPlan:
-    """R runs x n samples per prompt. Run r draws the seed block [seed + r*n, seed + r*n + n), so runs
-    never share a seed (vLLM gives sample i of a request the seed `seed + i`; the other engines match)."""
+    """R runs x n samples per prompt. Each (example, run) request draws its own seed block
+    [b, b + n), b from `block_seed`; sample i uses b + i (vLLM gives sample i of a request the seed
+    `seed + i`; the other engines match), so no two prompts and no two runs share a random stream."""
 
     runs: int = 4
     n: int = 4
@@ -37,9 +41,14 @@ class SamplingPlan:
                    max_new_tokens=spec.max_new_tokens, stop=tuple(spec.stop), seed=spec.seed,
                    system_prompt=spec.system_prompt)
 
-    def run_seed(self, r: int) -> int:
-        """The first seed of run r's block; sample i of that run uses run_seed(r) + i."""
-        return self.seed + r * self.n
+    def block_seed(self, example_id: str, run: int, attempt: int = 0) -> int:
+        """The first seed of (example, run)'s block: n * h, h a hash of (task seed, example id, run)
+        below 2**32 / n. Blocks are aligned, so two overlap only when their h are equal; `plan_units`
+        resolves that (attempt 1, 2, ...). Seeds stay below 2**32 because torch's CPU generator keeps
+        only the low 32 bits of a seed."""
+        doc = json.dumps(["phasecheck.seed/1", int(self.seed), str(example_id), int(run), int(attempt)])
+        h = int.from_bytes(hashlib.sha256(doc.encode()).digest()[:8], "big")
+        return (h % (SEED_SPACE // self.n)) * self.n
 
     def params_key(self) -> str:
         """A stable hash of what changes a block of outputs: n, temperature, top_p, max_new_tokens,
@@ -90,7 +99,7 @@ def render_prompt(tokenizer: Any, prompt: str | list[dict], system_prompt: str |
 
 @dataclass(frozen=True)
 class Unit:
-    """One request: n samples of one example in one run, seeds seed..seed+n-1."""
+    """One request: n samples of one example in one run, seeds seed..seed+n-1 (its block)."""
 
     example_index: int
     run: int
@@ -98,10 +107,31 @@ class Unit:
     prompt: str            # the rendered prompt (or a JSON request body for API engines): the cache key
 
 
+def plan_seeds(example_ids: Sequence[str], plan: SamplingPlan) -> dict[tuple[int, int], int]:
+    """(example index, run) -> first seed of its block, no two blocks sharing a seed. A block's seed
+    depends on the task seed, the example's id and the run, not on the example's position or on
+    `runs`, so cached blocks stay valid when the eval file is reordered or runs are added. On the
+    rare clash of two blocks, the later one in (run, example order) takes the next attempt: raising
+    `runs` never moves an earlier run's seeds."""
+    taken: set[int] = set()
+    out: dict[tuple[int, int], int] = {}
+    for r in range(plan.runs):
+        for i, ex_id in enumerate(example_ids):
+            attempt = 0
+            seed = plan.block_seed(ex_id, r)
+            while seed in taken:
+                attempt += 1
+                seed = plan.block_seed(ex_id, r, attempt)
+            taken.add(seed)
+            out[(i, r)] = seed
+    return out
+
+
 def plan_units(examples: Sequence[Example], plan: SamplingPlan, render: Callable[[Example], str]) -> list[Unit]:
     """Every (example, run) request, run-major so an interrupted check has whole runs done first."""
     rendered = [render(ex) for ex in examples]
-    return [Unit(i, r, plan.run_seed(r), rendered[i]) for r in range(plan.runs) for i in range(len(examples))]
+    seeds = plan_seeds([ex.id for ex in examples], plan)
+    return [Unit(i, r, seeds[(i, r)], rendered[i]) for r in range(plan.runs) for i in range(len(examples))]
 
 
 def run_units(units: list[Unit], generate_batch: Callable[[list[Unit]], list[list[Generation]]],
@@ -139,13 +169,13 @@ def run_units(units: list[Unit], generate_batch: Callable[[list[Unit]], list[lis
 def units_to_samples(examples: Sequence[Example], plan: SamplingPlan, done: dict[Unit, list[Generation]], *,
                      model: str, engine: str) -> list[Sample]:
     """Samples ordered by example, then run, then index: the order every engine returns."""
-    by_key = {(u.example_index, u.run): gens for u, gens in done.items()}
+    by_key = {(u.example_index, u.run): (u.seed, gens) for u, gens in done.items()}
     out = []
     for i, ex in enumerate(examples):
         for r in range(plan.runs):
-            gens = by_key[(i, r)]
+            seed, gens = by_key[(i, r)]
             for k, g in enumerate(gens):
-                out.append(Sample(example_id=ex.id, run=r, index=k, seed=plan.run_seed(r) + k, completion=g.text,
+                out.append(Sample(example_id=ex.id, run=r, index=k, seed=seed + k, completion=g.text,
                                   finish_reason=g.finish_reason, n_tokens=g.n_tokens, model=model, engine=engine))
     return out
 

@@ -59,8 +59,8 @@ def parse_choices(doc: Any, n: int, chat: bool) -> list[Generation]:
 
 
 class OpenAIEngine(EngineBase):
-    """Sends one request per (example, run) with n and the run's seed; vLLM-backed servers give
-    choice i the seed seed+i, the same blocks as the local engines."""
+    """Sends one request per (example, run) with n and the first seed of that request's own block;
+    vLLM-backed servers give choice i the seed seed+i, the same seeds as the local engines."""
 
     id: ClassVar[str] = "openai"
     needs_model: ClassVar[bool] = False

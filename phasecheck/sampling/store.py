@@ -26,6 +26,8 @@ def cache_root() -> Path:
 
 
 def _key(prompt: str, seed: int) -> str:
+    # A block is keyed by its own first seed, which SamplingPlan.block_seed derives from the task seed,
+    # example id and run: a block cached under another seed plan is never served for this one.
     return hashlib.sha256(json.dumps([prompt, seed]).encode("utf-8")).hexdigest()
 
 

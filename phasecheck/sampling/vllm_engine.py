@@ -1,6 +1,6 @@
-"""The vllm engine (GPU): LLM.generate with SamplingParams(n=..., seed=...). vLLM gives sample i of
-a request the seed seed+i, which is why run r asks for seed base + r*n. vllm is imported only here,
-only when this engine samples."""
+"""The vllm engine (GPU): LLM.generate with SamplingParams(n=..., seed=...). vLLM (V1) gives sample i of
+a request the seed seed+i, so each (example, run) request asks for the first seed of its own block
+(SamplingPlan.block_seed): the same seeds as the transformers engine. vllm is imported only here."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -16,7 +16,7 @@ __all__ = ["VLLMEngine", "sampling_kwargs", "start_llm", "to_generations"]
 
 
 def sampling_kwargs(plan: SamplingPlan, seed: int) -> dict[str, Any]:
-    """The keyword arguments of vllm.SamplingParams for one run's block starting at `seed`."""
+    """The keyword arguments of vllm.SamplingParams for one request's seed block starting at `seed`."""
     kw: dict[str, Any] = {"n": plan.n, "seed": seed, "temperature": plan.temperature, "top_p": plan.top_p,
                           "max_tokens": plan.max_new_tokens}
     if plan.stop:

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 from ..sampling.lean import lean_model
 from ..state import record_run
+from ..stats import wilson
 from ..task import GRPOSpec, LoraSpec, TaskSpec
 from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
 from .common import (InferenceCopy, MetricsLog, Policy, apply_lora, base_view,
@@ -41,7 +42,7 @@ from .gate import check_gate
 from .rollout import HFRollout, Rollout, rollout_for
 
 __all__ = ["GRPOSettings", "PRESETS", "resolve_grpo", "train_grpo", "GRPOResult", "group_advantages",
-           "plan_steps"]
+           "plan_steps", "group_size_for"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Refining, not relearning: small adapter, tiny steps, strong KL, a quarter epoch.
@@ -96,6 +97,14 @@ def resolve_grpo(task: TaskSpec, **overrides: Any) -> GRPOSettings:
     base.pop("full_finetune", None)
     base.update(overrides)
     return GRPOSettings(preset=spec.preset, seed=spec.seed, **base)
+
+
+def group_size_for(task: TaskSpec) -> tuple[int, str]:
+    """The G that `train grpo` will use for this task, and where it comes from (task field or preset)."""
+    spec = task.training.grpo
+    if spec.group_size is not None:
+        return spec.group_size, "training.grpo.group_size"
+    return int(PRESETS[spec.preset]["group_size"]), f"training.grpo.preset {spec.preset}"
 
 
 def plan_steps(settings: GRPOSettings, n_examples: int) -> int:
@@ -249,6 +258,7 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
                 "step": step + 1, "total_steps": total, "loss": loss.item(),
                 "reward_mean": rewards.mean().item(), "reward_std": rewards.std(unbiased=False).item(),
                 "frac_zero_std": (group_std < 1e-6).float().mean().item(),
+                "frac_zero_std_ci": list(wilson(int((group_std < 1e-6).sum()), len(batch))),
                 "kl": ((kl.detach() * cmask).sum() / n_tok).item(),
                 "entropy": ((entropy.detach() * cmask).sum() / n_tok).item(),
                 "clip_frac": ((((ratio - 1).abs() > cfg.epsilon).float() * cmask).sum() / n_tok).item(),
@@ -258,6 +268,8 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
                 "advantage_min": adv.min().item(), "advantage_max": adv.max().item(),
                 "lr": cfg.learning_rate, "gen_s": round(t_gen, 4), "step_s": round(time.perf_counter() - t0, 4),
             }
+            if step == start_step:
+                line.update(predicted_zero_std(gate.verdict, cfg.group_size))
             log.write(line)
             if save_every and (step + 1) % save_every == 0 and step + 1 < total:
                 save(step + 1)
@@ -271,6 +283,17 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
             grader.close()
     path = save(total)
     return GRPOResult(path, total, log.path)
+
+
+def predicted_zero_std(verdict: Any, group_size: int) -> dict[str, Any]:
+    """The newest verdict's grpo_readiness prediction of frac_zero_std, when it was made for this G,
+    to set beside the first step's measured share (each with its interval)."""
+    check = next((c for c in verdict.checks if c.id == "grpo_readiness"), None) if verdict else None
+    m = check.metrics if check else {}
+    if m.get("group_size") != group_size or "zero_variance_ci" not in m:
+        return {}
+    return {"predicted_zero_std": m["zero_variance_share"], "predicted_zero_std_ci": m["zero_variance_ci"],
+            "predicted_exact": m.get("exact", True)}
 
 
 class _Interrupted(KeyboardInterrupt):

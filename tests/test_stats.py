@@ -1,0 +1,150 @@
+"""phasecheck.stats: the t quantile, intervals over prompts as clusters, and the unbiased zero-variance
+share, checked against exact enumeration and against the zero-std groups GRPO itself measures."""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from phasecheck.checks.grpo_readiness import GrpoReadiness
+from phasecheck.engine import Evidence
+from phasecheck.records import Example, Sample
+from phasecheck.stats import (clustered_mean, clustered_proportion, equal_group_share, reward_classes, t_quantile,
+                              wilson, zero_variance_share)
+from phasecheck.task import TaskSpec
+
+
+@pytest.mark.parametrize("df, q", [(1, 12.7062), (2, 4.3027), (5, 2.5706), (9, 2.2622), (30, 2.0423),
+                                   (120, 1.9799)])
+def test_t_quantile_matches_the_tables(df, q):
+    assert t_quantile(0.975, df) == pytest.approx(q, abs=2e-4)
+
+
+def test_wilson_is_the_score_interval():
+    lo, hi = wilson(8, 10)
+    assert lo < 0.8 < hi and wilson(80, 100)[1] - wilson(80, 100)[0] < hi - lo
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_cluster_interval_widens_when_samples_of_a_prompt_agree():
+    """Same 50% over 64 samples: 16 prompts each half right (little between-prompt spread) against
+    8 always right and 8 never (all spread between prompts): the second is worth about 15 samples (16 prompts, one degree of freedom spent on the mean)."""
+    mixed = clustered_proportion([(2, 4)] * 16)
+    split = clustered_proportion([(4, 4)] * 8 + [(0, 4)] * 8)
+    assert mixed.estimate == split.estimate == 0.5
+    assert split.high - split.low > 1.8 * (mixed.high - mixed.low)
+    assert split.n_eff == pytest.approx(15.0) and split.prompts == 16 and split.n == 64
+
+
+def test_cluster_interval_at_the_boundary_and_with_one_prompt():
+    none = clustered_proportion([(0, 4)] * 20)
+    assert none.low == 0.0 and 0 < none.high < 0.1
+    one = clustered_proportion([(3, 4)])
+    assert (one.low, one.high) == (0.0, 1.0) and "one prompt" in one.method
+
+
+def test_cluster_interval_is_deterministic():
+    rng = random.Random(5)
+    counts = [(rng.randint(0, 8), 8) for _ in range(30)]
+    assert clustered_proportion(counts) == clustered_proportion(list(counts))
+    assert clustered_mean([c / m for c, m in counts], cap=240).bounds() == clustered_proportion(counts).bounds()
+
+
+def _enumerate_share(q: dict[float, float], m: int, g: int) -> tuple[float, float]:
+    """(expected unbiased estimate from m draws, truth sum q_v^g), by enumerating every outcome."""
+    values, probs = zip(*q.items())
+    expect = 0.0
+    for draw in itertools.product(range(len(values)), repeat=m):
+        p = math.prod(probs[i] for i in draw)
+        expect += p * equal_group_share(reward_classes([values[i] for i in draw]), m, g)
+    return expect, sum(p ** g for p in probs)
+
+
+@pytest.mark.parametrize("m, g", [(4, 4), (6, 4), (7, 3), (8, 8)])
+def test_zero_variance_estimate_is_unbiased_by_exact_enumeration(m, g):
+    q = {1.1: 0.2, 1.0: 0.1, 0.1: 0.45, 0.0: 0.25}      # correct x format bonus, four reward values
+    expect, truth = _enumerate_share(q, m, g)
+    assert expect == pytest.approx(truth, abs=1e-12)
+    # The plug-in (sample frequencies to the power g) is biased upward; measured here for contrast.
+    plug = 0.0
+    values, probs = zip(*q.items())
+    for draw in itertools.product(range(len(values)), repeat=m):
+        p = math.prod(probs[i] for i in draw)
+        plug += p * sum((draw.count(i) / m) ** g for i in range(len(values)))
+    assert plug > truth + 0.01
+
+
+def test_zero_variance_below_g_is_an_upper_bound_and_says_so():
+    zv = zero_variance_share({"a": [1.0, 1.0, 0.0, 1.0], "b": [0.0] * 4}, 8)
+    assert (zv.exact, zv.estimated_at, zv.group_size) == (False, 4, 8)
+    assert zv.interval.estimate == pytest.approx(0.5) and "upper bound for G=8" in zv.interval.method
+
+
+# --- the prediction against what GRPO measures ------------------------------------------------------
+
+def _partial_credit_task() -> TaskSpec:
+    return TaskSpec.model_validate({
+        "name": "bands", "grader": {"verifier": {"kind": "exact", "extract": {"regex": r"answer is (-?\d+)"}},
+                                    "default": {"correct": 1.0, "wrong": -0.5}, "format_bonus": 0.2,
+                                    "concise_chars": 20},
+        "sampling": {"runs": 2, "n": 3}, "training": {"grpo": {"group_size": 4}}})
+
+
+def _samples(examples):
+    """Six samples a prompt: right or wrong, terse (bonus) or padded (no bonus), in a fixed pattern."""
+    rng = random.Random(0)
+    out = []
+    for ex in examples:
+        for r in range(2):
+            for j in range(3):
+                right = rng.random() < 0.7
+                ans = ex.reference if right else "0"
+                text = f"answer is {ans}" if rng.random() < 0.6 else f"Let me think it over: answer is {ans}"
+                out.append(Sample(example_id=ex.id, run=r, index=j, seed=0, completion=text, model="m",
+                                  engine="replay"))
+    return out
+
+
+def test_partial_credit_bands_predict_zero_reward_std_as_grpo_measures_it():
+    """The check's share equals the mean, over every group of 4 one could draw from each prompt's
+    samples, of GRPO's own zero-std test on the rewards GRPO is given (grader bands, format bonus)."""
+    import torch
+
+    from phasecheck.grading import Grader, as_reward_func
+    task = _partial_credit_task()
+    examples = [Example(id=f"e{i}", prompt=f"Twice {i}?", reference=str(2 * i + 1)) for i in range(12)]
+    samples = _samples(examples)
+    res = GrpoReadiness().run(Evidence(task, examples=examples, samples=samples), GrpoReadiness.Params())
+    by_id = {ex.id: ex for ex in examples}
+    with Grader(task) as grader:
+        reward_fn = as_reward_func(task, grader)
+        measured, correct_only = [], []
+        for ex in examples:
+            texts = [s.completion for s in samples if s.example_id == ex.id]
+            grades = grader.grade_many([(t, by_id[ex.id]) for t in texts])      # what train_grpo rewards with
+            rewards = [g.reward for g in grades]
+            assert reward_fn(texts, id=[ex.id] * 6, reference=[ex.reference] * 6) == rewards   # the TRL path
+            groups = torch.tensor([[rewards[i] for i in c] for c in itertools.combinations(range(6), 4)])
+            measured.append((groups.std(dim=1, unbiased=False) < 1e-6).float().mean().item())
+            ok = [g.correct for g in grades]
+            correct_only.append(sum(len({ok[i] for i in c}) == 1 for c in itertools.combinations(range(6), 4)) / 15)
+    assert res.metrics["group_size"] == 4 and res.metrics["exact"]
+    assert res.metrics["zero_variance_share"] == pytest.approx(sum(measured) / len(measured), abs=1e-6)
+    # Judged on correctness alone, the bonus would be invisible and the share overstated.
+    assert sum(correct_only) / len(correct_only) > res.metrics["zero_variance_share"] + 0.05
+
+
+def test_train_grpo_sets_the_verdicts_prediction_beside_its_first_step_only_for_the_same_g():
+    from phasecheck.results import CheckResult, Fingerprint, Phase, Status, Verdict
+    from phasecheck.training.grpo import predicted_zero_std
+    check = CheckResult(id="grpo_readiness", question="q", status=Status.PASS, headline="h",
+                        metrics={"group_size": 8, "zero_variance_share": 0.05, "zero_variance_ci": [0.02, 0.1],
+                                 "exact": True})
+    verdict = Verdict(task="t", status=Phase.GRPO_PHASE, action="", checks=[check],
+                      fingerprint=Fingerprint(task="t", sampling="s", version="0", digest="d"),
+                      created_at="2020-01-01T00:00:00Z")
+    assert predicted_zero_std(verdict, 8) == {"predicted_zero_std": 0.05, "predicted_zero_std_ci": [0.02, 0.1],
+                                              "predicted_exact": True}
+    assert predicted_zero_std(verdict, 4) == {} and predicted_zero_std(None, 8) == {}
