@@ -86,8 +86,8 @@ def wrong_answer(text: str, ref: str, marker: str | None) -> str:
 
 def plant(text: str, sentence: str, mode: str, rnd: random.Random) -> str:
     """Insert the planting sentence at the start (fixed) or at a random line break before the last line."""
-    if mode == "fixed":
-        return f"{sentence} {text}"
+    if mode == "fixed":              # its own first line, so a one-line solution keeps it past wrong_answer()
+        return f"{sentence}\n{text}"
     lines = text.split("\n")
     at = rnd.randrange(0, max(1, len(lines) - 1))
     lines.insert(at, sentence)

@@ -18,7 +18,7 @@ class Contamination(Check):
     question = "Do you have correct examples you trust?"
 
     class Params(StrictParams):
-        max_rate: float = Field(0.05, gt=0, le=1, description="Share of rows an ungrounded token must reach to be judged at all.")
+        max_rate: float = Field(0.05, gt=0, le=1, description="Share of rows an ungrounded token may reach before it is judged (below it, nothing is reported).")
         min_rows: int = Field(3, ge=1, description="A token must be in at least this many rows to be judged.")
         alpha: float = Field(0.01, gt=0, lt=1, description="Family-wise significance for the verifier link: the one-sided Fisher exact p-value that rows with the token pass less often, times the number of tokens tested (Bonferroni), must be below this.")
         max_pass_ratio: float = Field(0.5, gt=0, lt=1, description="The link also needs a large effect: rows with the token pass at most this fraction as often as rows without it.")
