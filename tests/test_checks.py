@@ -72,8 +72,8 @@ def test_base_model_passes_when_every_run_reaches_the_threshold():
     assert res.status is Status.PASS
     lo, hi = res.metrics["pass_at_1_ci"]
     assert 0.8 < lo < 0.95 < hi < 1
-    assert res.headline == (f"4/4 runs ≥ 80% (best 95%, worst 95% [{100 * lo:.0f}–{100 * hi:.0f}%]); "
-                            f"pass@1 95% (95% CI {100 * lo:.0f}–{100 * hi:.0f}%)")
+    shown = f"{math.floor(100 * lo)}–{math.ceil(100 * hi)}%"       # rounded outward
+    assert res.headline == f"4/4 runs ≥ 80% (best 95%, worst 95% [{shown}]); pass@1 95% (95% CI {shown})"
 
 
 def test_base_model_says_when_the_sample_is_too_small_to_confirm_a_pass():

@@ -12,7 +12,7 @@ from ..results import CheckResult, Finding, Status, pct  # noqa: F401 - re-expor
 from ..stats import Interval, wilson  # noqa: F401 - re-exported (wilson lived here first)
 
 __all__ = ["Check", "StrictParams", "wilson", "pass_at_k", "per_prompt_correct", "pct", "default_ks", "ci_text",
-           "design_text", "sample_note", "FEW_PROMPTS"]
+           "design_text", "sample_note", "band", "FEW_PROMPTS"]
 
 # Fewer prompts than this and an interval across prompts can undercover when a few prompts are much
 # harder (or easier) than the rest: bench/stat_coverage.py measures 79-90% for a nominal 95% at 8 prompts.
@@ -78,10 +78,15 @@ def per_prompt_correct(graded: Iterable[Any]) -> dict[str, list[tuple[int, int, 
 
 
 
+def band(low: float, high: float) -> str:
+    """'48–74%', rounded outward so the printed interval never claims more than the computed one."""
+    return f"{math.floor(100 * low + 1e-9)}–{math.ceil(100 * high - 1e-9)}%"
+
+
 def ci_text(ci: Interval, short: bool = False) -> str:
     """'62% (95% CI 48–74%)', or '62% [48–74%]' when short: never a point estimate alone."""
-    band = f"{100 * ci.low:.0f}–{100 * ci.high:.0f}%"
-    return f"{pct(ci.estimate)} [{band}]" if short else f"{pct(ci.estimate)} ({ci.confidence:.0%} CI {band})"
+    band_ = band(ci.low, ci.high)
+    return f"{pct(ci.estimate)} [{band_}]" if short else f"{pct(ci.estimate)} ({ci.confidence:.0%} CI {band_})"
 
 
 def design_text(prompts: int, runs: int, n: int) -> str:

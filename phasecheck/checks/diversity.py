@@ -7,7 +7,7 @@ from pydantic import Field
 
 from ..results import Finding, Status
 from ..stats import clustered_mean
-from ._common import Check, StrictParams, pass_at_k, pct
+from ._common import Check, StrictParams, band, pass_at_k, pct
 
 
 def _answer_key(g) -> str:
@@ -54,7 +54,7 @@ class Diversity(Check):
             findings.append(Finding(message=f"{len(collapsed)} prompts get the same wrong answer in every sample",
                                     example_ids=collapsed[:50], data={"count": len(collapsed)}))
         headline = (f"distinct answers {pct(d)}, pass@{k} − pass@1 = {100 * (ak - a1):.0f} pts "
-                    f"({room.confidence:.0%} CI {100 * room.low:.0f}–{100 * room.high:.0f})")
+                    f"({room.confidence:.0%} CI {band(room.low, room.high).rstrip('%')})")
         low = d < params.min_distinct_ratio and (ak - a1) < params.min_headroom and a1 < 1.0
         if low:
             findings.insert(0, Finding(message="Answers have collapsed to one mode and sampling more finds nothing "

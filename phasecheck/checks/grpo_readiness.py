@@ -2,6 +2,7 @@
 nothing; the share of such groups is predicted on the banded reward, at the group size GRPO will use."""
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from pydantic import Field
@@ -65,7 +66,7 @@ class GrpoReadiness(Check):
         if zv.exact:
             headline = f"{ci_text(ci)} of groups of {g} predicted to have zero reward variance"
         else:
-            headline = (f"at most {pct(ci.estimate)} (CI up to {100 * ci.high:.0f}%) of groups of {g} predicted to "
+            headline = (f"at most {pct(ci.estimate)} (CI up to {math.ceil(100 * ci.high - 1e-9)}%) of groups of {g} predicted to "
                         f"have zero reward variance; {design}: {m} samples a prompt < G, so estimated at G={at}")
             findings.append(Finding(message=f"{m} samples a prompt cannot estimate groups of {g} without bias: the "
                                             f"share of equal-reward groups of {at} is reported, an upper bound for "

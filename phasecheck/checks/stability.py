@@ -5,7 +5,7 @@ from pydantic import Field
 
 from ..results import Finding, Status
 from ..stats import clustered_mean, clustered_proportion
-from ._common import Check, StrictParams, ci_text, design_text, per_prompt_correct, sample_note
+from ._common import Check, StrictParams, band, ci_text, design_text, per_prompt_correct, sample_note
 
 
 class Stability(Check):
@@ -49,11 +49,11 @@ class Stability(Check):
         stably_wrong = acc.low < params.min_accuracy
         agreed = agree.estimate >= params.min_agreement
         status = Status.PASS if agreed and not stably_wrong else Status.FAIL
-        lo, hi = acc.bounds()
-        headline = f"agreement {ci_text(agree, short=True)}, accuracy {100 * lo:.0f}–{100 * hi:.0f}% ({params.confidence:.0%} CI)"
+        headline = f"agreement {ci_text(agree, short=True)}, accuracy {band(acc.low, acc.high)} ({params.confidence:.0%} CI)"
         if stably_wrong and agreed:
             headline += f": stable, but not on the correct pattern (needs ≥ {100 * params.min_accuracy:.0f}%)"
-        note = sample_note(agree, params.min_agreement, agreed, design)
+        # A model that fails on accuracy fails whatever its agreement: no clause about agreement's sample then.
+        note = None if stably_wrong else sample_note(agree, params.min_agreement, agreed, design)
         metrics["sample_note"] = note
         if note:
             headline += f"; {note}"
