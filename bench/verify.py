@@ -1,15 +1,21 @@
 """Benchmark: our math grading vs a plain sequential math_verify loop, and the worst hostile input's wall time.
 
-Usage: python bench/verify.py [--pairs 10000] [--workers 2] [--timeout 5] [--seed 0]
+Usage: python bench/verify.py [--pairs 10000] [--workers 2] [--timeout 5] [--seed 0] [--reps 6] [--load 3]
 Prints one JSON object. Pairs are math answers in varied forms, ~30% repeated (as in GRPO groups).
+`stability` judges one slow symbolic pair `reps` times on fresh workers, with `load` busy processes of our
+own running, under a CPU-time and a wall-clock budget of the same size: how often each verdict flips.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import random
+import subprocess
+import sys
 import time
+from collections import Counter
 
 
 def make_pairs(n: int, seed: int) -> list[tuple[str, str]]:
@@ -62,7 +68,7 @@ def ours(pairs: list[tuple[str, str]], workers: int, timeout: float) -> tuple[fl
 
 def hostile(timeout: float, workers: int) -> dict:
     from phasecheck.grading.math import Math
-    from phasecheck.grading.pool import TimeoutPool
+    from phasecheck.grading.pool import TimeoutPool, cpu_seconds
     inputs = {"tower": "2^{2^{2^{2^{2^{2}}}}}", "plain_tower": "The answer is 9**9**9**9", "big_power": "10^{10^{8}}",
               "deep_parens": "(" * 3000 + "1" + ")" * 3000, "100k_chars": "1+" * 50_000 + "1"}
     out = {}
@@ -72,7 +78,47 @@ def hostile(timeout: float, workers: int) -> dict:
         for name, text in inputs.items():
             t = time.perf_counter()
             [j] = v.judge([text], reference=["1"])
-            out[name] = {"seconds": round(time.perf_counter() - t, 3), "outcome": j.why or ("correct" if j.score else "wrong")}
+            out[name] = {"seconds": round(time.perf_counter() - t, 3), "outcome": j.why or ("correct" if j.score else "wrong"),
+                         "detail": j.detail[:100]}
+        out["pool"] = pool.stats()
+    return out
+
+
+SLOW_PAIR = ("\\sum_{k=1}^{n} k^3", "$\\left(\\frac{n(n+1)}{2}\\right)^2$")   # ~0.5 s of sympy on an idle core
+
+
+def _judge_slow_pair(clock: str, budget: float, reps: int) -> dict:
+    from phasecheck.grading.math import Math
+    from phasecheck.grading.pool import TimeoutPool
+    seen, walls = Counter(), []
+    for _ in range(reps):
+        with TimeoutPool(1) as pool:              # a fresh worker: no parse cached from the last repetition
+            pool.call(abs, (1,), 120)             # start-up is not judged time
+            v = Math(Math.Params(clock=clock), timeout=budget, pool=pool)
+            t = time.perf_counter()
+            [j] = v.judge([SLOW_PAIR[1]], reference=[SLOW_PAIR[0]])
+            walls.append(time.perf_counter() - t)
+            seen[j.why or ("correct" if j.score else "wrong")] += 1
+    return {"verdicts": dict(seen), "wall_seconds": [round(min(walls), 2), round(max(walls), 2)]}
+
+
+def stability(reps: int, load: int, budget: float) -> dict:
+    """Verdicts of one slow pair judged `reps` times per clock, as the machine is, then under `load` busy
+    processes of our own: a verdict that changes between the two flips with machine load."""
+    out: dict = {"load_processes": load, "cpu_count": os.cpu_count(), "budget_s": budget}
+    for clock in ("cpu", "wall"):
+        out[clock] = {"as_is": _judge_slow_pair(clock, budget, reps)}
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
+    try:
+        for clock in ("cpu", "wall"):
+            out[clock]["loaded"] = _judge_slow_pair(clock, budget, reps)
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    for clock in ("cpu", "wall"):
+        seen = set(out[clock]["as_is"]["verdicts"]) | set(out[clock]["loaded"]["verdicts"])
+        out[clock]["flips_with_load"] = len(seen) > 1
     return out
 
 
@@ -82,6 +128,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reps", type=int, default=6, help="Repetitions per clock for the stability measure (0 = skip).")
+    ap.add_argument("--load", type=int, default=3, help="Busy processes run during the stability measure.")
+    ap.add_argument("--stability-budget", type=float, default=1.0, help="Budget (s) for the stability measure.")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     pairs = make_pairs(args.pairs, args.seed)
@@ -89,6 +138,8 @@ def main() -> None:
     base_s, base = baseline(pairs, int(args.timeout))
     agree = sum((g.correct is True) == b for g, b in zip(grades, base)) / len(pairs)
     worst = hostile(args.timeout, args.workers)
+    pool_stats = worst.pop("pool")
+    stable = stability(args.reps, args.load, args.stability_budget) if args.reps else None
     print(json.dumps({
         "pairs": len(pairs), "distinct_pairs": len(set(pairs)), "workers": args.workers,
         "ours_pairs_per_s": round(len(pairs) / ours_s, 1), "ours_seconds": round(ours_s, 3),
@@ -97,6 +148,7 @@ def main() -> None:
         "speedup": round(base_s / ours_s, 2), "speedup_including_startup": round(base_s / (ours_s + startup), 2),
         "agreement_with_baseline": round(agree, 4), "timeout_s": args.timeout,
         "worst_hostile_seconds": max(h["seconds"] for h in worst.values()), "hostile": worst,
+        "hostile_pool": pool_stats, "clock": "cpu", "load_average": os.getloadavg()[0], "stability": stable,
     }, indent=2))
 
 

@@ -160,7 +160,10 @@ def _pause(pid: int, after: float, seconds: float) -> threading.Thread:
         time.sleep(after)
         os.kill(pid, signal.SIGSTOP)
         time.sleep(seconds)
-        os.kill(pid, signal.SIGCONT)
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:      # a wall-clock budget killed it meanwhile
+            pass
     th = threading.Thread(target=run)
     th.start()
     return th

@@ -1,10 +1,14 @@
 """Grading: answer extraction, verifier plugins, and reward bands turning a completion into a Grade.
 
+math and numeric read the final answer (`extract: final`) unless the task sets `extract`.
+
 Outcomes, in order of precedence (first that applies):
   error     the verifier could not judge for a reason that is not the model's fault (no or bad reference,
             verifier crash). correct=None, reward 0.0; the TRL reward function returns None.
-  timeout   judging took longer than `verifier.timeout` (the worker was killed). correct=None, reward =
-            the scenario's `wrong` band, so hostile output never pays; no format bonus.
+  timeout   judging used more than `verifier.timeout` (CPU seconds of the worker for math; the worker was
+            killed). correct=None, reward = the scenario's `wrong` band, so hostile output never pays; no bonus.
+  too_long  the answer is longer than the verifier judges at a bounded cost, and no shorter final answer
+            (boxed, answer line, last math span) was found in it. correct=None, reward = the `wrong` band.
   correct   score 1.0. reward = `correct` (+ keyword bonus per `keywords` entry found, capped).
   refused   not correct and the completion declines ("I don't know that tag") while the scenario's
             verifier is not `refusal`. With kind `refusal` a refusal is judged by the verifier itself:

@@ -103,6 +103,12 @@ def _parse(forms: tuple[str, ...]) -> tuple:
     return ()
 
 
+def warm_up() -> None:
+    """Build math-verify's LaTeX parser once in a fresh worker (about a second of CPU on its first use)."""
+    judge_pair(("$\\frac{1}{2}+x^2$",), ("$0.5+x^{2}$",), (6, 15, True, False))
+    _parse.cache_clear()
+
+
 def judge_pair(reference: tuple[str, ...], answer: tuple[str, ...], opts: tuple) -> tuple[str, str]:
     """Runs in a worker: ("correct"|"wrong"|"unparsed"|"bad_reference", detail). Args are `reading` tuples."""
     from math_verify import verify
