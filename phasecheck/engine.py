@@ -355,8 +355,7 @@ class _Staging:
 
     def publish(self) -> Path:
         import os
-        names = sorted(p.name for p in self.dir.iterdir())
-        for name in sorted(names, key=lambda n: n == "verdict.json"):
+        for name in sorted((p.name for p in self.dir.iterdir()), key=lambda n: (n == "verdict.json", n)):
             os.replace(self.dir / name, self.out_dir / name)
         self.dir.rmdir()
         return self.out_dir / "verdict.json"
