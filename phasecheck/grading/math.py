@@ -160,7 +160,7 @@ class Math(Verifier):
 
     def _shorten(self, answer: str) -> tuple[str | None, str]:
         """A long answer's final answer, and a note saying so; None when even that is too long."""
-        got, source = final_answer(answer)
+        got, source = final_answer(answer, self.params.max_chars)
         if got is None or len(got) > self.params.max_chars:
             return None, ""
         return got, f"; judged its final answer ({source.replace('_', ' ')}) of a {len(answer)}-character answer"
