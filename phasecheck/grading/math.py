@@ -31,6 +31,8 @@ def reading(text: str, role: Literal["reference", "answer"]) -> tuple[str, ...]:
 
     A reference is bare LaTeX unless it has its own delimiters, so it is read in math mode first. An answer
     with delimiters is read as math-verify reads it by default; prose ("7 apples") is read as prose first."""
+    if role == "reference" and "$,$" in text and not text.lstrip().startswith("$"):
+        return (f"${text.replace('$,$', ', ')}$", text)   # OlympiadBench lists answers as "a$,$b"
     if _DELIM.search(text):
         return (text,)
     wrapped = f"${text}$"
