@@ -144,9 +144,11 @@ class Math(Verifier):
         clock: Literal["cpu", "wall"] = Field("cpu", description="What `timeout` measures: the worker's CPU "
                                               "seconds (a verdict that does not change with machine load) or "
                                               "wall-clock seconds.")
-        wall_factor: float = Field(3.0, ge=1.0, description="With clock cpu, a judgement is also stopped after "
-                                   "timeout x this many wall-clock seconds (a starved or stalled worker) and "
-                                   "retried once on a fresh worker before it counts as a timeout.")
+        wall_factor: float = Field(10.0, ge=1.0, description="With clock cpu, a judgement is also stopped after "
+                                   "timeout x this many wall-clock seconds (a stalled worker, or one starved on a "
+                                   "machine loaded about this many times over) and retried once on a fresh worker "
+                                   "before it counts as a timeout. Hostile sympy input burns CPU, so the CPU "
+                                   "budget, not this cap, stops it.")
 
     def __init__(self, params=None, vocabulary=None, **context: Any):
         super().__init__(params, vocabulary, **context)
