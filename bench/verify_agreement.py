@@ -39,7 +39,7 @@ def failure_class(grade, text: str) -> str:
     """Where the answer was read from, the outcome, and its detail with quoted/numeric parts blanked."""
     try:
         from phasecheck.grading.extract import final_answer
-        source = final_answer(text)[1]
+        source = final_answer(text, 2000)[1]      # Math.Params().max_chars
     except ImportError:                 # the code before final_answer existed
         source = "whole"
     return f"{source} -> {grade.outcome.value}: {_QUOTED.sub('_', grade.detail)[:90]}"

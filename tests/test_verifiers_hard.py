@@ -47,6 +47,8 @@ BARE_REFERENCES = [
     ("25\\%", "26", 0.0),
     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\boxed{\\begin{pmatrix}1\\\\2\\end{pmatrix}}", 1.0),
     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\3\\end{pmatrix}", 0.0),
+    ("\\sqrt{2}-1$,$\\frac{3-\\sqrt{2}}{7}", "$\\sqrt2-1$ and $\\frac{3-\\sqrt{2}}{7}$", 1.0),   # "a$,$b" lists
+    ("69$,$84", "\\boxed{84}", 0.0),
 ]
 
 

@@ -112,26 +112,53 @@ def answer_line(text: str) -> str | None:
         got = _HOPE.sub("", m.group(1)).strip().strip("*").strip().rstrip(".").strip()
         if got:
             found = got
-    return found
+    return _leading_spans(found) if found else None
+
+
+def _math_spans(text: str) -> list[tuple[int, int]]:
+    return sorted((m.start(), m.end()) for rx in _MATH_SPANS for m in rx.finditer(text))
+
+
+def _leading_spans(line: str) -> str:
+    """An answer line that opens with math keeps only that math ("$800$ (independent of $T$)" -> "$800$")."""
+    spans = _math_spans(line)
+    if not spans or spans[0][0] != 0:
+        return line
+    end = spans[0][1]
+    for s, e in spans[1:]:
+        if s < end or not _CONNECTOR.fullmatch(line[end:s]):
+            break
+        end = e
+    return line[:end]
 
 
 def last_math_span(text: str) -> str | None:
-    """The last $...$, $$...$$, \\(...\\) or \\[...\\] span (its delimiters kept), or None."""
-    best = None
-    for rx in _MATH_SPANS:
-        for m in rx.finditer(text):
-            if best is None or m.end() > best.end():
-                best = m
-    return best.group(0).strip() if best else None
+    """The last $...$, $$...$$, \\(...\\) or \\[...\\] span with the spans listed just before it
+    ("$(3,0)$ and $(-3,1)$"), delimiters kept, as one slice of `text`; None when there is none."""
+    spans = _math_spans(text)
+    if not spans:
+        return None
+    start, end = spans[-1]
+    for s, e in reversed(spans[:-1]):
+        if e > start or not _CONNECTOR.fullmatch(text[e:start]):
+            break
+        start = s
+    return text[start:end].strip()
 
 
-def final_answer(text: str) -> tuple[str | None, str]:
-    """The final answer in a (long) completion and where it was found: boxed, answer_line, math_span or whole."""
-    for source, fn in (("boxed", last_boxed), ("answer_line", answer_line), ("math_span", last_math_span)):
+def final_answer(text: str, max_chars: int | None = None) -> tuple[str | None, str]:
+    """The final answer in a completion and where it was found: boxed, answer_line, whole, or math_span.
+
+    The whole text is the answer when it has no box or answer line and is at most `max_chars` long (no
+    bound by default): math-verify's own reading of a short text is better than any one span of it."""
+    for source, fn in (("boxed", last_boxed), ("answer_line", answer_line)):
         got = fn(text)
         if got:
             return got, source
-    return (text.strip() or None), "whole"
+    if max_chars is None or len(text.strip()) <= max_chars:
+        return (text.strip() or None), "whole"
+    got = last_math_span(text)
+    return (got, "math_span") if got else (None, "whole")
 
 
 @functools.lru_cache(maxsize=256)

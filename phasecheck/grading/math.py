@@ -31,6 +31,8 @@ def reading(text: str, role: Literal["reference", "answer"]) -> tuple[str, ...]:
 
     A reference is bare LaTeX unless it has its own delimiters, so it is read in math mode first. An answer
     with delimiters is read as math-verify reads it by default; prose ("7 apples") is read as prose first."""
+    if role == "reference" and "$,$" in text and not text.lstrip().startswith("$"):
+        return (f"${text.replace('$,$', ', ')}$", text)   # OlympiadBench lists answers as "a$,$b"
     if _DELIM.search(text):
         return (text,)
     wrapped = f"${text}$"
@@ -142,9 +144,11 @@ class Math(Verifier):
         clock: Literal["cpu", "wall"] = Field("cpu", description="What `timeout` measures: the worker's CPU "
                                               "seconds (a verdict that does not change with machine load) or "
                                               "wall-clock seconds.")
-        wall_factor: float = Field(3.0, ge=1.0, description="With clock cpu, a judgement is also stopped after "
-                                   "timeout x this many wall-clock seconds (a starved or stalled worker) and "
-                                   "retried once on a fresh worker before it counts as a timeout.")
+        wall_factor: float = Field(10.0, ge=1.0, description="With clock cpu, a judgement is also stopped after "
+                                   "timeout x this many wall-clock seconds (a stalled worker, or one starved on a "
+                                   "machine loaded about this many times over) and retried once on a fresh worker "
+                                   "before it counts as a timeout. Hostile sympy input burns CPU, so the CPU "
+                                   "budget, not this cap, stops it.")
 
     def __init__(self, params=None, vocabulary=None, **context: Any):
         super().__init__(params, vocabulary, **context)
@@ -160,7 +164,7 @@ class Math(Verifier):
 
     def _shorten(self, answer: str) -> tuple[str | None, str]:
         """A long answer's final answer, and a note saying so; None when even that is too long."""
-        got, source = final_answer(answer)
+        got, source = final_answer(answer, self.params.max_chars)
         if got is None or len(got) > self.params.max_chars:
             return None, ""
         return got, f"; judged its final answer ({source.replace('_', ' ')}) of a {len(answer)}-character answer"
