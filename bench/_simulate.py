@@ -46,7 +46,15 @@ POPULATIONS = [
     Population("hard: half never solved", mix=((0.0, 0.5), (0.1, 0.3), (0.5, 0.2))),
     Population("spread: Beta(0.5, 0.5)", beta=(0.5, 0.5)),
     Population("easy: most always solved", mix=((1.0, 0.6), (0.9, 0.25), (0.4, 0.15))),
+    # A strong model on a task where 5% of the references are wrong: those prompts are never solved, and a
+    # few dozen prompts often hold none of them.
+    Population("rare: 5% never solved", mix=((0.0, 0.05), (0.95, 0.95))),
 ]
+
+
+def reward_probs(p: float) -> dict[float, float]:
+    """The four reward values of a prompt with pass rate p and their probabilities."""
+    return {1.0 + BONUS: p * FORMAT, 1.0: p * (1 - FORMAT), BONUS: (1 - p) * FORMAT, 0.0: (1 - p) * (1 - FORMAT)}
 
 
 def zero_variance_truth(p: float, g: int) -> float:

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from _simulate import POPULATIONS, agreement_truth, draw_samples, zero_variance_truth  # noqa: E402
+from _simulate import POPULATIONS, agreement_truth, draw_samples, reward_probs, zero_variance_truth  # noqa: E402
 from _tiny import tiny_task  # noqa: E402
 
 PROMPT_COUNTS = (8, 16, 50, 200)
@@ -66,7 +68,7 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
         lo, hi = wilson(int(correct.sum()), correct.size)
         tally("old: Wilson over all samples", lo, hi, mu)
         if agree_truth is not None:
-            ag = clustered_mean(_agreement(correct), cap=prompts * runs)
+            ag = clustered_mean(_agreement(correct), cap=prompts * runs, lowest=0.5)
             tally("stability agreement", ag.low, ag.high, agree_truth)
         rewards = {str(j): reward[j].ravel().tolist() for j in range(prompts)}
         for g in GROUP_SIZES:
@@ -86,9 +88,33 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
     # Monte Carlo standard error of that bias: how far from 0 it may sit by chance alone.
     out["zero_variance_bias_se"] = {f"G={g}": round(statistics.stdev(zv_est[g]) / reps ** 0.5, 4)
                                     for g in GROUP_SIZES if len(zv_est[g]) > 1}
+    out["zero_variance_exact_bias"] = {f"G={g}": exact_expectation(pop, runs * n, g) - zv_truth[g]
+                                       for g in GROUP_SIZES if runs * n >= g}
     out["plug_in_bias"] = {f"G={g}": round(statistics.fmean(plug[g]) - zv_truth[g], 4)
                            for g in GROUP_SIZES if plug[g]}
     return out
+
+
+@lru_cache(maxsize=None)
+def exact_expectation(pop, m: int, g: int) -> float:
+    """E[zero_variance_share's per-prompt estimate] over the population, exactly: our own estimator applied
+    to every composition of m rewards over the four reward values, weighted by its multinomial probability.
+    Unlike the Monte Carlo bias, this has no sampling error, so it tests the estimator, not the replicates."""
+    import numpy as np
+    from phasecheck.stats import equal_group_share
+    values = list(reward_probs(0.5))
+    comps = np.array([(a, b, c, m - a - b - c) for a in range(m + 1) for b in range(m + 1 - a)
+                      for c in range(m + 1 - a - b)])
+    est = np.array([equal_group_share({v: int(n) for v, n in zip(values, comp) if n}, m, g) for comp in comps])
+    log_coef = math.lgamma(m + 1) - np.vectorize(math.lgamma)(comps + 1.0).sum(axis=1)
+
+    def per_rate(p: float) -> float:
+        probs = np.array(list(reward_probs(float(p)).values()))
+        # An outcome that puts a reward where its probability is 0 (p = 0 or 1) has probability 0.
+        impossible = ((comps > 0) & (probs == 0)).any(axis=1)
+        logp = (comps * np.log(np.where(probs > 0, probs, 1.0))).sum(axis=1)
+        return float((est * np.exp(log_coef + logp) * ~impossible).sum())
+    return pop.expect(per_rate)
 
 
 def _counts(values):
@@ -119,6 +145,9 @@ def simulate(reps: int, seed: int) -> dict:
                                    "target_max_abs": 0.01, "monte_carlo_reps": reps,
                                    "max_abs_in_monte_carlo_se": round(max(z), 2),
                                    "cells_beyond_2_se": sum(v > 2 for v in z), "cells": len(z)},
+            "zero_variance_exact_bias": {"max_abs": max(abs(b) for c in cells for b in c["zero_variance_exact_bias"].values()),
+                                         "target_max_abs": 0.01, "cells": sum(len(c["zero_variance_exact_bias"]) for c in cells),
+                                         "how": "our estimator on every multinomial outcome of m rewards, weighted exactly"},
             "plug_in_bias": {"mean": round(statistics.fmean(plug), 4), "max": max(plug)},
             "cells": cells}
 

@@ -12,7 +12,7 @@ from phasecheck.checks.grpo_readiness import GrpoReadiness
 from phasecheck.engine import Evidence
 from phasecheck.records import Example, Sample
 from phasecheck.stats import (clustered_mean, clustered_proportion, equal_group_share, reward_classes, t_quantile,
-                              wilson, zero_variance_share)
+                              unseen_share, wilson, zero_variance_share)
 from phasecheck.task import TaskSpec
 
 
@@ -43,6 +43,35 @@ def test_cluster_interval_at_the_boundary_and_with_one_prompt():
     assert none.low == 0.0 and 0 < none.high < 0.1
     one = clustered_proportion([(3, 4)])
     assert (one.low, one.high) == (0.0, 1.0) and "one prompt" in one.method
+
+
+def test_eight_prompts_all_solved_cannot_confirm_a_task_solved_at_80_percent():
+    """Eight prompts drawn could all miss a share of the task's prompts that is never solved, however many
+    samples each prompt gets: the interval must allow for it."""
+    assert unseen_share(8) == pytest.approx(1 - 0.025 ** (1 / 8))
+    eight = clustered_proportion([(64, 64)] * 8)
+    assert eight.estimate == 1.0 and 0.7 < eight.low < 0.8 and eight.unseen == pytest.approx(0.369, abs=1e-3)
+    # With many prompts the cap fades: 200 prompts all solved pin the rate near 1.
+    assert clustered_proportion([(64, 64)] * 200).low > 0.97
+
+
+def _coverage(rates: list[float], weights: list[float], prompts: int, samples: int, reps: int, seed: int) -> float:
+    rng = random.Random(seed)
+    truth = sum(r * w for r, w in zip(rates, weights))
+    hits = 0
+    for _ in range(reps):
+        drawn = rng.choices(rates, weights, k=prompts)
+        ci = clustered_proportion([(sum(rng.random() < p for _ in range(samples)), samples) for p in drawn])
+        hits += ci.low <= truth <= ci.high
+    return hits / reps
+
+
+@pytest.mark.parametrize("prompts", [8, 16])
+def test_interval_covers_a_task_with_a_few_never_solved_prompts(prompts):
+    """5% of the prompts never solved (a wrong reference), the rest at 95%: eight or sixteen prompts often
+    draw none of the broken ones. Without the unseen-share cap this covered 60% (8 prompts) and 59%
+    (16 prompts) of the time for a nominal 95%."""
+    assert _coverage([0.0, 0.95], [0.05, 0.95], prompts, 32, 400, seed=prompts) >= 0.93
 
 
 def test_cluster_interval_is_deterministic():

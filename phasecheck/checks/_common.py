@@ -14,8 +14,8 @@ from ..stats import Interval, wilson  # noqa: F401 - re-exported (wilson lived h
 __all__ = ["Check", "StrictParams", "wilson", "pass_at_k", "per_prompt_correct", "pct", "default_ks", "ci_text",
            "design_text", "sample_note", "band", "FEW_PROMPTS"]
 
-# Fewer prompts than this and an interval across prompts can undercover when a few prompts are much
-# harder (or easier) than the rest: bench/stat_coverage.py measures 79-90% for a nominal 95% at 8 prompts.
+# Fewer prompts than this and the share of the task they could all have missed (stats.unseen_share: 17%
+# at 20 prompts, 37% at 8) is most of an interval's width, so the headline says why it is wide.
 FEW_PROMPTS = 20
 
 
@@ -98,11 +98,11 @@ def design_text(prompts: int, runs: int, n: int) -> str:
 def sample_note(ci: Interval, threshold: float, passed: bool, design: str) -> str | None:
     """A clause for the headline (which already quotes the interval) when the interval reaches across the
     threshold the verdict compares against, so the sample is too small for the verdict it supports, or
-    when too few prompts make the interval itself unsure."""
+    when so few prompts back it that the share of the task they could all miss is what widens it."""
     if passed and ci.low < threshold:
         return f"{design}: too few to confirm ≥ {pct(threshold)}"
     if not passed and ci.high >= threshold:
         return f"{design}: too few to rule out ≥ {pct(threshold)}"
-    if ci.prompts < FEW_PROMPTS:
-        return f"{design}: only {ci.prompts} prompts, the interval may be too narrow"
+    if 1 < ci.prompts < FEW_PROMPTS:
+        return f"{design}: only {ci.prompts} prompts, which could all miss {pct(ci.unseen)} of the task"
     return None
