@@ -102,8 +102,8 @@ def unseen_share(prompts: int, confidence: float = 0.95) -> float:
 
 
 def clustered_mean(values: Sequence[float], cap: float, confidence: float = 0.95, *, n: int | None = None,
-                   method: str = "cluster", lowest: float = 0.0, highest: float = 1.0) -> Interval:
-    """Interval for the mean of per-prompt values in [lowest, highest] (each prompt one cluster), for prompts
+                   method: str = "cluster") -> Interval:
+    """Interval for the mean of per-prompt values in [0, 1] (each prompt one cluster), for prompts
     drawn from the task's population.
 
     Korn & Graubard's effective-size interval in Wilson (score) form: the spread of the prompt values gives
@@ -117,22 +117,18 @@ def clustered_mean(values: Sequence[float], cap: float, confidence: float = 0.95
     k = len(values)
     obs = int(n if n is not None else cap)
     if k == 0:
-        return Interval(0.0, lowest, highest, confidence, 0, obs, 0.0, method, 1.0)
+        return Interval(0.0, 0.0, 1.0, confidence, 0, obs, 0.0, method, 1.0)
     m = sum(values) / k
     if k < 2:
         # One prompt says nothing about the spread between prompts: no interval across prompts.
-        return Interval(m, lowest, highest, confidence, k, obs, 1.0, method + " (one prompt: no interval)", 1.0)
-    span = highest - lowest
-    x = [(v - lowest) / span for v in values] if span > 0 else [0.0] * k
-    mx = sum(x) / k
-    var = sum((v - mx) ** 2 for v in x) / (k - 1) / k
+        return Interval(m, 0.0, 1.0, confidence, k, obs, 1.0, method + " (one prompt: no interval)", 1.0)
+    var = sum((v - m) ** 2 for v in values) / (k - 1) / k
     q = unseen_share(k, confidence)
-    n_eff = cap if var <= 0 else mx * (1 - mx) / var
+    n_eff = cap if var <= 0 else m * (1 - m) / var
     n_eff = max(min(n_eff, cap, k / q), 1.0)
     t = t_quantile(0.5 + confidence / 2, k - 1)
-    lo, hi = wilson(mx * n_eff, n_eff, t)
-    return Interval(m, lowest + span * min(lo, mx), lowest + span * max(hi, mx), confidence, k, obs, n_eff,
-                    method, q)
+    lo, hi = wilson(m * n_eff, n_eff, t)
+    return Interval(m, min(lo, m), max(hi, m), confidence, k, obs, n_eff, method, q)
 
 
 def clustered_proportion(counts: Sequence[tuple[int, int]], confidence: float = 0.95) -> Interval:

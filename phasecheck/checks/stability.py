@@ -35,8 +35,7 @@ class Stability(Check):
                 flipped.append(ex_id)
             per_prompt[ex_id] = sum(c for *_, c in rows) / len(rows)
         acc = clustered_proportion([(sum(c for *_, c in v), len(v)) for v in table.values()], params.confidence)
-        # Agreement is max(yes, no) / outcomes: never below one half.
-        agree = clustered_mean(agreements, cap=units, confidence=params.confidence, lowest=0.5)
+        agree = clustered_mean(agreements, cap=units, confidence=params.confidence)
         runs = len({r for rows in table.values() for r, *_ in rows})
         design = design_text(len(table), runs, max(1, round(len(graded) / len(table) / runs)))
         metrics = {"agreement": agree.estimate, "agreement_ci": agree.bounds(), "flip_rate": len(flipped) / len(table),
