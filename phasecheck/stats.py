@@ -103,17 +103,23 @@ def unseen_share(prompts: int, confidence: float = 0.95) -> float:
 
 def clustered_mean(values: Sequence[float], cap: float, confidence: float = 0.95, *, n: int | None = None,
                    method: str = "cluster") -> Interval:
-    """Interval for the mean of per-prompt values in [0, 1] (each prompt one cluster), for prompts
-    drawn from the task's population.
+    """Interval for the mean of per-prompt values in [0, 1] (each prompt one cluster), for prompts drawn
+    from the task's population: the values m0 that the prompts seen do not rule out, from either of two
+    sources of spread.
 
-    Korn & Graubard's effective-size interval in Wilson (score) form: the spread of the prompt values gives
-    the variance (prompts as clusters), n_eff = m(1-m)/var, and Student's t with prompts-1 degrees of
-    freedom replaces z. The spread of the prompts seen cannot show prompts that were not drawn: a share
-    q = unseen_share(prompts) of the task could be missed entirely (a few never-solved prompts among
-    eight), so n_eff is capped at prompts / q, the variance a share q of all-or-nothing prompts would add
-    at the value tested. Without that cap, eight prompts all solved gave [0.97, 1] for a task with 15% of
-    its prompts at 0.4 (bench/stat_coverage.py); with it, [0.79, 1]. The cap fades as prompts grow
-    (q is 37% at 8 prompts, 7% at 50, 2% at 200), and n_eff never exceeds `cap`, the observations."""
+    The prompts seen: Korn & Graubard's effective-size interval in Wilson (score) form, the spread of the
+    prompt values giving the variance, n_eff = m(1-m)/var (at most `cap`, the observations there are), and
+    Student's t with prompts-1 degrees of freedom in place of z.
+    The prompts not seen: a share q = unseen_share(prompts) of the task could be missed by every draw (a few
+    never-solved prompts among eight), and the spread of the prompts seen cannot show them. So m0 also stays
+    in the interval while |m - m0| <= t sqrt(V / k), V being the most a share q of prompts can make a
+    prompt's value vary about m0: that share at 0 (or at 1) and the rest at the one value that keeps the
+    mean m0, or, where that value would pass 1 (or 0), the rest at 1 and the share as far off as the mean
+    allows. Each case is linear in m0, so the bounds are closed-form (`_unseen_bounds`).
+
+    Without the second part, eight prompts all solved gave [0.97, 1] for a task with 15% of its prompts at
+    0.4, and a task with 5% of its prompts never solvable was covered 39-60% of the time at 8-16 prompts
+    (bench/stat_coverage.py). q is 37% at 8 prompts, 7% at 50 and 2% at 200, so it fades as prompts grow."""
     k = len(values)
     obs = int(n if n is not None else cap)
     if k == 0:
@@ -123,12 +129,31 @@ def clustered_mean(values: Sequence[float], cap: float, confidence: float = 0.95
         # One prompt says nothing about the spread between prompts: no interval across prompts.
         return Interval(m, 0.0, 1.0, confidence, k, obs, 1.0, method + " (one prompt: no interval)", 1.0)
     var = sum((v - m) ** 2 for v in values) / (k - 1) / k
-    q = unseen_share(k, confidence)
     n_eff = cap if var <= 0 else m * (1 - m) / var
-    n_eff = max(min(n_eff, cap, k / q), 1.0)
+    n_eff = max(min(n_eff, cap), 1.0)
     t = t_quantile(0.5 + confidence / 2, k - 1)
     lo, hi = wilson(m * n_eff, n_eff, t)
-    return Interval(m, min(lo, m), max(hi, m), confidence, k, obs, n_eff, method, q)
+    q = unseen_share(k, confidence)
+    far_lo, far_hi = _unseen_bounds(m, t / math.sqrt(k), q)
+    lo, hi = max(0.0, min(lo, m, far_lo)), min(1.0, max(hi, m, far_hi))
+    return Interval(m, lo, hi, confidence, k, obs, n_eff, method, q)
+
+
+def _unseen_bounds(m: float, s: float, q: float) -> tuple[float, float]:
+    """The m0 in [0, 1] with |m - m0| <= s sqrt(V(m0)), V(m0) the largest variance of a prompt's value about
+    a mean m0 when a share q of prompts sits apart from the rest (see clustered_mean). Four linear cases:
+    the share at 0 under the rest at m0/(1-q) (while m0 <= 1-q): V = q m0^2/(1-q); past that, the rest at 1
+    and the share at 1-(1-m0)/q: V = (1-q)(1-m0)^2/q; and the mirror images with the share at 1."""
+    c, c2 = s * math.sqrt(q / (1 - q)), s * math.sqrt((1 - q) / q)
+    inf = math.inf
+    cases = (  # |m - m0| <= c m0 and |m - m0| <= c (1 - m0), each on the m0 where its picture holds
+        (m / (1 + c), m / (1 - c) if c < 1 else inf, 0.0, 1 - q),
+        ((m - c2) / (1 - c2) if c2 < 1 else -inf, (m + c2) / (1 + c2), 1 - q, 1.0),
+        ((m - c) / (1 - c) if c < 1 else -inf, (m + c) / (1 + c), q, 1.0),
+        (m / (1 + c2), m / (1 - c2) if c2 < 1 else inf, 0.0, q),
+    )
+    kept = [(max(lo, a), min(hi, b)) for lo, hi, a, b in cases if max(lo, a) <= min(hi, b)]
+    return min((lo for lo, _ in kept), default=m), max((hi for _, hi in kept), default=m)
 
 
 def clustered_proportion(counts: Sequence[tuple[int, int]], confidence: float = 0.95) -> Interval:

@@ -104,5 +104,5 @@ def sample_note(ci: Interval, threshold: float, passed: bool, design: str) -> st
     if not passed and ci.high >= threshold:
         return f"{design}: too few to rule out ≥ {pct(threshold)}"
     if 1 < ci.prompts < FEW_PROMPTS:
-        return f"{design}: only {ci.prompts} prompts, which could all miss {pct(ci.unseen)} of the task"
+        return f"{design}: only {ci.prompts} prompts, which can miss {pct(ci.unseen)} of the task entirely"
     return None
