@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 from . import plugins
 from .errors import ConfigError
 from .jsonl import write_jsonl
+from .names import Artifact, Metric
 from .records import Demonstration, Example, Grade, Sample, prompt_text
 from .results import CheckResult, Status, Verdict
 from .stages import stage
@@ -18,7 +19,7 @@ from .task import TaskSpec
 
 __all__ = ["Unavailable", "GradedSample", "GradedDemo", "Evidence", "PlannedCheck", "CheckOptions",
            "apply_overrides", "plan_checks", "prepare", "run_check", "run_checks", "check_task", "resolve_after_grpo",
-           "default_out_dir", "write_samples"]
+           "default_out_dir", "write_samples", "training_metrics"]
 
 
 class Unavailable(Exception):
@@ -369,14 +370,20 @@ class _Staging:
 
 
 def _write_evidence(evidence: Evidence, results: list[CheckResult], out_dir: Path) -> None:
-    """samples.jsonl and demonstrations.jsonl beside the verdict, named in its artifacts."""
+    """samples.jsonl and demonstrations.jsonl beside the verdict, named in its artifacts; after GRPO, the
+    run's metrics up to the checkpoint judged, so the report draws its curves from the out dir alone."""
+    if evidence.after_grpo is not None:
+        rows = training_metrics(Path(evidence.after_grpo["path"]), int(evidence.after_grpo.get("step") or 0))
+        if rows:
+            write_jsonl(out_dir / "training_metrics.jsonl", rows)
+            evidence.artifacts[Artifact.TRAINING_METRICS] = "training_metrics.jsonl"
     if evidence._samples is not None and evidence._graded_samples is not None:
         write_samples(evidence, out_dir / "samples.jsonl")
-        evidence.artifacts["samples"] = "samples.jsonl"
+        evidence.artifacts[Artifact.SAMPLES] = "samples.jsonl"
     if evidence._graded_demos:
         named = {i for r in results for f in r.findings for i in f.example_ids}
         if write_demonstrations(evidence, out_dir / "demonstrations.jsonl", named):
-            evidence.artifacts["demonstrations"] = "demonstrations.jsonl"
+            evidence.artifacts[Artifact.DEMONSTRATIONS] = "demonstrations.jsonl"
 
 
 def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Verdict:
@@ -386,6 +393,21 @@ def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Ver
     if stab is not None:
         diff["regressed"] = list(stab.metrics.get("regressed", []))
     return verdict.model_copy(update={"compare": diff})
+
+
+def training_metrics(checkpoint: Path, step: int = 0) -> list[dict[str, Any]]:
+    """The metrics.jsonl rows of the run that wrote `checkpoint` (it sits in the run's directory), up to
+    `step` when given; a resumed run's repeated steps keep their last row."""
+    from .jsonl import json_lines
+    path = checkpoint.parent / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows: dict[Any, dict[str, Any]] = {}
+    for _, row in json_lines(path, "training metrics"):
+        at = row.get(Metric.STEP) if isinstance(row, dict) else None
+        if isinstance(at, (int, float)) and (not step or at <= step):
+            rows[at] = row
+    return [rows[k] for k in sorted(rows)]
 
 
 def write_samples(evidence: Evidence, path: Path) -> Path:

@@ -63,6 +63,7 @@ def test_two_steps_change_every_trainable_parameter_and_write_metrics(tmp_path, 
     after_task, after = resolve_after_grpo(task, None)
     assert after == {"path": str(res.checkpoint.resolve()), "step": 2}
     assert model_identity_for(after_task) != model_identity_for(task)
+    _report_draws_every_curve(res.checkpoint, tmp_path / "report")
 
     # Every trained tensor moved away from the start model.
     from transformers import AutoModelForCausalLM
@@ -159,3 +160,23 @@ def test_default_rollout_samples_the_live_policy(tmp_path, tiny_model_dir):
     res = train_grpo(task, max_steps=1)
     line = _lines(res.metrics)[0]
     assert 0 < line["completion_length"] <= 7 and 0.0 <= line["accuracy"] <= 1.0
+
+
+def _report_draws_every_curve(checkpoint, out_dir):
+    """Every curve the HTML report draws is a metric this loop writes, and `check --after-grpo` carries the
+    run's metrics beside its verdict, so the report finds them in the out dir alone."""
+    from phasecheck.engine import training_metrics
+    from phasecheck.jsonl import write_jsonl
+    from phasecheck.names import CURVES, Artifact
+    from phasecheck.reports.html import HtmlReporter
+    from phasecheck.results import Fingerprint, Phase, Verdict
+    rows = training_metrics(checkpoint, 2)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert {key for key, _, _ in CURVES} <= set(rows[0])
+    write_jsonl(out_dir / "training_metrics.jsonl", rows)
+    verdict = Verdict(task="t", status=Phase.GRPO_PHASE, action="", checks=[],
+                      fingerprint=Fingerprint(task="t", sampling="s", version="0", digest="d"),
+                      created_at="2020-01-01T00:00:00Z", artifacts={Artifact.TRAINING_METRICS: "training_metrics.jsonl"})
+    charts = HtmlReporter._curves(verdict, out_dir)
+    assert len(charts) == len(CURVES)
+    assert all(title.split(" (")[0] in str(chart) for chart, (_, title, _) in zip(charts, CURVES))

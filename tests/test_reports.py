@@ -88,7 +88,7 @@ def write_samples(out_dir: Path, n_examples: int = 42, runs: int = 4, n: int = 2
     rows += extra or []
     (out_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     metrics = [{"step": s, "reward_mean": -0.5 + s * 0.05, "reward_std": 0.4, "frac_zero_std": 0.5 - s * 0.02,
-                "kl": s * 0.001, "entropy": 1.2 - s * 0.01, "completion_len": 80 + s, "accuracy": 0.3 + s * 0.02}
+                "kl": s * 0.001, "entropy": 1.2 - s * 0.01, "completion_length": 80 + s, "accuracy": 0.3 + s * 0.02}
                for s in range(20)]
     (out_dir / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics), encoding="utf-8")
     return rows

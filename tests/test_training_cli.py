@@ -69,6 +69,11 @@ def test_lifecycle_stops_when_grpo_has_not_graduated_the_domain(workdir):
     summary = json.loads((root / "lc" / "lifecycle.json").read_text())
     assert [s["step"] for s in summary["steps"]] == ["check", "grpo", "check_after_grpo"]
     assert summary["steps"][0]["status"] == "GRPO_PHASE"
+    # The check after GRPO keeps the run's metrics beside its verdict, for the report's curves.
+    after = next(root.glob("lc/**/training_metrics.jsonl"))
+    verdict = json.loads((after.parent / "verdict.json").read_text())
+    assert verdict["artifacts"]["training_metrics"] == "training_metrics.jsonl"
+    assert [json.loads(x)["step"] for x in after.read_text().splitlines()] == list(range(1, len(after.read_text().splitlines()) + 1))
 
 
 def test_lifecycle_graduated_runs_sft_and_a_final_check(workdir):

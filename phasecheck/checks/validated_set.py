@@ -7,6 +7,7 @@ from collections import defaultdict
 from pydantic import Field
 
 from ..jsonl import write_jsonl
+from ..names import Artifact
 from ..records import prompt_text
 from ..results import Finding, Status
 from ._common import Check, StrictParams, pct
@@ -117,4 +118,4 @@ class ValidatedSet(Check):
         write_jsonl(evidence.out_dir / "validated.jsonl",
                     ({"id": ex.id, "prompt": ex.prompt, "completion": completion, "reference": ex.reference,
                       "scenario": ex.scenario, "provenance": prov} for ex, completion, prov in kept))
-        evidence.artifacts["validated"] = "validated.jsonl"
+        evidence.artifacts[Artifact.VALIDATED] = "validated.jsonl"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..jsonl import json_lines
+from ..names import Artifact, Metric
 from ..results import CheckResult, Phase, Status, Verdict
 
 __all__ = ["cut", "phase_label", "status_label", "read_jsonl", "artifact_path", "load_samples", "load_training_metrics",
@@ -17,7 +18,7 @@ __all__ = ["cut", "phase_label", "status_label", "read_jsonl", "artifact_path", 
 
 _PHASE_LABELS = {Phase.GRADUATED: "GRADUATED", Phase.GRPO_PHASE: "GRPO PHASE", Phase.INCONCLUSIVE: "INCONCLUSIVE"}
 # Artifacts whose rows hold text a contamination token can occur in, most telling first.
-TEXT_ARTIFACTS = ("train", "demonstrations", "samples", "validated")
+TEXT_ARTIFACTS = (Artifact.DEMONSTRATIONS, Artifact.SAMPLES, Artifact.VALIDATED)
 
 
 # C0/C1 controls other than tab and newline: model text must not move a terminal's cursor or recolour it.
@@ -70,18 +71,18 @@ def artifact_path(verdict: Verdict, name: str, out_dir: Path | None) -> Path | N
     return path if path.is_file() else None
 
 
-def load_samples(verdict: Verdict, out_dir: Path | None, name: str = "samples") -> list[dict[str, Any]]:
+def load_samples(verdict: Verdict, out_dir: Path | None, name: str = Artifact.SAMPLES) -> list[dict[str, Any]]:
     path = artifact_path(verdict, name, out_dir)
     return list(read_jsonl(path)) if path else []
 
 
 def load_training_metrics(verdict: Verdict, out_dir: Path | None) -> list[dict[str, Any]]:
     """GRPO metrics.jsonl rows with a numeric `step`, sorted by step."""
-    path = artifact_path(verdict, "training_metrics", out_dir)
+    path = artifact_path(verdict, Artifact.TRAINING_METRICS, out_dir)
     if not path:
         return []
-    rows = [r for r in read_jsonl(path) if isinstance(r.get("step"), (int, float))]
-    return sorted(rows, key=lambda r: r["step"])
+    rows = [r for r in read_jsonl(path) if isinstance(r.get(Metric.STEP), (int, float))]
+    return sorted(rows, key=lambda r: r[Metric.STEP])
 
 
 def row_id(row: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..names import CURVES, Metric
 from ..results import Status, Verdict, pct
 from .common import (advisory, cut, find_check, load_samples, load_training_metrics, phase_label, row_id,
                      sample_down, split_on_token, token_rows)
@@ -41,9 +42,6 @@ FILTER_SCRIPT = """
 """
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(FILTER_SCRIPT.encode("utf-8")).digest()).decode("ascii")
 _STATUS_SYMBOL = {Status.PASS: "✓", Status.FAIL: "✗", Status.WARN: "!", Status.SKIP: "–", Status.ERROR: "E"}
-_CURVES = (("reward_mean", "reward (mean ± std)", "reward_std"), ("accuracy", "accuracy", None),
-           ("frac_zero_std", "share of zero-variance groups", None), ("kl", "KL to reference", None),
-           ("entropy", "entropy", None), ("completion_len", "completion length", None))
 
 
 def highlight(text: str, token: str, *, window: int | None = None) -> Markup:
@@ -154,8 +152,8 @@ class HtmlReporter:
     def _curves(verdict: Verdict, out_dir: Path | None) -> list[Markup]:
         rows = load_training_metrics(verdict, out_dir)
         charts = []
-        for key, title, std_key in _CURVES:
-            pts = [(float(r["step"]), float(r[key])) for r in rows if isinstance(r.get(key), (int, float))]
+        for key, title, std_key in CURVES:
+            pts = [(float(r[Metric.STEP]), float(r[key])) for r in rows if isinstance(r.get(key), (int, float))]
             if len(pts) < 2:
                 continue
             band = None

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..names import Metric as M
 from ..sampling.lean import lean_model
 from ..state import record_run
 from ..stats import wilson
@@ -255,18 +256,18 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
             group_std = rewards.std(dim=1, unbiased=False)
             lengths = [len(c) for g in groups for _, c, _ in g]
             line = {
-                "step": step + 1, "total_steps": total, "loss": loss.item(),
-                "reward_mean": rewards.mean().item(), "reward_std": rewards.std(unbiased=False).item(),
-                "frac_zero_std": (group_std < 1e-6).float().mean().item(),
-                "frac_zero_std_ci": list(wilson(int((group_std < 1e-6).sum()), len(batch))),
-                "kl": ((kl.detach() * cmask).sum() / n_tok).item(),
-                "entropy": ((entropy.detach() * cmask).sum() / n_tok).item(),
-                "clip_frac": ((((ratio - 1).abs() > cfg.epsilon).float() * cmask).sum() / n_tok).item(),
-                "completion_length": sum(lengths) / len(lengths),
-                "truncated_frac": sum(not f for g in groups for _, _, f in g) / len(lengths),
-                "accuracy": sum(correct) / len(correct), "grad_norm": float(grad_norm),
+                M.STEP: step + 1, M.TOTAL_STEPS: total, M.LOSS: loss.item(),
+                M.REWARD_MEAN: rewards.mean().item(), M.REWARD_STD: rewards.std(unbiased=False).item(),
+                M.FRAC_ZERO_STD: (group_std < 1e-6).float().mean().item(),
+                M.FRAC_ZERO_STD_CI: list(wilson(int((group_std < 1e-6).sum()), len(batch))),
+                M.KL: ((kl.detach() * cmask).sum() / n_tok).item(),
+                M.ENTROPY: ((entropy.detach() * cmask).sum() / n_tok).item(),
+                M.CLIP_FRAC: ((((ratio - 1).abs() > cfg.epsilon).float() * cmask).sum() / n_tok).item(),
+                M.COMPLETION_LENGTH: sum(lengths) / len(lengths),
+                M.TRUNCATED_FRAC: sum(not f for g in groups for _, _, f in g) / len(lengths),
+                M.ACCURACY: sum(correct) / len(correct), M.GRAD_NORM: float(grad_norm),
                 "advantage_min": adv.min().item(), "advantage_max": adv.max().item(),
-                "lr": cfg.learning_rate, "gen_s": round(t_gen, 4), "step_s": round(time.perf_counter() - t0, 4),
+                M.LR: cfg.learning_rate, "gen_s": round(t_gen, 4), "step_s": round(time.perf_counter() - t0, 4),
             }
             if step == start_step:
                 line.update(predicted_zero_std(gate.verdict, cfg.group_size))

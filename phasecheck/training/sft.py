@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigError, DataError
 from ..jsonl import json_lines
+from ..names import Artifact
 from ..results import load_verdict
 from ..state import newest_run, newest_verdict, record_run
 from ..task import TaskSpec
@@ -38,7 +39,7 @@ def validated_set_path(task: TaskSpec) -> Path:
     if entry is None:
         raise ConfigError(f"task {task.name!r}: no verdict recorded; run `phasecheck check` to build the validated set")
     verdict_path = Path(entry["path"])
-    rel = load_verdict(verdict_path).artifacts.get("validated")
+    rel = load_verdict(verdict_path).artifacts.get(Artifact.VALIDATED)
     if not rel:
         raise ConfigError(f"{verdict_path}: the verdict lists no validated set (artifacts.validated); "
                           "is the validated_set check enabled?")

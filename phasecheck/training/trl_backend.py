@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 from typing import Any, Callable
 
+from ..names import Metric
 from ..state import record_run
 from ..task import TaskSpec
 from .checkpoint import save_checkpoint
@@ -17,10 +18,10 @@ from .grpo import GRPOResult, _fingerprint, resolve_grpo
 __all__ = ["trl_grpo_config", "build_grpo_trainer", "train_grpo_trl", "train_sft_trl", "accepted_kwargs"]
 
 # TRL renames metrics between versions; ours are stable. Keys missing in a version are skipped.
-_METRIC_NAMES = {"reward": "reward_mean", "reward_std": "reward_std", "frac_reward_zero_std": "frac_zero_std",
-                 "kl": "kl", "entropy": "entropy", "completions/mean_length": "completion_length",
-                 "loss": "loss", "grad_norm": "grad_norm", "learning_rate": "lr",
-                 "clip_ratio/region_mean": "clip_frac"}
+_METRIC_NAMES = {"reward": Metric.REWARD_MEAN, "reward_std": Metric.REWARD_STD,
+                 "frac_reward_zero_std": Metric.FRAC_ZERO_STD, "kl": Metric.KL, "entropy": Metric.ENTROPY,
+                 "completions/mean_length": Metric.COMPLETION_LENGTH, "loss": Metric.LOSS,
+                 "grad_norm": Metric.GRAD_NORM, "learning_rate": Metric.LR, "clip_ratio/region_mean": Metric.CLIP_FRAC}
 
 
 def accepted_kwargs(config_cls: type, wanted: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
