@@ -21,7 +21,8 @@ __all__ = ["Math", "fast_verdict", "judge_pair", "reading"]
 # Unescaped $, \( \[ or a box: math-verify finds the math itself. "\$" is currency and \begin{..} is
 # content, not a delimiter, so neither stops a bare text from being read in math mode.
 _DELIM = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed|\\fbox")
-_TEXT_GROUP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{[^{}]*\}")
+# Not prose: words inside \text{} and the like, and environment names (\begin{pmatrix} is a matrix).
+_TEXT_GROUP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname|begin|end)\s*\{[^{}]*\}")
 _LATEX_CMD = re.compile(r"\\[A-Za-z]+")
 _WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")      # prose or units, not \frac or x^2
 
@@ -38,7 +39,7 @@ def reading(text: str, role: Literal["reference", "answer"]) -> tuple[str, ...]:
     wrapped = f"${text}$"
     if role == "reference":
         return (wrapped, text)
-    words = _WORDS.search(_LATEX_CMD.sub(" ", _TEXT_GROUP.sub(" ", text)))   # \text{and} is not prose
+    words = _WORDS.search(_LATEX_CMD.sub(" ", _TEXT_GROUP.sub(" ", text)))
     return (text, wrapped) if words else (wrapped, text)
 
 
