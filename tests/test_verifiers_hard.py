@@ -238,3 +238,23 @@ def test_an_answer_line_after_the_last_box_is_the_final_answer(pool):
     assert grade("Final answer: 6, but checking again gives \\boxed{7}", "7", pool=pool).correct is True
     # extract: boxed means the box, whatever follows.
     assert grade(text, "21", pool=pool, extract="boxed").correct is True
+
+
+# --- bold is typeface (PDF-to-LaTeX solutions bold the result digit by digit) --------------------------------
+
+BOLD = [
+    ("\\frac{5}{48}", "so the probability is $\\frac{\\mathbf{5}}{\\mathbf{4 8}}$.", True),
+    ("\\frac{5}{48}", "so the probability is $\\frac{\\mathbf{5}}{\\mathbf{4 9}}$.", False),
+    ("3025", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", True),
+    ("325", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", False),      # not 3*0*2*5 = 0, nor the first digits
+    ("0", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", False),
+    ("4\\sqrt{3}", "Final answer: $\\mathbf{4} \\sqrt{\\mathbf{3}}$", True),
+    ("-17", "The answer is $\\mathbf{- 1 7}$.", True),
+    ("2.75", "The answer is $\\mathbf{2 . 7 5}$", True),
+    ("12", "The answer is $\\mathbf{1 2 .}$", True),                   # the sentence's stop, bolded with it
+]
+
+
+def test_bold_groups_are_read_as_their_content(pool):
+    got = [grade(text, reference, pool=pool).correct for reference, text, _ in BOLD]
+    assert got == [c for _, _, c in BOLD]
