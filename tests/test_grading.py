@@ -274,3 +274,15 @@ def test_grading_note_names_each_set_and_kind():
     assert grading_note(v) == ("Grading: 3 timed out, 1 too long to judge of 512 samples; 2 could not be graded "
                                "of 40 demonstrations (timed out and too long score as wrong).")
     assert grading_note(v.model_copy(update={"grading": {}})) is None
+
+
+def test_the_schema_says_extract_defaults_to_the_verifiers_own():
+    prop = TaskSpec.model_json_schema()["$defs"]["VerifierSpec"]["properties"]["extract"]
+    assert prop["default"] is None and "final for math and numeric" in prop["description"]
+    resolved = {}
+    for kind, extract in (("math", None), ("numeric", None), ("exact", None), ("math", "boxed")):
+        verifier = {"kind": kind} if extract is None else {"kind": kind, "extract": extract}
+        with Grader(TaskSpec.model_validate({"name": "x", "grader": {"verifier": verifier}})) as g:
+            resolved[kind, extract] = g._verifiers[None][0].extract
+    assert resolved == {("math", None): "final", ("numeric", None): "final", ("exact", None): "whole",
+                        ("math", "boxed"): "boxed"}
