@@ -252,6 +252,8 @@ BOLD = [
     ("-17", "The answer is $\\mathbf{- 1 7}$.", True),
     ("2.75", "The answer is $\\mathbf{2 . 7 5}$", True),
     ("12", "The answer is $\\mathbf{1 2 .}$", True),                   # the sentence's stop, bolded with it
+    ("20", "Final answer: $$6^{2}-16=\\mathbf{2 0} .$$", True),      # "= {20} ." is not read; "= 20 ." is
+    ("x^{12}", "The answer is $x^\\mathbf{1 2}$", True),                # an exponent keeps its group
 ]
 
 

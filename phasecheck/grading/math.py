@@ -27,16 +27,22 @@ _TEXT_GROUP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorna
 # plain one. Spaces between its digits go, as TeX ignores spaces in math mode (PDF-to-LaTeX tools bold digit by digit).
 _BOLD = re.compile(r"\\(?:mathbf|textbf|boldsymbol|bm|pmb)\s*\{([^{}]*)\}")
 _DIGIT_SPACE = re.compile(r"(?<=[\d.])\s+(?=[\d.])")
+_ARGUMENT = re.compile(r"(?:[\^_]|\\[A-Za-z]+)\s*$")     # what takes the next group as its argument
 _STOP = re.compile(r"(?<=\d)\.\s*$")          # "\mathbf{1 1 .}": the sentence's full stop, bolded with the number
 _LATEX_CMD = re.compile(r"\\[A-Za-z]+")
 _WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")      # prose or units, not \frac or x^2
 
 
 def unbold(text: str) -> str:
-    """`text` with bold groups read as plain groups (`\\mathbf{1 4 4}` -> `{144}`)."""
+    """`text` with bold groups read as their content (`= \\mathbf{1 4 4}` -> `= 144`); braces stay where an
+    argument needs them (`x^\\mathbf{12}` -> `x^{12}`), as math-verify does not read `= {144}.`."""
     if "\\" not in text:
         return text
-    return _BOLD.sub(lambda m: "{" + _STOP.sub("", _DIGIT_SPACE.sub("", m.group(1))) + "}", text)
+
+    def plain(m: re.Match) -> str:
+        inner = _STOP.sub("", _DIGIT_SPACE.sub("", m.group(1)))
+        return "{" + inner + "}" if _ARGUMENT.search(text, max(0, m.start() - 30), m.start()) else inner
+    return _BOLD.sub(plain, text)
 
 
 def reading(text: str, role: Literal["reference", "answer"]) -> tuple[str, ...]:
