@@ -1,7 +1,7 @@
 """Benchmark: our math grading vs a plain sequential math_verify loop, and the worst hostile input's wall time.
 
-Usage: python bench/verify.py [--pairs 10000] [--workers 2] [--timeout 5] [--seed 0] [--reps 6] [--load 3]
-                              [--hostile-load 2] [--skip-speed]
+Usage: python bench/verify.py [--pairs 10000] [--rounds 5] [--workers 2] [--timeout 5] [--seed 0] [--reps 6]
+                              [--load 3] [--hostile-load 2] [--skip-speed]
 Prints one JSON object. Pairs are math answers in varied forms, ~30% repeated (as in GRPO groups).
 Hostile inputs run as the machine is and under `hostile-load` busy processes, each against its targets.
 `stability` judges one slow symbolic pair `reps` times on fresh workers, with `load` busy processes of our
@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -47,16 +48,19 @@ def make_pairs(n: int, seed: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def baseline(pairs: list[tuple[str, str]], timeout: int) -> tuple[float, list[bool]]:
+def baseline(pairs: list[tuple[str, str]], timeout: int) -> tuple[float, float, list[bool]]:
+    """Wall and CPU seconds of a plain sequential math_verify loop, and its verdicts."""
     from math_verify import parse, verify
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     out = [verify(parse(f"${ref}$", parsing_timeout=timeout), parse(comp, parsing_timeout=timeout),
                   timeout_seconds=timeout) for comp, ref in pairs]
-    return time.perf_counter() - t, out
+    return time.perf_counter() - t, time.process_time() - c, out
 
 
-def ours(pairs: list[tuple[str, str]], workers: int, timeout: float) -> tuple[float, float, list]:
+def ours(pairs: list[tuple[str, str]], workers: int, timeout: float) -> tuple[float, float, float, list]:
+    """Pool start-up seconds, then wall and CPU seconds (this process and its workers) of our grading."""
     from phasecheck.grading import Grader
+    from phasecheck.grading.pool import cpu_seconds
     from phasecheck.records import Example
     from phasecheck.task import TaskSpec
     task = TaskSpec.model_validate({"name": "bench", "grader": {
@@ -64,10 +68,13 @@ def ours(pairs: list[tuple[str, str]], workers: int, timeout: float) -> tuple[fl
     with Grader(task) as g:
         t0 = time.perf_counter()
         g.pool.map(abs, [(1,)] * workers, 120)          # start-up, reported separately
+        pids = [w.proc.pid for w in list(g.pool._all)]
+        c1, w1 = time.process_time(), sum(cpu_seconds(p) or 0.0 for p in pids)
         t1 = time.perf_counter()
         grades = g.grade_many([(c, Example(id=str(i), prompt="", reference=r)) for i, (c, r) in enumerate(pairs)])
         t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, grades
+        cpu = time.process_time() - c1 + sum(cpu_seconds(p) or 0.0 for p in pids) - w1
+    return t1 - t0, t2 - t1, cpu, grades
 
 
 def hostile(timeout: float, workers: int) -> dict:
@@ -156,17 +163,30 @@ def stability(reps: int, load: int, budget: float) -> dict:
 
 
 def speed(args) -> dict:
-    """Our grading against a plain sequential math_verify loop on the same pairs."""
-    pairs = make_pairs(args.pairs, args.seed)
-    startup, ours_s, grades = ours(pairs, args.workers, args.timeout)
-    base_s, base = baseline(pairs, int(args.timeout))
-    agree = sum((g.correct is True) == b for g, b in zip(grades, base)) / len(pairs)
-    return {"pairs": len(pairs), "distinct_pairs": len(set(pairs)),
-            "ours_pairs_per_s": round(len(pairs) / ours_s, 1), "ours_seconds": round(ours_s, 3),
-            "pool_startup_seconds": round(startup, 3),
-            "baseline_pairs_per_s": round(len(pairs) / base_s, 1), "baseline_seconds": round(base_s, 3),
-            "speedup": round(base_s / ours_s, 2), "speedup_including_startup": round(base_s / (ours_s + startup), 2),
-            "agreement_with_baseline": round(agree, 4)}
+    """Our grading against a plain sequential math_verify loop, in `rounds` that alternate which runs first
+    (the machine's load drifts from minute to minute), on fresh pairs each round."""
+    rows = []
+    for r in range(args.rounds):
+        pairs = make_pairs(args.pairs // args.rounds, args.seed + r)
+        first_ours = r % 2 == 0
+        if not first_ours:
+            base_s, base_cpu, base = baseline(pairs, int(args.timeout))
+        startup, ours_s, ours_cpu, grades = ours(pairs, args.workers, args.timeout)
+        if first_ours:
+            base_s, base_cpu, base = baseline(pairs, int(args.timeout))
+        rows.append({"pairs": len(pairs), "ours_s": round(ours_s, 2), "baseline_s": round(base_s, 2),
+                     "speedup": round(base_s / ours_s, 2), "ours_cpu_s": round(ours_cpu, 2),
+                     "baseline_cpu_s": round(base_cpu, 2), "startup_s": round(startup, 2),
+                     "agree": sum((g.correct is True) == b for g, b in zip(grades, base)),
+                     "load_average": round(os.getloadavg()[0], 2)})
+    ours_s, base_s = sum(x["ours_s"] for x in rows), sum(x["baseline_s"] for x in rows)
+    n = sum(x["pairs"] for x in rows)
+    return {"pairs": n, "rounds": rows, "ours_pairs_per_s": round(n / ours_s, 1),
+            "baseline_pairs_per_s": round(n / base_s, 1), "speedup": round(base_s / ours_s, 2),
+            "speedup_median_round": statistics.median(x["speedup"] for x in rows),
+            "speedup_including_startup": round(base_s / (ours_s + sum(x["startup_s"] for x in rows)), 2),
+            "cpu_ratio": round(sum(x["baseline_cpu_s"] for x in rows) / sum(x["ours_cpu_s"] for x in rows), 2),
+            "agreement_with_baseline": round(sum(x["agree"] for x in rows) / n, 4)}
 
 
 def main() -> None:
@@ -175,6 +195,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=5, help="Speed rounds, alternating which side runs first.")
     ap.add_argument("--reps", type=int, default=6, help="Repetitions per clock for the stability measure (0 = skip).")
     ap.add_argument("--load", type=int, default=3, help="Busy processes run during the stability measure.")
     ap.add_argument("--hostile-load", type=int, default=2, help="Busy processes for the loaded hostile run (0 = skip).")
