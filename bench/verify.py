@@ -1,12 +1,6 @@
-"""Benchmark: our math grading vs a plain sequential math_verify loop, and the worst hostile input's wall time.
+"""Benchmark: math grading speed against a plain math_verify loop, hostile inputs idle and loaded, verdict flips.
 
-Usage: python bench/verify.py [--pairs 10000] [--rounds 5] [--workers 2] [--timeout 5] [--seed 0] [--reps 6]
-                              [--load 3] [--hostile-load 2] [--skip-speed]
-Prints one JSON object. Pairs are math answers in varied forms, ~30% repeated (as in GRPO groups).
-Hostile inputs run as the machine is and under `hostile-load` busy processes, each against its targets.
-`stability` judges one slow symbolic pair `reps` times on fresh workers, with `load` busy processes of our
-own running, under a CPU-time and a wall-clock budget of the same size: how often each verdict flips.
-"""
+Usage: python bench/verify.py [--pairs 10000] [--rounds 5] [--hostile-load 2] [--reps 6] [--load 3]; prints JSON."""
 from __future__ import annotations
 
 import argparse

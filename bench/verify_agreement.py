@@ -1,11 +1,6 @@
-"""Benchmark: how our verifiers' grades agree with real labels and with gold solutions' own final answers.
+"""Benchmark: our verifiers' grades against real labels (row agreement) and gold solutions' own answers.
 
-Usage: python bench/verify_agreement.py [--data DIR] [--limit N] [--workers 2] [--timeout 5] [--examples 5]
-Prints one JSON object: row-level agreement with `is_correct` (GSM8K model solutions) and, for human
-solutions graded against their own answers (GSM8K train, OlympiadBench), the share passing with every
-failure class counted, overall and by how the solution marks its answer (box, answer line, bold result in
-its last sentence, or unmarked). Uses the task defaults (no `extract` set), as a user's first task file would.
-"""
+Usage: python bench/verify_agreement.py [--data DIR] [--limit N] [--workers 2] [--timeout 5]; prints JSON."""
 from __future__ import annotations
 
 import argparse

@@ -1,11 +1,6 @@
-"""Benchmark: our `math` verifier against the verdicts Math-Verify's own test suite expects.
+"""Benchmark: our `math` verifier against the verdicts in Math-Verify's own test suite, read from a checkout.
 
-Usage: python bench/verify_mathverify_suite.py --suite PATH [--workers 2] [--timeout 5] [--all]
-PATH is a checkout of github.com/huggingface/Math-Verify; its test cases are read from PATH/tests/*.py
-with `ast` (literals only; nothing there is imported or run). A case counts when the installed math_verify,
-called as that test calls it, reproduces the expected verdict. Ours grades the prediction against the
-gold in the default configuration and with `extract: boxed`; disagreements are listed by class.
-"""
+Usage: python bench/verify_mathverify_suite.py --suite PATH. Cases are read with `ast`; nothing of theirs is run."""
 from __future__ import annotations
 
 import argparse
@@ -22,14 +17,15 @@ _EXPECTED = ("expected", "result")
 _OPTIONS = {"precision": "float_rounding", "strict": "strict", "allow_set_relation_comp": "allow_set_relation_comp"}
 
 
+_SKIP = object()
+
+
 def _literal(node: ast.AST):
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return _SKIP
 
-
-_SKIP = object()
 
 
 def _procedure(fn: ast.FunctionDef) -> tuple[list[str] | None, dict, dict] | None:
