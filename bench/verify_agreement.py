@@ -1,10 +1,6 @@
-"""Benchmark: how our verifiers' grades agree with real labels and with gold solutions' own final answers.
+"""Benchmark: our verifiers' grades against real labels (row agreement) and gold solutions' own answers.
 
-Usage: python bench/verify_agreement.py [--data DIR] [--limit N] [--workers 2] [--timeout 5] [--examples 5]
-Prints one JSON object: row-level agreement with `is_correct` (GSM8K model solutions) and, for human
-solutions graded against their own answers (GSM8K train, OlympiadBench), the share passing with every
-failure class counted. Uses the task defaults (no `extract` set), as a user's first task file would.
-"""
+Usage: python bench/verify_agreement.py [--data DIR] [--limit N] [--workers 2] [--timeout 5]; prints JSON."""
 from __future__ import annotations
 
 import argparse
@@ -74,14 +70,37 @@ def labelled(rows: list[dict], kind: str, args) -> dict:
             "disagreements": misses[:args.examples]}
 
 
+def marker(text: str) -> str | None:
+    """How a solution marks its final answer, by a rule that holds for any dataset: a box, an answer line
+    ("The answer is", "Final answer:", "####", "A:"), or a bold result in its last sentence; None when unmarked."""
+    import re
+    from phasecheck.grading.extract import answer_line, boxed_spans
+    if boxed_spans(text):
+        return "boxed"
+    if answer_line(text):
+        return "answer_line"
+    last = re.split(r"(?<=[.!?])\s+(?=[A-Z])|\n\s*\n", text.strip())[-1]
+    return "bold_last_sentence" if re.search(r"\\(?:mathbf|textbf|boldsymbol)\s*\{|\*\*\S", last) else None
+
+
 def gold(rows: list[dict], kind: str, args) -> dict:
     grades, secs, pool = grade_rows(rows, kind, args.workers, args.timeout)
     readable = [(g, r) for g, r in zip(grades, rows) if not (g.outcome.value == "error" and "reference" in g.detail)]
     passed = sum(g.correct is True for g, _ in readable)
     fails = Counter(failure_class(g, r["response"]) for g, r in readable if g.correct is not True)
-    return {"rows": len(rows), "machine_readable": len(readable), "passing": passed,
+    marks: dict = {}
+    for g, r in readable:
+        m = marks.setdefault(str(marker(r["response"])), {"rows": 0, "passing": 0, "failure_classes": Counter()})
+        m["rows"] += 1
+        m["passing"] += g.correct is True
+        if g.correct is not True:
+            m["failure_classes"][failure_class(g, r["response"])] += 1
+    for m in marks.values():
+        m["pass_share"] = round(m["passing"] / m["rows"], 4)
+        m["failure_classes"] = dict(m["failure_classes"].most_common())
+    return {"rows": len(rows), "references_read": len(readable), "passing": passed,
             "pass_share": round(passed / len(readable), 4) if readable else None,
-            "unreadable_references": len(rows) - len(readable),
+            "unreadable_references": len(rows) - len(readable), "by_answer_marker": marks,
             "outcomes": dict(Counter(g.outcome.value for g in grades)), "failure_classes": dict(fails.most_common()),
             "seconds": round(secs, 2), "pool": pool,
             "failures": [example(r, g) for g, r in readable if g.correct is not True][:args.examples]}

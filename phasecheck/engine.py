@@ -4,6 +4,7 @@ Evidence is computed lazily, once, and shared by every check; a check that raise
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,7 +20,7 @@ from .task import TaskSpec
 
 __all__ = ["Unavailable", "GradedSample", "GradedDemo", "Evidence", "PlannedCheck", "CheckOptions",
            "apply_overrides", "plan_checks", "prepare", "run_check", "run_checks", "check_task", "resolve_after_grpo",
-           "default_out_dir", "write_samples", "training_metrics"]
+           "default_out_dir", "write_samples", "training_metrics", "grading_counts"]
 
 
 class Unavailable(Exception):
@@ -324,7 +325,8 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
         with stage("verdict"):
             fp = fingerprint(task, model_identity=model_identity_for(task))
             verdict = build_verdict(task, results, fp, fail_on_warn=options.fail_on_warn, command=options.command,
-                                    artifacts=evidence.artifacts, model=evidence.model or task.model)
+                                    artifacts=evidence.artifacts, model=evidence.model or task.model,
+                                    grading=grading_counts(evidence))
             if previous is not None:
                 verdict = _with_compare(verdict, previous, options.compare)
             save_verdict(verdict, staging.dir / "verdict.json")
@@ -384,6 +386,19 @@ def _write_evidence(evidence: Evidence, results: list[CheckResult], out_dir: Pat
         named = {i for r in results for f in r.findings for i in f.example_ids}
         if write_demonstrations(evidence, out_dir / "demonstrations.jsonl", named):
             evidence.artifacts[Artifact.DEMONSTRATIONS] = "demonstrations.jsonl"
+
+
+_UNJUDGED = ("timeout", "too_long", "error")
+
+
+def grading_counts(evidence: Evidence) -> dict[str, dict[str, int]]:
+    """Per graded set: grades made and how many could not be judged (timeout, too_long, error)."""
+    out = {}
+    for name, graded in (("samples", evidence._graded_samples), ("demonstrations", evidence._graded_demos)):
+        if graded:
+            seen = Counter(g.grade.outcome.value for g in graded)
+            out[name] = {"graded": len(graded), **{k: seen[k] for k in _UNJUDGED}}
+    return out
 
 
 def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Verdict:

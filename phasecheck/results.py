@@ -94,6 +94,9 @@ class Verdict(_Model):
     artifacts: dict[str, str] = Field(default_factory=dict,
                                       description="Name -> path relative to verdict.json (samples, validated set).")
     compare: dict[str, Any] | None = Field(None, description="Differences from an earlier verdict (--compare).")
+    grading: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per graded set (samples, demonstrations): grades made, and how many "
+        "timed out, were too long to judge or errored. Timeouts and too_long earn the wrong band.")
 
     def dump(self) -> dict:
         return self.model_dump(mode="json", by_alias=True)

@@ -56,9 +56,12 @@ class VerifierSpec(_Open):
     """`kind` picks a verifier plugin; every other key is that verifier's own parameter."""
 
     kind: str = Field("exact", description="exact, normalized, numeric, math, choice, vocabulary, regex, refusal, python, or a plugin id.")
-    extract: str | dict[str, str] = Field(
-        "whole", description="How to pull the answer out of a completion: whole, last_line, boxed, "
-                             "{regex: PATTERN} (group 1 or the whole match) or {after: MARKER}.")
+    extract: str | dict[str, str] | None = Field(
+        None, description="How to pull the answer out of a completion: final (the last boxed answer, else the last "
+                          "answer line such as 'The answer is' or '####', else the whole text, or its last math "
+                          "when it is long), whole, last_line, boxed, {regex: PATTERN} (group 1 or the whole "
+                          "match) or {after: MARKER}. Unset: the verifier's own default, which is final for math "
+                          "and numeric and whole for every other verifier.")
     timeout: float = Field(5.0, gt=0, description="Seconds allowed for one judgement (sympy/math-verify work).")
 
 

@@ -71,12 +71,13 @@ def fingerprint(task: TaskSpec, *, model_identity: str | None, version: str | No
 
 def build_verdict(task: TaskSpec, results: Sequence[CheckResult], fp: Fingerprint, *, fail_on_warn: bool = False,
                   command: Sequence[str] = (), artifacts: dict[str, str] | None = None, model: str | None = None,
-                  created_at: str | None = None) -> Verdict:
+                  created_at: str | None = None, grading: dict[str, dict[str, int]] | None = None) -> Verdict:
     phase = decide(results, task.gate.blocking, fail_on_warn=fail_on_warn)
     created = created_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Verdict(task=task.name, task_file=str(task.source) if task.source else None, status=phase,
                    action=ACTIONS[phase], checks=list(results), fingerprint=fp, created_at=created,
-                   command=list(command), model=model, artifacts=dict(sorted((artifacts or {}).items())))
+                   command=list(command), model=model, artifacts=dict(sorted((artifacts or {}).items())),
+                   grading=dict(grading or {}))
 
 
 def save_verdict(verdict: Verdict, path: Path) -> Path:

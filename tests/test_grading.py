@@ -214,3 +214,75 @@ def test_trl_dataset_uses_the_task_column_names(tmp_path):
     fn = as_reward_func(task)
     assert fn(["a"], **{k: [v] for k, v in row.items() if k != "prompt"}, prompts=[row["prompt"]]) == [1.0]
     fn.grader.close()
+
+
+# --- counts of grades that could not be judged reach the verdict and its reports ---------------------------
+
+COUNT_TASK = """\
+name: counts
+data: {eval: eval.jsonl, train: train.jsonl, samples: samples.jsonl}
+grader:
+  verifier: {kind: math, extract: whole, max_chars: 40}
+sampling: {runs: 1, n: 2}
+checks:
+  base_model: {min_accuracy: 0.5}
+"""
+
+
+def _count_project(root, long_rows: int):
+    import json
+    evals = [{"id": f"q{i}", "prompt": f"Double {i}.", "reference": str(2 * i)} for i in range(6)]
+    stall = "perhaps we should keep trying other ideas " * 3       # past max_chars, no final answer in it
+    samples = [{"example_id": f"q{i}", "run": 0, "index": j, "seed": j, "model": "", "engine": "replay",
+                "completion": stall if i < long_rows and j == 0 else f"The answer is {2 * i}."}
+               for i in range(6) for j in range(2)]
+    train = [{"id": f"t{i}", "prompt": f"Double {i}.", "reference": str(2 * i), "completion": f"It is {2 * i}."}
+             for i in range(6)]
+    for name, rows in (("eval", evals), ("samples", samples), ("train", train)):
+        (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "phasecheck.yaml").write_text(COUNT_TASK)
+    return load_task(root / "phasecheck.yaml")
+
+
+@pytest.mark.parametrize("long_rows", [0, 3])
+def test_unjudged_grades_are_counted_in_the_verdict_and_said_in_the_reports(tmp_path, long_rows):
+    from phasecheck.engine import CheckOptions, check_task
+    from phasecheck.reports.html import HtmlReporter
+    from phasecheck.reports.text import TextReporter
+    from phasecheck.results import load_verdict
+    task = _count_project(tmp_path, long_rows)
+    verdict, path = check_task(task, CheckOptions(out_dir=tmp_path / "out"))
+    saved = load_verdict(path)
+    assert saved.grading == verdict.grading
+    assert saved.grading["samples"] == {"graded": 12, "timeout": 0, "too_long": long_rows, "error": 0}
+    assert saved.grading["demonstrations"] == {"graded": 6, "timeout": 0, "too_long": 0, "error": 0}
+    text = TextReporter().render(saved)
+    html = HtmlReporter().render(saved, out_dir=path.parent)
+    said = f"Grading: {long_rows} too long to judge of 12 samples"
+    assert (said in text) == (said in html) == bool(long_rows)
+    if long_rows:
+        assert text.index(said) < text.index("Status:")        # beside the checklist, before the verdict line
+
+
+def test_grading_note_names_each_set_and_kind():
+    from phasecheck.reports.common import grading_note
+    from phasecheck.results import Fingerprint, Phase, Verdict
+    fp = Fingerprint(task="t", sampling="s", version="v", digest="d")
+    v = Verdict(task="t", status=Phase.GRPO_PHASE, action="a", checks=[], fingerprint=fp, created_at="now",
+                grading={"samples": {"graded": 512, "timeout": 3, "too_long": 1, "error": 0},
+                         "demonstrations": {"graded": 40, "timeout": 0, "too_long": 0, "error": 2}})
+    assert grading_note(v) == ("Grading: 3 timed out, 1 too long to judge of 512 samples; 2 could not be graded "
+                               "of 40 demonstrations (timed out and too long score as wrong).")
+    assert grading_note(v.model_copy(update={"grading": {}})) is None
+
+
+def test_the_schema_says_extract_defaults_to_the_verifiers_own():
+    prop = TaskSpec.model_json_schema()["$defs"]["VerifierSpec"]["properties"]["extract"]
+    assert prop["default"] is None and "final for math and numeric" in prop["description"]
+    resolved = {}
+    for kind, extract in (("math", None), ("numeric", None), ("exact", None), ("math", "boxed")):
+        verifier = {"kind": kind} if extract is None else {"kind": kind, "extract": extract}
+        with Grader(TaskSpec.model_validate({"name": "x", "grader": {"verifier": verifier}})) as g:
+            resolved[kind, extract] = g._verifiers[None][0].extract
+    assert resolved == {("math", None): "final", ("numeric", None): "final", ("exact", None): "whole",
+                        ("math", "boxed"): "boxed"}

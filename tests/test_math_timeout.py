@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
@@ -88,6 +89,8 @@ def test_hostile_math_finishes_within_its_bound(pool, clock):
             assert j.why in ("timeout", "error", "unparsed")
         if j.why == "timeout":
             assert ("CPU" in j.detail) == (clock == "cpu" and "budget" in j.detail) or "wall clock" in j.detail
+        if clock == "cpu" and (cpu := re.search(r"([\d.]+)s CPU, budget", j.detail)):
+            assert float(cpu.group(1)) <= 2.0 + 1, j.detail      # stopped within timeout + 1 s of CPU, at any load
 
 
 def test_hostile_math_from_a_thread_and_the_length_guard(pool):

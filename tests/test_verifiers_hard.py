@@ -199,3 +199,64 @@ def test_a_stalled_worker_hits_the_wall_cap_and_is_retried_once():
         status, why = p.call(time.sleep, (60,), 0.2, clock="cpu", wall_factor=3)
         assert status == TIMEOUT and "wall clock" in why
         assert p.stats() == {"timeouts": 1, "retried": 1, "workers_killed": 2}
+
+
+# --- Math-Verify's own suite (bench/verify_mathverify_suite.py): classes where our reading was wrong ------
+
+# Boxes joined by more than one connector, or by inline delimiters around "and", are one answer set.
+JOINED_BOXES = [
+    ("$\\boxed{4} \\quad \\text{and} \\quad \\boxed{-3}$", "-3, 4", True),
+    ("$\\boxed{a = 7}\\qquad\\text{or}\\qquad\\boxed{b = 2}$", "a = 7, b = 2", True),
+    ("\\(p = \\boxed{11}\\) and \\(q = \\boxed{5}\\)", "(11, 5)", True),
+    ("$\\boxed{2}$ \\text{ for the first part and } $\\boxed{9}$", "2, 9", True),
+    ("$\\boxed{4} \\quad \\text{and} \\quad \\boxed{-3}$", "4", False),     # still two answers against one
+    ("We get \\boxed{6}. Checking the other case, the total is \\boxed{8}", "8", True),   # prose: not a list
+]
+
+
+def test_boxes_joined_by_several_connectors_are_one_answer_set(pool):
+    got = [grade(text, reference, pool=pool).correct for text, reference, _ in JOINED_BOXES]
+    assert got == [c for _, _, c in JOINED_BOXES]
+
+
+def test_a_boxed_matrix_is_math_not_prose(pool):
+    # "pmatrix" is an environment's name, not a word: the box's content is read in math mode.
+    text = "Hence $M = \\boxed{\\begin{pmatrix} 2 & -1 \\\\ 0 & 5 \\end{pmatrix}}$."
+    assert grade(text, "\\begin{pmatrix}2&-1\\\\0&5\\end{pmatrix}", pool=pool).correct is True
+    assert grade(text, "\\begin{pmatrix}2&-1\\\\0&6\\end{pmatrix}", pool=pool).correct is False
+    assert grade(text, "5", pool=pool).correct is False          # not its last entry
+
+
+def test_an_answer_line_after_the_last_box_is_the_final_answer(pool):
+    # Boxes around intermediate results, then the final answer stated on its own line.
+    text = ("The first step gives $3 \\cdot 4 = \\boxed{12}$ apples, and the second $12 + 9 = \\boxed{21}$.\n"
+            "Adding the 2,100 pears from the shed, the total is 2,121.\nFinal Answer: The final answer is $2{,}121$.")
+    assert grade(text, "2121", pool=pool).correct is True
+    assert grade(text, "21", pool=pool).correct is False
+    # A box on the answer line, or after it, is still the answer.
+    assert grade("The answer is $\\boxed{7}$.", "7", pool=pool).correct is True
+    assert grade("Final answer: 6, but checking again gives \\boxed{7}", "7", pool=pool).correct is True
+    # extract: boxed means the box, whatever follows.
+    assert grade(text, "21", pool=pool, extract="boxed").correct is True
+
+
+# --- bold is typeface (PDF-to-LaTeX solutions bold the result digit by digit) --------------------------------
+
+BOLD = [
+    ("\\frac{5}{48}", "so the probability is $\\frac{\\mathbf{5}}{\\mathbf{4 8}}$.", True),
+    ("\\frac{5}{48}", "so the probability is $\\frac{\\mathbf{5}}{\\mathbf{4 9}}$.", False),
+    ("3025", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", True),
+    ("325", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", False),      # not 3*0*2*5 = 0, nor the first digits
+    ("0", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", False),
+    ("4\\sqrt{3}", "Final answer: $\\mathbf{4} \\sqrt{\\mathbf{3}}$", True),
+    ("-17", "The answer is $\\mathbf{- 1 7}$.", True),
+    ("2.75", "The answer is $\\mathbf{2 . 7 5}$", True),
+    ("12", "The answer is $\\mathbf{1 2 .}$", True),                   # the sentence's stop, bolded with it
+    ("20", "Final answer: $$6^{2}-16=\\mathbf{2 0} .$$", True),      # "= {20} ." is not read; "= 20 ." is
+    ("x^{12}", "The answer is $x^\\mathbf{1 2}$", True),                # an exponent keeps its group
+]
+
+
+def test_bold_groups_are_read_as_their_content(pool):
+    got = [grade(text, reference, pool=pool).correct for reference, text, _ in BOLD]
+    assert got == [c for _, _, c in BOLD]

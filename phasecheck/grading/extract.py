@@ -31,13 +31,18 @@ REFUSAL_PHRASES = [
 
 _BRACE = re.compile(r"[{}]")
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# What may stand between boxes that list one answer: "\boxed{1}, \boxed{2}", "$\boxed{1}$ and $\boxed{2}$";
-# "x = \boxed{1} or x = \boxed{2}" too: a one-letter name (maybe subscripted) and "=" may follow the connector.
-_CONNECTOR = re.compile(r"[\s$]*(?:,|;|\band\b|\bor\b|\\quad|\\qquad|\\text\s*\{\s*(?:,|and|or)\s*\})?[\s$,;]*"
-                        r"(?:[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=\s*)?[\s$]*")
+# What may stand between boxes that list one answer: "\boxed{1}, \boxed{2}", "$\boxed{1}$ and $\boxed{2}$",
+# "\boxed{1} \quad \text{and} \quad \boxed{2}", "\(p = \boxed{1}\) and \(q = \boxed{2}\)": a run of separators
+# (a \text{} counts when it ends in and/or), then maybe a one-letter name (maybe subscripted) and "=".
+# Each separator opens with its own character, so the run matches without backtracking between them.
+_CONNECTOR = re.compile(r"(?:[\s$,;~]|\band\b|\bor\b|\\[()]|\\q?quad\b|\\[,;:! ]"
+                        r"|\\text\s*\{(?:[^{}]{0,40}?(?:,|;|\band|\bor))?\s*\})*"
+                        r"(?:[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=\s*)?(?:[\s$]|\\[()])*")
+_MAX_CONNECTOR = 120          # a longer stretch between two answers is prose, and the match stays cheap
 _ANSWER_LINE = re.compile(
     r"(?im)(?:^[ \t]*\#{4}|\bfinal\s+answer\b[^\n]{0,40}?(?:\bis\b|:)|\bthe\s+answer\s+is\b|\banswer\s*:"
     r"|^[ \t]*\**A\**[ \t]*:)[ \t*:]*([^\n]*\S)")
+_STATED = re.compile(r"\d|\$|\\[(\[]|\\[a-z]+")     # an answer line that states something, not "is correct"
 _HOPE = re.compile(r"(?i)\s*I hope it is correct\.?\s*$")
 # Content may not contain its own opening delimiter, so an unclosed one costs one scan, not one per opening.
 _MATH_SPANS = (re.compile(r"\$\$(?:[^$]|\$(?!\$)){1,8000}?\$\$"),
@@ -61,6 +66,11 @@ def completion_text(completion: object) -> str:
         said = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
         return "\n".join(str(m.get("content") or "") for m in said)
     return str(completion)
+
+
+def _joins(between: str) -> bool:
+    """Whether `between` only separates items of one answer list."""
+    return len(between) <= _MAX_CONNECTOR and _CONNECTOR.fullmatch(between) is not None
 
 
 def _brace_pairs(text: str) -> dict[int, int]:
@@ -89,30 +99,40 @@ def boxed_spans(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def last_boxed(text: str) -> str | None:
-    """The final boxed answer: the last box, joined with the boxes listed just before it
-    (`\\boxed{1}, \\boxed{2}` -> "1, 2"; repeats dropped); None when there is no closed box."""
+def _boxed_group(text: str) -> tuple[str | None, int]:
+    """The final boxed answer and where it ends (-1 when there is none); see `last_boxed`."""
     spans = boxed_spans(text)
     if not spans:
         m = re.search(r"\\boxed\s+([^\s{}$]+)", text[-200:])       # "\\boxed 5" form
-        return m.group(1).rstrip(".$") if m else None
+        return (m.group(1).rstrip(".$"), len(text)) if m else (None, -1)
     group = [spans[-1]]
     for prev in reversed(spans[:-1]):
-        if not _CONNECTOR.fullmatch(text[prev[1]:group[0][0]]):
+        if not _joins(text[prev[1]:group[0][0]]):
             break
         group.insert(0, prev)
     parts = list(dict.fromkeys(c for _, _, c in group if c))
-    return ", ".join(parts) if parts else None
+    return (", ".join(parts) if parts else None), spans[-1][1]
+
+
+def last_boxed(text: str) -> str | None:
+    """The final boxed answer: the last box, joined with the boxes listed just before it
+    (`\\boxed{1}, \\boxed{2}` -> "1, 2"; repeats dropped); None when there is no closed box."""
+    return _boxed_group(text)[0]
+
+
+def _answer_line(text: str) -> tuple[str | None, int]:
+    """The last answer line's answer and where its marker starts (-1 when there is none)."""
+    found, at = None, -1
+    for m in _ANSWER_LINE.finditer(text):
+        got = _HOPE.sub("", m.group(1)).strip().strip("*").strip().rstrip(".").strip()
+        if got:
+            found, at = got, m.start()
+    return (_leading_spans(found), at) if found else (None, -1)
 
 
 def answer_line(text: str) -> str | None:
     """What follows the last answer marker ("#### 5", "The answer is 5.", "Final answer: 5", "A: 5")."""
-    found = None
-    for m in _ANSWER_LINE.finditer(text):
-        got = _HOPE.sub("", m.group(1)).strip().strip("*").strip().rstrip(".").strip()
-        if got:
-            found = got
-    return _leading_spans(found) if found else None
+    return _answer_line(text)[0]
 
 
 def _math_spans(text: str) -> list[tuple[int, int]]:
@@ -126,7 +146,7 @@ def _leading_spans(line: str) -> str:
         return line
     end = spans[0][1]
     for s, e in spans[1:]:
-        if s < end or not _CONNECTOR.fullmatch(line[end:s]):
+        if s < end or not _joins(line[end:s]):
             break
         end = e
     return line[:end]
@@ -140,7 +160,7 @@ def last_math_span(text: str) -> str | None:
         return None
     start, end = spans[-1]
     for s, e in reversed(spans[:-1]):
-        if e > start or not _CONNECTOR.fullmatch(text[e:start]):
+        if e > start or not _joins(text[e:start]):
             break
         start = s
     return text[start:end].strip()
@@ -149,12 +169,15 @@ def last_math_span(text: str) -> str | None:
 def final_answer(text: str, max_chars: int | None = None) -> tuple[str | None, str]:
     """The final answer in a completion and where it was found: boxed, answer_line, whole, or math_span.
 
-    The whole text is the answer when it has no box or answer line and is at most `max_chars` long (no
-    bound by default): math-verify's own reading of a short text is better than any one span of it."""
-    for source, fn in (("boxed", last_boxed), ("answer_line", answer_line)):
-        got = fn(text)
-        if got:
-            return got, source
+    The last box, unless an answer line holding a number or math comes after it (boxes around steps, then
+    "Final Answer: ..."). The whole text is the answer when it has neither and is at most `max_chars` long
+    (no bound by default): math-verify's own reading of a short text is better than any one span of it."""
+    box, box_end = _boxed_group(text)
+    line, line_at = _answer_line(text)
+    if line and line_at > box_end and (box is None or _STATED.search(line)):
+        return line, "answer_line"
+    if box:
+        return box, "boxed"
     if max_chars is None or len(text.strip()) <= max_chars:
         return (text.strip() or None), "whole"
     got = last_math_span(text)

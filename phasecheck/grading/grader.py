@@ -76,11 +76,10 @@ class Grader:
 
     def _build(self, vspec: VerifierSpec, where: str) -> tuple[VerifierSpec, Any]:
         """The verifier, and its spec with `extract` resolved: a verifier's own default (math and numeric
-        read the final answer of a long reasoning) applies where the task file does not set one."""
+        read the final answer of a long reasoning), else whole, applies where the task file sets none."""
         cls = plugins.load("verifiers", vspec.kind)
-        default = getattr(cls, "default_extract", None)
-        if "extract" not in vspec.model_fields_set and default is not None:
-            vspec = vspec.model_copy(update={"extract": default})
+        if vspec.extract is None:
+            vspec = vspec.model_copy(update={"extract": getattr(cls, "default_extract", None) or "whole"})
         try:
             extract_answer("", vspec.extract)
         except VerifierError as exc:

@@ -16,14 +16,33 @@ from .extract import final_answer
 from .numeric import Quantity, read_quantity
 from .pool import ERROR, OK, TIMEOUT, TimeoutPool, shared_pool
 
-__all__ = ["Math", "fast_verdict", "judge_pair", "reading"]
+__all__ = ["Math", "fast_verdict", "judge_pair", "reading", "unbold"]
 
 # Unescaped $, \( \[ or a box: math-verify finds the math itself. "\$" is currency and \begin{..} is
 # content, not a delimiter, so neither stops a bare text from being read in math mode.
 _DELIM = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed|\\fbox")
-_TEXT_GROUP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{[^{}]*\}")
+# Not prose: words inside \text{} and the like, and environment names (\begin{pmatrix} is a matrix).
+_TEXT_GROUP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname|begin|end)\s*\{[^{}]*\}")
+# Bold is typeface: math-verify misreads "\frac{\mathbf{9}}{\mathbf{3 2}}" (as 2), so a bold group is read as a
+# plain one. Spaces between its digits go, as TeX ignores spaces in math mode (PDF-to-LaTeX tools bold digit by digit).
+_BOLD = re.compile(r"\\(?:mathbf|textbf|boldsymbol|bm|pmb)\s*\{([^{}]*)\}")
+_DIGIT_SPACE = re.compile(r"(?<=[\d.])\s+(?=[\d.])")
+_ARGUMENT = re.compile(r"(?:[\^_]|\\[A-Za-z]+)\s*$")     # what takes the next group as its argument
+_STOP = re.compile(r"(?<=\d)\.\s*$")          # "\mathbf{1 1 .}": the sentence's full stop, bolded with the number
 _LATEX_CMD = re.compile(r"\\[A-Za-z]+")
 _WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")      # prose or units, not \frac or x^2
+
+
+def unbold(text: str) -> str:
+    """`text` with bold groups read as their content (`= \\mathbf{1 4 4}` -> `= 144`); braces stay where an
+    argument needs them (`x^\\mathbf{12}` -> `x^{12}`), as math-verify does not read `= {144}.`."""
+    if "\\" not in text:
+        return text
+
+    def plain(m: re.Match) -> str:
+        inner = _STOP.sub("", _DIGIT_SPACE.sub("", m.group(1)))
+        return "{" + inner + "}" if _ARGUMENT.search(text, max(0, m.start() - 30), m.start()) else inner
+    return _BOLD.sub(plain, text)
 
 
 def reading(text: str, role: Literal["reference", "answer"]) -> tuple[str, ...]:
@@ -38,7 +57,7 @@ def reading(text: str, role: Literal["reference", "answer"]) -> tuple[str, ...]:
     wrapped = f"${text}$"
     if role == "reference":
         return (wrapped, text)
-    words = _WORDS.search(_LATEX_CMD.sub(" ", _TEXT_GROUP.sub(" ", text)))   # \text{and} is not prose
+    words = _WORDS.search(_LATEX_CMD.sub(" ", _TEXT_GROUP.sub(" ", text)))
     return (text, wrapped) if words else (wrapped, text)
 
 
@@ -195,7 +214,7 @@ class Math(Verifier):
         todo: dict[tuple, list[tuple[int, str]]] = {}
         for i, (a, r) in enumerate(zip(answers, refs)):
             ref = as_text(r)
-            done, a, note = self._prejudge(a, ref)
+            done, a, note = self._prejudge(a and unbold(a), ref and unbold(ref))
             if done is not None:
                 out[i] = done
                 continue

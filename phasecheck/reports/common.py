@@ -14,7 +14,7 @@ from ..results import CheckResult, Phase, Status, Verdict
 __all__ = ["cut", "phase_label", "status_label", "read_jsonl", "artifact_path", "load_samples", "load_training_metrics",
            "token_rows", "failing_samples", "sample_down", "compare_verdicts", "find_check", "is_failure",
            "stable_key", "split_on_token", "advisory", "row_id",
-           "clean_terminal"]
+           "clean_terminal", "grading_note"]
 
 _PHASE_LABELS = {Phase.GRADUATED: "GRADUATED", Phase.GRPO_PHASE: "GRPO PHASE", Phase.INCONCLUSIVE: "INCONCLUSIVE"}
 # Artifacts whose rows hold text a contamination token can occur in, most telling first.
@@ -47,6 +47,19 @@ def status_label(status: Status) -> str:
 def advisory(check: CheckResult) -> bool:
     """A check that does not gate the verdict is shown as advisory."""
     return not check.blocking
+
+
+def grading_note(verdict: Verdict) -> str | None:
+    """One sentence on grades that could not be judged ("Grading: 3 of 512 samples timed out; ..."), or None."""
+    words = {"timeout": "timed out", "too_long": "too long to judge", "error": "could not be graded"}
+    parts = []
+    for name, counts in verdict.grading.items():
+        said = [f"{counts[k]} {words[k]}" for k in words if counts.get(k)]
+        if said:
+            parts.append(f"{', '.join(said)} of {counts.get('graded', '?')} {name}")
+    if not parts:
+        return None
+    return f"Grading: {'; '.join(parts)} (timed out and too long score as wrong)."
 
 
 def find_check(verdict: Verdict, check_id: str) -> CheckResult | None:

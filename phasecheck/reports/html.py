@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..names import CURVES, Metric
 from ..results import Status, Verdict, pct
-from .common import (advisory, cut, find_check, load_samples, load_training_metrics, phase_label, row_id,
-                     sample_down, split_on_token, token_rows)
+from .common import (advisory, cut, find_check, grading_note, load_samples, load_training_metrics, phase_label,
+                     row_id, sample_down, split_on_token, token_rows)
 from .svg import bar_chart, line_chart
 
 __all__ = ["HtmlReporter", "highlight"]
@@ -88,7 +88,7 @@ class HtmlReporter:
             "browser": self._browser(samples),
             "curves": self._curves(verdict, out_dir),
             "command": shlex.join(verdict.command) if verdict.command else "",
-            "compare": verdict.compare,
+            "compare": verdict.compare, "grading_note": grading_note(verdict),
             "script": Markup(FILTER_SCRIPT), "script_hash": _SCRIPT_HASH,
         }
 

@@ -10,7 +10,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..results import CheckResult, Phase, Status, Verdict
-from .common import advisory, clean_terminal, phase_label
+from .common import advisory, clean_terminal, grading_note, phase_label
 
 __all__ = ["TextReporter", "SYMBOLS", "ASCII_SYMBOLS", "to_ascii", "paint"]
 
@@ -62,6 +62,8 @@ class TextReporter:
             lines.append(f"{symbol}{gap}{self._question(check).ljust(width)} {clean_terminal(check.headline)}".rstrip())
             if verbose >= 1:
                 lines.extend(self._details(check, verbose))
+        if note := grading_note(verdict):
+            lines.append(note)
         arrow = "→" if p.unicode else "->"
         lines.append(f"{arrow} Status: {paint(phase_label(verdict.status), _PHASE_COLORS[verdict.status], p.color)}")
         action = _PROHIBITION.split(verdict.action.strip())
