@@ -101,6 +101,10 @@ class Verdict(_Model):
     def dump(self) -> dict:
         return self.model_dump(mode="json", by_alias=True)
 
+    def to_json(self) -> str:
+        """verdict.json's bytes, the one serialisation: sorted keys, so identical runs give identical files."""
+        return json.dumps(self.dump(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
 
 def load_verdict(path: str | Path) -> Verdict:
     """A saved verdict.json; DataError (one line naming the file) when missing, invalid or another schema."""

@@ -83,7 +83,6 @@ def build_verdict(task: TaskSpec, results: Sequence[CheckResult], fp: Fingerprin
 def save_verdict(verdict: Verdict, path: Path) -> Path:
     """verdict.json, atomically, with sorted keys so identical runs give identical bytes."""
     from .state import atomic_write_text
-    text = json.dumps(verdict.dump(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    return atomic_write_text(path, text)
+    return atomic_write_text(path, verdict.to_json())
 
 

@@ -73,6 +73,9 @@ def test_saved_verdict_round_trips_with_sorted_keys(tmp_path):
     assert list(json.loads(text)) == sorted(json.loads(text))
     assert json.loads(text)["schema"] == "phasecheck.verdict/1"
     assert load_verdict(path) == v
+    # The json reporter writes the same file: one serialisation, the same bytes.
+    from phasecheck.reports import render
+    assert render(v, "json") == text
 
 
 def test_load_verdict_errors_name_the_file(tmp_path):

@@ -1,7 +1,6 @@
 """verdict.json: the verdict itself, schema `phasecheck.verdict/1` (`phasecheck schema --verdict` prints it)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,4 +23,4 @@ class JsonReporter:
         self.params = params or self.Params()
 
     def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
-        return json.dumps(verdict.dump(), indent=2, ensure_ascii=False) + "\n"
+        return verdict.to_json()
