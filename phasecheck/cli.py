@@ -80,7 +80,7 @@ def _write_crash_log(text: str) -> str | None:
     import time
     from pathlib import Path
 
-    from .state import atomic_write_text
+    from .atomic import atomic_write_text
     try:
         import platformdirs
         base = Path(os.environ.get("PHASECHECK_LOG_DIR") or platformdirs.user_log_dir("phasecheck"))
@@ -225,7 +225,7 @@ def report(verdict_file: str, fmt: str, out_file: str | None, compare: str | Non
     from pathlib import Path
 
     from . import reports
-    from .state import atomic_write_text
+    from .atomic import atomic_write_text
     path = Path(verdict_file)
     verdict = reports.load_verdict(path)
     if compare:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .state import atomic_write_text
+from .atomic import atomic_write_text
 
 __all__ = ["json_lines", "dumps_jsonl", "write_jsonl"]
 

@@ -7,43 +7,12 @@ Layout (under the task file's directory):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from .task import TaskSpec
 
-__all__ = ["state_dir", "record_verdict", "newest_verdict", "record_run", "newest_run", "atomic_write_text",
-           "atomic_write_bytes"]
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write via a temp file in the same directory and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates 0600 files; give the result the usual umask-based mode so others can read it.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+__all__ = ["state_dir", "record_verdict", "newest_verdict", "record_run", "newest_run"]
 
 
 def state_dir(task: TaskSpec) -> Path:

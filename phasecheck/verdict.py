@@ -82,7 +82,7 @@ def build_verdict(task: TaskSpec, results: Sequence[CheckResult], fp: Fingerprin
 
 def save_verdict(verdict: Verdict, path: Path) -> Path:
     """verdict.json, atomically, with sorted keys so identical runs give identical bytes."""
-    from .state import atomic_write_text
+    from .atomic import atomic_write_text
     return atomic_write_text(path, verdict.to_json())
 
 

@@ -60,7 +60,7 @@ def render(verdict: Verdict, fmt: str, *, out_dir: Path | None = None, verbose: 
 def write_reports(verdict: Verdict, out_dir: Path, formats: Sequence[str]) -> dict[str, Path]:
     """Write each format's file (verdict.json, report.txt, junit.xml, report.html) atomically into
     `out_dir`; returns format -> path. Files are plain UTF-8 without colour."""
-    from ..state import atomic_write_text
+    from ..atomic import atomic_write_text
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     # verdict.json first: the other reports point at it and at artifacts beside it.

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from ..state import atomic_write_text
+from ..atomic import atomic_write_text
 from .base import Generation
 
 __all__ = ["cache_root", "SampleStore"]

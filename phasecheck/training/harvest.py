@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..jsonl import dumps_jsonl, json_lines
-from ..state import atomic_write_text
+from ..atomic import atomic_write_text
 from ..task import TaskSpec
 from .checkpoint import load_checkpoint_model
 from .common import task_examples

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from ..errors import ExitCode, PhasecheckError
 from ..results import Phase
-from ..state import atomic_write_text
+from ..atomic import atomic_write_text
 from ..task import TaskSpec
 from .common import now
 
