@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import DataError
+from .strict import Strict
 
 __all__ = ["Status", "Phase", "Finding", "CheckResult", "Fingerprint", "Verdict", "VERDICT_SCHEMA",
            "ACTIONS", "load_verdict", "pct"]
@@ -40,8 +41,7 @@ ACTIONS = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Model = Strict
 
 
 class Finding(_Model):

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .strict import Strict
 
 __all__ = [
     "TaskSpec", "DataSpec", "FieldMap", "VerifierSpec", "ScenarioSpec", "GraderSpec", "SamplingSpec",
@@ -20,8 +21,6 @@ DEFAULT_CHECKS = ("validated_set", "contamination", "base_model", "stability", "
 DEFAULT_BLOCKING = ("validated_set", "contamination", "base_model", "stability")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class _Open(BaseModel):
@@ -34,7 +33,7 @@ class _Open(BaseModel):
         return dict(self.model_extra or {})
 
 
-class FieldMap(_Strict):
+class FieldMap(Strict):
     """Which column of the data files holds each record field."""
 
     id: str | None = Field("id", description="Column with a unique row id; None numbers rows instead.")
@@ -44,7 +43,7 @@ class FieldMap(_Strict):
     scenario: str | None = Field("scenario", description="Column naming the example's scenario.")
 
 
-class DataSpec(_Strict):
+class DataSpec(Strict):
     eval: Path | None = Field(None, description="Prompts the model is sampled on (JSONL, JSON, CSV, Parquet or a saved datasets dir).")
     train: Path | None = Field(None, description="Demonstrations you intend to SFT on.")
     samples: Path | None = Field(None, description="Pre-made samples (JSONL) to replay instead of sampling a model.")
@@ -65,7 +64,7 @@ class VerifierSpec(_Open):
     timeout: float = Field(5.0, gt=0, description="Seconds allowed for one judgement (sympy/math-verify work).")
 
 
-class ScenarioSpec(_Strict):
+class ScenarioSpec(Strict):
     """Reward bands for one scenario, and optionally its own verifier."""
 
     verifier: VerifierSpec | None = Field(None, description="Overrides grader.verifier for this scenario.")
@@ -76,7 +75,7 @@ class ScenarioSpec(_Strict):
     max_keyword_bonus: float | None = Field(None, description="Cap on the total keyword bonus.")
 
 
-class GraderSpec(_Strict):
+class GraderSpec(Strict):
     verifier: VerifierSpec = Field(default_factory=VerifierSpec)
     scenarios: dict[str, ScenarioSpec] = Field(default_factory=dict, description="Per-scenario bands; unlisted scenarios use `default`.")
     default: ScenarioSpec = Field(default_factory=ScenarioSpec, description="Bands for examples with no listed scenario.")
@@ -102,19 +101,19 @@ class SamplingSpec(_Open):
     system_prompt: str | None = Field(None, description="Prepended as a system message when the tokenizer has a chat template.")
 
 
-class GateSpec(_Strict):
+class GateSpec(Strict):
     blocking: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKING),
                                 description="Checks that must pass for GRADUATED; the others are advisory.")
 
 
-class LoraSpec(_Strict):
+class LoraSpec(Strict):
     r: int = Field(4, ge=1)
     alpha: float = Field(8, gt=0)
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] | str = Field("all-linear", description="peft target_modules.")
 
 
-class GRPOSpec(_Strict):
+class GRPOSpec(Strict):
     preset: Literal["conservative", "none"] = Field("conservative", description="Defaults for the fields you leave out.")
     group_size: int | None = Field(None, ge=2)
     learning_rate: float | None = Field(None, gt=0)
@@ -132,7 +131,7 @@ class GRPOSpec(_Strict):
     seed: int = 0
 
 
-class SFTSpec(_Strict):
+class SFTSpec(Strict):
     epochs: float = Field(3, gt=0)
     learning_rate: float = Field(2.0e-5, gt=0)
     batch_size: int = Field(8, ge=1)
@@ -142,13 +141,13 @@ class SFTSpec(_Strict):
     seed: int = 0
 
 
-class TrainingSpec(_Strict):
+class TrainingSpec(Strict):
     grpo: GRPOSpec = Field(default_factory=GRPOSpec)
     sft: SFTSpec = Field(default_factory=SFTSpec)
     output_dir: Path | None = Field(None, description="Where checkpoints go (default runs/<task-slug>/).")
 
 
-class TaskSpec(_Strict):
+class TaskSpec(Strict):
     """A phasecheck task file."""
 
     name: str = Field(description="Human name; `--task NAME` matches it case-insensitively.")

@@ -6,10 +6,11 @@ import math
 from collections import defaultdict
 from typing import Any, ClassVar, Iterable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from ..results import CheckResult, Finding, Status, pct  # noqa: F401 - re-exported to the checks
 from ..stats import Interval, wilson  # noqa: F401 - re-exported (wilson lived here first)
+from ..strict import Strict
 
 __all__ = ["Check", "StrictParams", "wilson", "pass_at_k", "per_prompt_correct", "pct", "default_ks", "ci_text",
            "design_text", "sample_note", "band", "FEW_PROMPTS"]
@@ -19,8 +20,7 @@ __all__ = ["Check", "StrictParams", "wilson", "pass_at_k", "per_prompt_correct",
 FEW_PROMPTS = 20
 
 
-class StrictParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+StrictParams = Strict          # the base of every check's Params
 
 
 class Check:

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from ..errors import VerifierError
+from ..strict import Strict
 
 __all__ = ["Judgement", "Verifier", "StrictParams", "reference_list", "as_text"]
 
@@ -14,8 +15,7 @@ __all__ = ["Judgement", "Verifier", "StrictParams", "reference_list", "as_text"]
 UNPARSED, TIMEOUT, ERROR, TOO_LONG = "unparsed", "timeout", "error", "too_long"
 
 
-class StrictParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+StrictParams = Strict          # the base of every verifier's Params
 
 
 @dataclass(frozen=True, slots=True)

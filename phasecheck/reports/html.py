@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from markupsafe import Markup, escape
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..names import CURVES, Metric
 from ..results import Status, Verdict, pct
+from ..strict import Strict
 from .common import (advisory, cut, find_check, grading_note, load_samples, load_training_metrics, phase_label,
                      row_id, sample_down, split_on_token, token_rows)
 from .svg import bar_chart, line_chart
@@ -59,8 +60,7 @@ class HtmlReporter:
 
     filename: ClassVar[str] = "report.html"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Strict):
         max_samples: int = Field(300, ge=1, description="Samples shown in the browser; more are sampled down.")
         max_chars: int = Field(1500, ge=80, description="Characters of a prompt or completion shown before cutting.")
         rows_per_token: int = Field(5, ge=1, description="Example rows shown under each contamination token.")

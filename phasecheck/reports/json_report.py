@@ -4,9 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from ..results import Verdict
+from ..strict import Strict
 
 __all__ = ["JsonReporter"]
 
@@ -16,8 +15,8 @@ class JsonReporter:
 
     filename: ClassVar[str] = "verdict.json"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Strict):
+        """No options."""
 
     def __init__(self, params: "JsonReporter.Params | None" = None) -> None:
         self.params = params or self.Params()

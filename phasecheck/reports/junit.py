@@ -8,9 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from ..results import CheckResult, Status, Verdict
+from ..strict import Strict
 from ..task import task_slug
 from .common import advisory, phase_label
 
@@ -30,8 +29,8 @@ class JunitReporter:
 
     filename: ClassVar[str] = "junit.xml"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Strict):
+        """No options."""
 
     def __init__(self, params: "JunitReporter.Params | None" = None) -> None:
         self.params = params or self.Params()

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..results import CheckResult, Phase, Status, Verdict
+from ..strict import Strict
 from .common import advisory, clean_terminal, grading_note, phase_label
 
 __all__ = ["TextReporter", "SYMBOLS", "ASCII_SYMBOLS", "to_ascii", "paint"]
@@ -40,8 +41,7 @@ class TextReporter:
 
     filename: ClassVar[str] = "report.txt"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Strict):
         unicode: bool = Field(True, description="Use ✓/✗ and arrows; False gives the ASCII fallback.")
         color: bool = Field(False, description="ANSI colours (the CLI turns this on for a TTY without NO_COLOR).")
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..records import Example, Sample
+from ..strict import Strict
 from .base import (EngineBase, Generation, Unit, pad_left, plan_units, render_prompt, run_units,
                    units_to_samples)
 
@@ -215,8 +216,7 @@ class TransformersEngine(EngineBase):
     id: ClassVar[str] = "transformers"
     needs_model: ClassVar[bool] = True
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Strict):
         device: str | None = Field(None, description="cpu, cuda, cuda:1 ...; default cuda when available.")
         dtype: str | None = Field(None, description="bf16, fp16 or fp32; default bf16 on GPU, fp32 on CPU.")
         batch_tokens: int | None = Field(None, ge=64, description="Token budget per forward batch (rows x length).")

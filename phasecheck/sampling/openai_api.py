@@ -13,10 +13,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..errors import ConfigError, EngineError
 from ..records import Example, Sample, prompt_text
+from ..strict import Strict
 from .base import EngineBase, Generation, Unit, messages_for, plan_units, run_units, units_to_samples
 
 __all__ = ["OpenAIEngine", "parse_choices"]
@@ -65,8 +66,7 @@ class OpenAIEngine(EngineBase):
     id: ClassVar[str] = "openai"
     needs_model: ClassVar[bool] = False
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Strict):
         base_url: str = Field(description="Server root, e.g. http://10.0.0.5:8000/v1.")
         model: str | None = Field(None, description="The served model name; default the task's `model`.")
         endpoint: Literal["chat", "completions"] = Field("chat", description="/chat/completions or /completions.")

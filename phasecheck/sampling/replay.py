@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..errors import ConfigError, DataError
 from ..jsonl import json_lines
 from ..records import GRADED_SAMPLE_FIELDS, Example, Sample
+from ..strict import Strict
 from .base import EngineBase
 
 __all__ = ["ReplayEngine", "read_samples"]
@@ -51,8 +52,7 @@ class ReplayEngine(EngineBase):
     id: ClassVar[str] = "replay"
     needs_model: ClassVar[bool] = False
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Strict):
         path: Path | None = Field(None, description="Samples JSONL; default task.data.samples.")
 
     def _path(self) -> Path:
