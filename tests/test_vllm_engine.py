@@ -38,18 +38,18 @@ def test_sampling_kwargs_use_the_request_seed_block():
     assert "stop" not in sampling_kwargs(SamplingPlan(n=1), 0)
 
 
-def _completion(index, text, ids, reason):
-    return SimpleNamespace(index=index, text=text, token_ids=ids, finish_reason=reason)
+def _completion(index, text, ids, reason, stop_reason=None):
+    return SimpleNamespace(index=index, text=text, token_ids=ids, finish_reason=reason, stop_reason=stop_reason)
 
 
-def test_to_generations_orders_by_index_and_maps_reasons():
-    out = SimpleNamespace(outputs=[_completion(1, "b", (7, 8), "length"), _completion(0, "a", [5], "stop"),
-                                   _completion(2, "c", [], None)])
-    gens = to_generations(out, 3)
+def test_to_generations_orders_by_index_maps_reasons_and_drops_the_eos():
+    out = SimpleNamespace(outputs=[_completion(1, "b", (7, 8), "length"), _completion(0, "a", [5, 2], "stop"),
+                                   _completion(3, "d", [6, 9], "stop", stop_reason="9"), _completion(2, "c", [], None)])
+    gens = to_generations(out, 4)
     assert [(g.text, g.token_ids, g.finish_reason, g.n_tokens) for g in gens] == \
-        [("a", [5], "stop", 1), ("b", [7, 8], "length", 2), ("c", [], "error", 0)]
-    with pytest.raises(EngineError, match="2 completions for one prompt, expected n=3"):
-        to_generations(SimpleNamespace(outputs=out.outputs[:2]), 3)
+        [("a", [5], "stop", 1), ("b", [7, 8], "length", 2), ("c", [], "error", 0), ("d", [6, 9], "stop", 2)]
+    with pytest.raises(EngineError, match="2 completions for one prompt, expected n=4"):
+        to_generations(SimpleNamespace(outputs=out.outputs[:2]), 4)
 
 
 def test_options_are_validated(tiny_model_dir, tmp_path, monkeypatch):

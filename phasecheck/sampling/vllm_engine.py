@@ -30,13 +30,17 @@ def sampling_kwargs(plan: SamplingPlan, seed: int) -> dict[str, Any]:
 
 
 def to_generations(request_output: Any, n: int) -> list[Generation]:
-    """A RequestOutput's CompletionOutputs (text, token_ids, finish_reason) as n Generations, by index."""
+    """A RequestOutput's CompletionOutputs (text, token_ids, finish_reason) as n Generations, by index.
+    The EOS that ended a completion (finish "stop", no stop_reason) is dropped from its token ids, as the
+    transformers engine never keeps it: n_tokens counts the same on both (GRPO appends it back)."""
     outs = sorted(request_output.outputs, key=lambda o: getattr(o, "index", 0))
     if len(outs) != n:
         raise EngineError(f"vllm returned {len(outs)} completions for one prompt, expected n={n}")
     gens = []
     for o in outs:
         ids = [int(t) for t in (o.token_ids or [])]
+        if o.finish_reason == "stop" and o.stop_reason is None and ids:
+            ids.pop()
         reason = "length" if o.finish_reason == "length" else ("stop" if o.finish_reason else "error")
         gens.append(Generation(text=o.text, token_ids=ids, finish_reason=reason, n_tokens=len(ids)))
     return gens
