@@ -59,11 +59,8 @@ def llm_kwargs(path: Any, params: Any, *, seed: int, on_cpu: bool) -> tuple[dict
     kw: dict[str, Any] = {"model": str(path), "seed": seed, "tensor_parallel_size": params.tensor_parallel_size,
                           "gpu_memory_utilization": params.gpu_memory_utilization,
                           "dtype": params.dtype or ("float32" if on_cpu else "auto")}
-    eager = params.enforce_eager if params.enforce_eager is not None else on_cpu
-    kw["enforce_eager"] = eager
-    chunked = params.enable_chunked_prefill
-    if chunked is None and on_cpu:
-        chunked = False
+    kw["enforce_eager"] = on_cpu if params.enforce_eager is None else params.enforce_eager
+    chunked = (False if on_cpu else None) if params.enable_chunked_prefill is None else params.enable_chunked_prefill
     if chunked is not None:
         kw["enable_chunked_prefill"] = chunked
     for name in ("max_model_len", "max_num_seqs", "max_num_batched_tokens", "enable_prefix_caching"):
