@@ -85,8 +85,10 @@ def llm_kwargs(path: Any, params: Any, *, seed: int, on_cpu: bool) -> tuple[dict
 def start_llm(path: Any, params: Any, *, seed: int, **extra: Any) -> Any:
     """A vllm.LLM on the model directory `path` with the engine's Params (and `extra` LLM keyword
     arguments); a missing vllm or a failed start is one ConfigError / EngineError line."""
-    # vLLM configures its logger on import: keep its INFO lines out of the checklist unless asked for.
+    # vLLM configures its logger on import, to stdout at INFO by default: keep it off stdout (where
+    # `--format json` prints the verdict) and its INFO lines out of the checklist, unless asked for.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     try:
         from vllm import LLM
         from vllm.platforms import current_platform
