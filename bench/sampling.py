@@ -1,10 +1,12 @@
-"""Sampling throughput: the transformers engine's batched generate vs a naive loop (one prompt at a
-time, model.generate(num_return_sequences=n)), in one process; plus peak RSS and the alias's load
-times. Prints one JSON object. Usage: python bench/sampling.py [--model DIR_OR_ALIAS] [--prompts 32]"""
+"""Sampling throughput at several batch sizes (prompts per call): the transformers engine's batched generate,
+a naive loop (one prompt at a time, model.generate(num_return_sequences=n)) and, with --vllm, vLLM as the vllm
+engine runs it; one process, the same prompts, seeds and token budget. Prints one JSON object.
+Usage: python bench/sampling.py [--model DIR_OR_ALIAS] [--batch-sizes 1,8,32] [--vllm] (vllm: .venv-vllm)"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -37,21 +39,28 @@ def naive(model, tok, rendered: list[str], n: int, max_new_tokens: int, temperat
     return total
 
 
+def rate(tokens: int, seconds: float) -> dict:
+    return {"seconds": round(seconds, 2), "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--prompts", type=int, default=32)
+    ap.add_argument("--batch-sizes", default="1,8,32", help="Comma-separated prompts per call.")
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--batch-tokens", type=int, default=None)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--vllm", action="store_true", help="Also vLLM, with the vllm engine's default settings.")
     args = ap.parse_args(argv)
+    sizes = [int(k) for k in args.batch_sizes.split(",")]
 
     import torch
     from phasecheck.sampling import load_model, render_prompt, resolve_model
     from phasecheck.sampling.hf import default_batch_tokens, generate
 
+    load_avg = [round(x, 2) for x in os.getloadavg()]
     t0 = time.perf_counter()
     resolved = resolve_model(args.model)
     model, tok = load_model(resolved)
@@ -60,33 +69,61 @@ def main(argv: list[str] | None = None) -> None:
     model, tok = load_model(resolved)
     second_load = time.perf_counter() - t0
 
-    rendered = [render_prompt(tok, p, None) for p in prompts(args.prompts)]
+    rendered = [render_prompt(tok, p, None) for p in prompts(max(sizes))]
     kw = dict(n=args.n, temperature=args.temperature, top_p=1.0, max_new_tokens=args.max_new_tokens)
-    generate(model, tok, rendered[:2], seeds=0, batch_tokens=args.batch_tokens, **{**kw, "max_new_tokens": 4})
-    t0 = time.perf_counter()
-    out = generate(model, tok, rendered, seeds=0, batch_tokens=args.batch_tokens, **kw)
-    engine_s = time.perf_counter() - t0
-    engine_tokens = sum(g.n_tokens for gs in out for g in gs)
+    device = str(next(model.parameters()).device)
     result = {
-        "model": args.model, "identity": resolved.identity, "device": str(next(model.parameters()).device),
-        "torch_threads": torch.get_num_threads(), "prompts": args.prompts, "n": args.n,
-        "max_new_tokens": args.max_new_tokens,
-        "batch_tokens": args.batch_tokens or default_batch_tokens(str(next(model.parameters()).device)),
-        "engine": {"seconds": round(engine_s, 2), "tokens": engine_tokens,
-                   "tokens_per_s": round(engine_tokens / engine_s, 1)},
+        "model": args.model, "identity": resolved.identity, "device": device,
+        "torch_threads": torch.get_num_threads(), "n": args.n, "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature, "batch_tokens": args.batch_tokens or default_batch_tokens(device),
         "load_seconds": {"first": round(first_load, 2), "second": round(second_load, 2)},
+        "load_average_before": load_avg, "rows": [],
     }
-    if not args.skip_naive:
-        torch.manual_seed(0)
+    generate(model, tok, rendered[:2], seeds=0, batch_tokens=args.batch_tokens, **{**kw, "max_new_tokens": 4})
+    for k in sizes:
+        # Prompt j's samples use seeds j*n ... j*n + n-1 on both engines (vLLM: sample i gets seed + i).
         t0 = time.perf_counter()
-        naive_tokens = naive(model, tok, rendered, args.n, args.max_new_tokens, args.temperature)
-        naive_s = time.perf_counter() - t0
-        result["naive"] = {"seconds": round(naive_s, 2), "tokens": naive_tokens,
-                           "tokens_per_s": round(naive_tokens / naive_s, 1)}
-        result["speedup"] = round(result["engine"]["tokens_per_s"] / result["naive"]["tokens_per_s"], 2)
+        out = generate(model, tok, rendered[:k], seeds=0, batch_tokens=args.batch_tokens, **kw)
+        row = {"prompts": k, "engine": rate(sum(g.n_tokens for gs in out for g in gs), time.perf_counter() - t0)}
+        if not args.skip_naive:
+            torch.manual_seed(0)
+            t0 = time.perf_counter()
+            row["naive"] = rate(naive(model, tok, rendered[:k], args.n, args.max_new_tokens, args.temperature),
+                                time.perf_counter() - t0)
+        result["rows"].append(row)
+    if args.vllm:
+        del model
+        result["vllm_start_seconds"] = bench_vllm(resolved, tok, rendered, sizes, args, result["rows"])
+    for row in result["rows"]:
+        speed = {name: row[name]["tokens_per_s"] for name in ("engine", "naive", "vllm") if name in row}
+        row["ratios"] = {f"{a}/{b}": round(speed[a] / speed[b], 2)
+                         for a, b in (("engine", "naive"), ("vllm", "engine"), ("vllm", "naive"))
+                         if a in speed and b in speed}
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     json.dump(result, sys.stdout, indent=2)
     print()
+
+
+def bench_vllm(resolved, tok, rendered: list[str], sizes: list[int], args, rows: list[dict]) -> float:
+    """vLLM rows beside the others: started once with the engine's default Params (float32, eager on a
+    CPU), warmed up like the transformers engine, then timed per batch size. Returns its start-up time."""
+    from phasecheck.sampling.vllm_engine import VLLMEngine, generate, start_llm, stop_llm
+    t0 = time.perf_counter()
+    llm = start_llm(resolved.path, VLLMEngine.Params(), seed=0)
+    started = time.perf_counter() - t0
+    try:
+        def requests(k: int, max_tokens: int) -> list[dict]:
+            return [{"n": args.n, "seed": j * args.n, "temperature": args.temperature, "top_p": 1.0,
+                     "max_tokens": max_tokens} for j in range(k)]
+        generate(llm, tok, rendered[:2], requests(2, 4), args.n)
+        for k, row in zip(sizes, rows):
+            t0 = time.perf_counter()
+            out = generate(llm, tok, rendered[:k], requests(k, args.max_new_tokens), args.n)
+            row["vllm"] = rate(sum(g.n_tokens for gs in out for g in gs), time.perf_counter() - t0)
+    finally:
+        stop_llm(llm)
+    return round(started, 2)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ CORPUS = [
 ]
 
 
-def build_tiny_model(path: Path, *, chat: bool = True, seed: int = 0) -> Path:
-    """A 2-layer Llama with a byte-level BPE tokenizer trained on CORPUS, saved with save_pretrained."""
+def build_tiny_model(path: Path, *, chat: bool = True, seed: int = 0, hidden: int = 32, heads: int = 4) -> Path:
+    """A 2-layer Llama with a byte-level BPE tokenizer trained on CORPUS, saved with save_pretrained;
+    its head size is hidden / heads."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -45,8 +46,8 @@ def build_tiny_model(path: Path, *, chat: bool = True, seed: int = 0) -> Path:
     if chat:
         fast.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+    config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+                         num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), max_position_embeddings=512,
                          eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
                          bos_token_id=None, tie_word_embeddings=True)
     model = LlamaForCausalLM(config)
@@ -60,6 +61,12 @@ def build_tiny_model(path: Path, *, chat: bool = True, seed: int = 0) -> Path:
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny chat model directory (config, safetensors, tokenizer with a chat template)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-chat"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vllm_model_dir(tmp_path_factory) -> Path:
+    """The tiny chat model with a head size of 32, the smallest vLLM's CPU attention takes."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-chat-hd32"), hidden=64, heads=2)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """GRPO rollouts: which engine a task's rollouts use, the weights a vLLM engine is given (names a plain
-model has, LoRA folded in, live weights untouched), the requests it is sent; the real colocated engine
-only with vLLM on a GPU (require_vllm)."""
+model has, LoRA folded in, live weights untouched), the requests it is sent; the real colocated engine,
+CPU or GPU, where vLLM is installed (require_vllm: make test-vllm)."""
 from __future__ import annotations
 
 import copy
@@ -10,11 +10,13 @@ from types import SimpleNamespace
 import pytest
 
 from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+from test_vllm_engine import needs_vllm
 
 from phasecheck.errors import ConfigError
 from phasecheck.sampling.base import Generation
 from phasecheck.task import LoraSpec
-from phasecheck.training.rollout import HFRollout, VLLMRollout, as_rollout_rows, policy_weights, rollout_for
+from phasecheck.training.rollout import (HFRollout, VLLMRollout, as_rollout_rows, policy_weights, refresh_tied_head,
+                                         rollout_for)
 
 torch = pytest.importorskip("torch")
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
@@ -89,25 +91,23 @@ def test_vllm_requests_use_the_seed_blocks_of_the_transformers_rollout():
     assert kws[0] == {"n": 4, "seed": 100, "temperature": 0.9, "top_p": 1.0, "max_tokens": 16}
 
 
-def test_push_loads_the_policy_into_the_engine_then_resets_its_prefix_cache(tmp_path, tiny_model_dir, vllm_importable):
-    """What VLLMRollout sends to vLLM, recorded by a stand-in for LLM (the engine itself needs a GPU)."""
+def test_push_reloads_the_policy_through_vllm_then_resets_its_prefix_cache(tmp_path, tiny_model_dir, vllm_importable):
+    """The calls VLLMRollout makes on vllm.LLM, recorded (the real engine: the require_vllm tests below)."""
     calls = []
 
-    class Target:
-        def load_weights(self, weights):
-            calls.append(("load_weights", [name for name, _ in weights]))
+    def collective_rpc(method, kwargs):
+        calls.append((method, [name for name, _ in kwargs["weights_iterator"]], kwargs["is_checkpoint_format"]))
 
-    llm = SimpleNamespace(
-        llm_engine=SimpleNamespace(model_executor=SimpleNamespace(driver_worker=SimpleNamespace(
-            model_runner=SimpleNamespace(model=Target())))),
-        reset_prefix_cache=lambda: calls.append(("reset_prefix_cache",)))
+    llm = SimpleNamespace(collective_rpc=collective_rpc, apply_model=lambda fn: calls.append(("apply_model", fn)),
+                          reset_prefix_cache=lambda: calls.append(("reset_prefix_cache",)))
     roll = rollout_for(_sampling(make_task(tmp_path / "v", tiny_model_dir), engine="vllm"), tiny_model_dir)
     roll.llm = llm
     peft_model = _lora_policy(tiny_model_dir)
     roll.push(peft_model)
-    assert [c[0] for c in calls] == ["load_weights", "reset_prefix_cache"]
-    assert calls[0][1] == [n for n, _ in policy_weights(peft_model)]
+    assert [c[0] for c in calls] == ["reload_weights", "apply_model", "reset_prefix_cache"]
+    assert calls[0][1] == [n for n, _ in policy_weights(peft_model)] and calls[0][2] is True
     assert not any("lora" in n or "base_layer" in n for n in calls[0][1])
+    assert calls[1][1] is refresh_tied_head
 
 
 def test_rollout_rows_keep_the_eos_a_finished_completion_stopped_on():
@@ -130,21 +130,64 @@ def test_grpo_on_vllm_without_vllm_is_one_config_error(tmp_path, tiny_model_dir)
     assert not (tmp_path / "nv" / "runs").exists()          # refused before anything was written
 
 
-@pytest.mark.require_vllm
-@pytest.mark.skipif(not HAVE_VLLM, reason="needs vLLM and a GPU")
-def test_grpo_steps_sample_the_live_policy_on_a_colocated_vllm(tmp_path, tiny_model_dir):
-    """Two GRPO steps with sampling.engine vllm; after them the engine holds the trained policy: its
-    greedy completions are the transformers rollout's on the same weights."""
-    from phasecheck.training.grpo import train_grpo
-    task = make_task(tmp_path / "gv", tiny_model_dir, grpo="{epochs: 1, batch_prompts: 4, group_size: 2, "
-                                                          "learning_rate: 1.0e-2}")
+PROMPTS = ["What is 1 + 1 ?", "What is 2 + 2 ?", "Compute 7 * 6 ."]
+
+
+def _greedy(roll, net, tok):
+    """Greedy token ids per prompt from the rollout, rendered through the chat template."""
+    from phasecheck.sampling.base import render_prompt
+    texts = [render_prompt(tok, p, None) for p in PROMPTS]
+    return [row[0][1] for row in roll(net, tok, texts, n=1, seed=0, temperature=0.0, max_new_tokens=8)]
+
+
+@pytest.fixture(scope="module")
+def colocated(tmp_path_factory, tiny_vllm_model_dir):
+    """One colocated engine on the head-size-32 tiny model (tied embeddings), shared by the tests below."""
+    task = make_task(tmp_path_factory.mktemp("colocated"), tiny_vllm_model_dir,
+                     grpo="{epochs: 1, batch_prompts: 4, group_size: 2, learning_rate: 1.0e-2}")
     task = _sampling(task, engine="vllm")
-    roll = rollout_for(task, tiny_model_dir)
+    roll = rollout_for(task, tiny_vllm_model_dir)
+    yield task, roll
+    roll.close()
+
+
+@needs_vllm
+@pytest.mark.parametrize("lora", [True, False], ids=["lora", "full"])
+def test_after_the_push_the_engine_generates_what_the_policy_generates(colocated, tiny_vllm_model_dir, tmp_path,
+                                                                     monkeypatch, lora):
+    """Two GRPO steps through the colocated engine, then a policy moved far from the base (LoRA B, or
+    for full fine-tuning the embeddings, which are also the tied output head): after the push the
+    engine's greedy completions are the transformers rollout's on the same weights, and not the base's."""
+    monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from phasecheck.training.grpo import train_grpo
+    task, roll = colocated
+    grpo = "{epochs: 1, batch_prompts: 4, group_size: 2, learning_rate: 1.0e-2" + (", lora: {r: 2, alpha: 4}}" if lora else "}")
+    task = _sampling(make_task(tmp_path / "t", tiny_vllm_model_dir, grpo=grpo), engine="vllm")
     res = train_grpo(task, max_steps=2, rollout=roll)
     assert res.steps == 2
     from phasecheck.training.checkpoint import load_trainable
-    net, tok, _, _ = load_trainable(res.checkpoint)
-    prompts = ["What is 1 + 1 ?", "What is 2 + 2 ?"]
-    ours = roll(net, tok, prompts, n=1, seed=0, temperature=0.0, max_new_tokens=6)
-    ref = HFRollout()(net.to("cuda"), tok, prompts, n=1, seed=0, temperature=0.0, max_new_tokens=6)
-    assert [r[0][1] for r in ours] == [r[0][1] for r in ref]
+    trained, tok, _, _ = load_trainable(res.checkpoint)
+    assert _greedy(roll, trained, tok) == _greedy(HFRollout(), trained, tok)
+    base = AutoModelForCausalLM.from_pretrained(tiny_vllm_model_dir, dtype=torch.float32).eval()
+    base_ids = _greedy(roll, base, tok)
+    assert base_ids == _greedy(HFRollout(), base, tok)
+    if lora:
+        net = _lora_policy(tiny_vllm_model_dir)
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if "lora_B" in name:
+                    p.mul_(30)
+    else:
+        net = AutoModelForCausalLM.from_pretrained(tiny_vllm_model_dir, dtype=torch.float32).eval()
+        # Every matrix redrawn: the embeddings alone would keep a random tied model repeating its last
+        # prompt token, which the stale head predicts too.
+        gen = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for p in net.parameters():
+                if p.ndim == 2:
+                    p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+        assert net.get_output_embeddings().weight is net.get_input_embeddings().weight
+    ours = _greedy(roll, net, tok)
+    assert ours == _greedy(HFRollout(), net, tok)
+    assert ours != base_ids                     # a stale engine would still give these

@@ -75,8 +75,7 @@ def test_vllm_requests_carry_the_transformers_seed_blocks(tiny_model_dir, tmp_pa
     """A stand-in for vllm (LLM.generate gives sample i the seed seed+i, as vLLM V1 does) run on the
     tiny model: the vllm engine's requests and samples equal the transformers engine's."""
     from phasecheck.sampling.hf import _eos_ids, _generate_batch
-    from phasecheck.sampling.models import load_model, load_tokenizer
-    from phasecheck.sampling.vllm_engine import VLLMEngine
+    from phasecheck.sampling.models import load_model, resolve_model
     monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path))
     fake = ModuleType("vllm")
     fake.SamplingParams = lambda **kw: SimpleNamespace(**kw)
@@ -84,33 +83,33 @@ def test_vllm_requests_carry_the_transformers_seed_blocks(tiny_model_dir, tmp_pa
     requests = []
 
     class LLM:
-        def get_tokenizer(self):
-            return load_tokenizer(self.model)
-
         def generate(self, prompts, params, use_tqdm=False):
             model, tok = load_model(self.model)
             outs = []
-            for p, sp in zip(prompts, params):
+            for p, sp in zip(prompts, params):        # token-id prompts; vLLM keeps the EOS it stopped on
                 requests.append(sp.seed)
-                gens = _generate_batch(model, tok, [p], [sp.seed], sp.n, sp.temperature, sp.top_p, sp.max_tokens,
-                                       (), _eos_ids(model, tok))[0]
-                outs.append(SimpleNamespace(outputs=[SimpleNamespace(index=i, text=g.text, token_ids=g.token_ids,
-                                                                     finish_reason=g.finish_reason)
-                                                     for i, g in enumerate(gens)]))
+                ids = p["prompt_token_ids"]
+                gens = _generate_batch(model, tok, [tok.decode(ids)], [sp.seed], sp.n, sp.temperature, sp.top_p,
+                                       sp.max_tokens, (), _eos_ids(model, tok), [ids])[0]
+                outs.append(SimpleNamespace(outputs=[SimpleNamespace(
+                    index=i, text=g.text, finish_reason=g.finish_reason, stop_reason=None,
+                    token_ids=g.token_ids + ([tok.eos_token_id] if g.finish_reason == "stop" else []))
+                    for i, g in enumerate(gens)]))
             return outs
 
-    def start(self):
+    def start(path, params, *, seed):
         llm = LLM()
-        llm.model = self.model
+        llm.model = resolve_model(str(path))
         return llm
-    monkeypatch.setattr(VLLMEngine, "_llm", start)
+    monkeypatch.setattr("phasecheck.sampling.vllm_engine.start_llm", start)
+    monkeypatch.setattr("phasecheck.sampling.vllm_engine.stop_llm", lambda llm: None)
     ex = [Example(id="a", prompt="What is 2 + 3 ?"), Example(id="b", prompt="Compute 7 * 6 .")]
     hf = sample_task(_task(tiny_model_dir), ex, use_cache=False, progress=False)
     vl = sample_task(_task(tiny_model_dir, engine="vllm"), ex, use_cache=False, progress=False)
     plan = SamplingPlan.from_spec(_task(tiny_model_dir).sampling)
     assert sorted(requests) == sorted(plan.block_seed(e.id, r) for e in ex for r in range(2))
-    assert [(s.example_id, s.run, s.index, s.seed, s.completion) for s in vl.samples] == \
-        [(s.example_id, s.run, s.index, s.seed, s.completion) for s in hf.samples]
+    assert [(s.example_id, s.run, s.index, s.seed, s.completion, s.n_tokens) for s in vl.samples] == \
+        [(s.example_id, s.run, s.index, s.seed, s.completion, s.n_tokens) for s in hf.samples]
 
 
 @pytest.mark.parametrize("n", [1, 3, 64])

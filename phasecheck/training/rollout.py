@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from ..task import TaskSpec
 
-__all__ = ["Rollout", "HFRollout", "VLLMRollout", "rollout_for", "policy_weights", "as_rollout_rows"]
+__all__ = ["Rollout", "HFRollout", "VLLMRollout", "rollout_for", "policy_weights", "as_rollout_rows",
+           "refresh_tied_head"]
 
 
 class Rollout(Protocol):
@@ -52,7 +53,7 @@ class HFRollout:
 def policy_weights(model):
     """(name, tensor) for every weight of the policy as a plain transformers model would name it, with
     LoRA adapters folded in (common.folded_weight: new tensors, live weights untouched). This is
-    what an engine's `load_weights` takes."""
+    what vLLM's `reload_weights` takes."""
     if not hasattr(model, "get_base_model"):
         for name, param in model.named_parameters():
             yield name, param.detach()
@@ -72,20 +73,23 @@ def policy_weights(model):
 class VLLMRollout:
     """Rollouts on a vLLM engine in this process, beside the policy (TRL's vllm_mode="colocate").
 
-    Before each rollout the policy's weights, LoRA folded in, are loaded into the engine's model
-    (`llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights`) and its prefix
-    cache is reset, so the engine samples the policy of this step. The engine runs with
-    distributed_executor_backend="external_launcher" so that its model lives in this process, and
-    takes `gpu_memory_utilization` 0.3 unless the task sets it (the policy shares the GPU)."""
+    Before each rollout the policy's weights, LoRA folded in, go through vLLM's own reload path (the
+    worker's `reload_weights`, checkpoint format), which re-runs each layer's post-load processing: the
+    CPU backend repacks its linear weights there, so writing into the live parameters
+    (`model.load_weights` after start-up) fails. A head tied to the embeddings receives no weights of
+    its own, so its processing is run again by hand, else it would sample from the old head. Then the
+    prefix cache is reset. The engine runs with distributed_executor_backend="external_launcher" so its
+    model lives in this process, and takes `gpu_memory_utilization` 0.3 unless the task sets it (the
+    policy shares the GPU)."""
 
     def __init__(self, task: TaskSpec, model_path: Any):
         import importlib.util
         from ..errors import ConfigError
         from ..plugins import validate_params
-        from ..sampling.vllm_engine import VLLMEngine
+        from ..sampling.vllm_engine import INSTALL_HINT, VLLMEngine
         if importlib.util.find_spec("vllm") is None:
             # Before the policy loads or anything is written: fail at once.
-            raise ConfigError("sampling.engine vllm: vllm is not installed (pip install 'phasecheck[vllm]'); "
+            raise ConfigError(f"sampling.engine vllm: vllm is not installed ({INSTALL_HINT}); "
                               "GRPO rollouts need it, or sampling.engine transformers")
         where = f"{task.source}: sampling" if task.source else "sampling"
         self.params = validate_params(VLLMEngine, task.sampling.options, where)
@@ -113,9 +117,14 @@ class VLLMRollout:
 
     def push(self, model) -> None:
         """Load the policy's current weights into the engine and drop its cached prefixes."""
+        from ..sampling.vllm_engine import vllm_failure
         llm = self._engine()
-        target = llm.llm_engine.model_executor.driver_worker.model_runner.model
-        target.load_weights(policy_weights(model))
+        try:
+            llm.collective_rpc("reload_weights", kwargs={"weights_iterator": policy_weights(model),
+                                                         "is_checkpoint_format": True})
+            llm.apply_model(refresh_tied_head)
+        except Exception as exc:  # noqa: BLE001 - a failure inside vLLM is one line, exit 3
+            raise vllm_failure("cannot load the policy's weights", exc) from None
         llm.reset_prefix_cache()
 
     @staticmethod
@@ -128,14 +137,31 @@ class VLLMRollout:
         return [sampling_kwargs(plan, seed + j * n) for j in range(count)]
 
     def __call__(self, model, tokenizer, prompts, *, n, seed, temperature, max_new_tokens):
+        from ..sampling.vllm_engine import generate
         self.push(model)                 # starts the engine first: a missing vllm is one ConfigError line
-        from vllm import SamplingParams
-        from ..sampling.vllm_engine import to_generations
-        params = [SamplingParams(**kw) for kw in self.request_kwargs(len(prompts), n=n, seed=seed,
-                                                                     temperature=temperature,
-                                                                     max_new_tokens=max_new_tokens)]
-        outs = self._engine().generate(list(prompts), params, use_tqdm=False)
-        return as_rollout_rows([to_generations(o, n) for o in outs], tokenizer.eos_token_id)
+        requests = self.request_kwargs(len(prompts), n=n, seed=seed, temperature=temperature,
+                                       max_new_tokens=max_new_tokens)
+        return as_rollout_rows(generate(self._engine(), tokenizer, list(prompts), requests, n), tokenizer.eos_token_id)
+
+    def close(self) -> None:
+        """Shut the engine down (its memory and threads), if it was started."""
+        if self.llm is not None:
+            from ..sampling.vllm_engine import stop_llm
+            stop_llm(self.llm)
+            self.llm = None
+
+
+def refresh_tied_head(model) -> None:
+    """Re-run the post-load processing of an output head tied to the input embeddings (vLLM's
+    `lm_head.weight is embed_tokens.weight`): a reload fills the shared tensor through the embeddings,
+    and the head's own processed copy (the CPU backend's packed GEMM weight) would stay stale."""
+    head = getattr(model, "lm_head", None)
+    inner = getattr(model, "model", None)
+    embed = getattr(inner, "embed_tokens", None)
+    method = getattr(head, "quant_method", None)
+    if head is None or embed is None or method is None or getattr(head, "weight", None) is not getattr(embed, "weight", None):
+        return
+    method.process_weights_after_loading(head)
 
 
 def rollout_for(task: TaskSpec, model_path: Any) -> Rollout:
