@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ..errors import ConfigError, EngineError
 from ..records import Example, Sample
+from ..strict import Strict
 from .base import (EngineBase, Generation, SamplingPlan, Unit, plan_units, render_prompt, run_units,
                    units_to_samples)
 
@@ -132,8 +133,7 @@ class VLLMEngine(EngineBase):
     id: ClassVar[str] = "vllm"
     needs_model: ClassVar[bool] = True
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(Strict):
         tensor_parallel_size: int = Field(1, ge=1, description="GPUs (or CPU sockets) one model copy is split over.")
         data_parallel_size: int = Field(
             1, description="Must be 1: vLLM's offline LLM refuses data parallelism in one process. "
