@@ -23,7 +23,7 @@ from phasecheck.sampling import sample_task, hf
 from phasecheck.task import TaskSpec
 slow = hf._generate_batch
 def paced(*a, **k):
-    time.sleep(0.25)           # widen the window so the kill lands mid-run
+    time.sleep(0.4)            # widen the window so the kill lands mid-run
     return slow(*a, **k)
 hf._generate_batch = paced
 task = TaskSpec.model_validate(json.loads(sys.argv[1]))
@@ -45,10 +45,16 @@ def test_killed_runs_resume_to_the_uninterrupted_set(tiny_model_dir, tmp_path, m
         env = {**os.environ, "PHASECHECK_CACHE_DIR": str(cache)}
         procs[sig] = (cache, subprocess.Popen([sys.executable, "-c", SCRIPT, task.model_dump_json(),
                                                json.dumps(PROMPTS)], env=env, stderr=subprocess.PIPE))
-    for sig, (cache, proc) in procs.items():
-        deadline = time.monotonic() + 50
-        while time.monotonic() < deadline and len(list(cache.glob("samples/*/batch-*.json"))) < 2:
-            time.sleep(0.05)
+    # Watch both at once and signal each as soon as it has 2 batches: waiting on one first let the other,
+    # started faster, finish all 16 before its signal came.
+    pending, deadline = dict(procs), time.monotonic() + 60
+    while pending and time.monotonic() < deadline:
+        for sig, (cache, proc) in list(pending.items()):
+            if len(list(cache.glob("samples/*/batch-*.json"))) >= 2:
+                proc.send_signal(sig)
+                del pending[sig]
+        time.sleep(0.02)
+    for sig, (_, proc) in pending.items():
         proc.send_signal(sig)
     for sig, (cache, proc) in procs.items():
         proc.wait(timeout=30)

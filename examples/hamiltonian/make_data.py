@@ -13,7 +13,7 @@ from pathlib import Path
 import sympy as sp
 
 from phasecheck.jsonl import write_jsonl
-from phasecheck.state import atomic_write_text
+from phasecheck.atomic import atomic_write_text
 
 SEED = 20240611
 N_EVAL = 8

@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 from phasecheck.jsonl import write_jsonl
-from phasecheck.state import atomic_write_text
+from phasecheck.atomic import atomic_write_text
 
 SEED = 7
 RUNS, N, SAMPLING_SEED = 2, 2, 0           # must match sampling: in tasks/hvac_tags.yaml
