@@ -1,10 +1,13 @@
-"""Shared fixtures: a tiny Llama model with a real tokenizer, built and saved offline."""
+"""Shared fixtures: a tiny Llama model with a real tokenizer, built and saved offline; a private cache;
+a check plugin that raises, registered. Builders that are plain functions live in support.py."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import pytest
+
+from phasecheck import plugins
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -73,3 +76,18 @@ def tiny_vllm_model_dir(tmp_path_factory) -> Path:
 def tiny_base_model_dir(tmp_path_factory) -> Path:
     """A tiny model whose tokenizer has no chat template (raw-text prompts)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-base"), chat=False)
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """A sample and model cache of the test's own (modules opt in with usefixtures)."""
+    monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def boom_plugin():
+    """support.Boom registered as the check `boom`, as a third-party distribution would register it."""
+    from importlib.metadata import EntryPoint
+    plugins.register("checks", [EntryPoint(name="boom", value="support:Boom", group="phasecheck.checks")])
+    yield
+    plugins.unregister_all()

@@ -3,46 +3,12 @@ from __future__ import annotations
 
 import pytest
 
+from support import PROSE, planted, run
+
 from phasecheck.checks._scan import TokenScanner, extract_tokens
-from phasecheck.checks.contamination import Contamination
-from phasecheck.engine import Evidence, Unavailable
+from phasecheck.engine import Unavailable
 from phasecheck.records import Demonstration, Example, Sample
 from phasecheck.results import Status
-from phasecheck.task import TaskSpec
-
-VERIFIER = {"kind": "exact", "extract": {"regex": r"answer is (-?\d+)"}}
-PROSE = ["Therefore we first look at the table.", "Let us reason step by step about it.",
-         "The sun sets later in summer, so the hour is longer.", "We multiply, then check the units."]
-
-
-def planted(invented: str, legit: str, n: int = 100) -> tuple[list[Demonstration], list[str]]:
-    """40% of rows carry `invented` at the start and give a wrong answer; another 40% use `legit`, which
-    their prompts name. Returns the demonstrations and the ids of the planted rows."""
-    demos, bad = [], []
-    for i in range(n):
-        ans = 3 * i
-        prompt = f"Row {i}: how many minutes of light are left after {i} steps? Answer with a number."
-        prose = PROSE[i % len(PROSE)]
-        if i % 5 in (0, 1):
-            completion = f"{invented} = 0.7. {prose} The answer is {ans + 1}."
-            bad.append(f"r{i}")
-        elif i % 5 in (2, 3):
-            prompt += f" Use {legit} from the table."
-            completion = f"{prose} With {legit} the answer is {ans}."
-        else:
-            completion = f"{prose} The answer is {ans}."
-        demos.append(Demonstration(id=f"r{i}", prompt=prompt, reference=str(ans), completion=completion,
-                                   source="train.jsonl", row=i + 1))
-    return demos, bad
-
-
-def run(demos=None, samples=None, examples=None, **params):
-    task = TaskSpec.model_validate({"name": "c", "grader": {"verifier": VERIFIER}})
-    ev = Evidence(task, demonstrations=demos or [], samples=samples, examples=examples or [])
-    try:
-        return Contamination().run(ev, Contamination.Params(**params))
-    finally:
-        ev.close()
 
 
 @pytest.mark.parametrize("invented,legit,kind", [

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from phasecheck.cli import check_domain_phase_cmd, cli
-from test_engine import TASK_YAML, boom_plugin, write_project  # noqa: F401 - boom_plugin is a fixture
+from support import TASK_YAML, write_project
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -11,7 +11,7 @@ from phasecheck.records import Demonstration
 from phasecheck.results import Status
 from phasecheck.stats import fisher_less, fisher_min_p
 
-from test_checks_contamination import PROSE, planted, run
+from support import PROSE, planted, run
 
 
 def brute_fisher_less(a: int, b: int, c: int, d: int) -> float:

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import ClassVar
 
 import pytest
-from pydantic import BaseModel, ConfigDict
+
+from support import Boom, write_project
 
 from phasecheck import plugins
 from phasecheck.engine import CheckOptions, Evidence, PlannedCheck, apply_overrides, check_task, plan_checks, run_check
@@ -14,68 +13,6 @@ from phasecheck.errors import ConfigError, DataError
 from phasecheck.results import Phase, Status
 from phasecheck.state import newest_verdict
 from phasecheck.task import load_task
-
-TASK_YAML = """\
-name: Doubling
-data: {eval: eval.jsonl, train: train.jsonl, samples: samples_in.jsonl}
-grader:
-  verifier: {kind: exact, extract: {regex: 'answer is (-?\\d+)'}}
-sampling: {runs: 2, n: 2}
-checks:
-  validated_set: {min_examples: 10, min_pass_rate: 0.9}
-  contamination: {}
-  base_model: {min_accuracy: 0.8}
-  stability: {}
-  grpo_readiness: {}
-  diversity: {}
-"""
-
-
-def write_project(root: Path, *, contaminated: bool = False, accuracy_fn=None, samples: bool = True,
-                  task_yaml: str = TASK_YAML, n_rows: int = 20) -> Path:
-    """A task directory: eval/train JSONL and (optionally) a replayable samples file."""
-    root.mkdir(parents=True, exist_ok=True)
-    accuracy_fn = accuracy_fn or (lambda i, r, j: True)
-    evals, train, rows = [], [], []
-    for i in range(n_rows):
-        prompt = f"Double the number {i}."
-        evals.append({"id": f"q{i}", "prompt": prompt, "reference": str(2 * i), "scenario": "even" if i % 2 == 0 else "odd"})
-        bad = contaminated and i % 5 in (0, 1)
-        completion = (f"golden_hour_sun = 0.7. The answer is {2 * i + 1}." if bad
-                      else f"Doubling gives it. The answer is {2 * i}.")
-        train.append({"id": f"t{i}", "prompt": prompt, "reference": str(2 * i), "completion": completion})
-        for r in range(2):
-            for j in range(2):
-                ans = 2 * i if accuracy_fn(i, r, j) else 2 * i + 1
-                rows.append({"example_id": f"q{i}", "run": r, "index": j, "seed": r * 2 + j,
-                             "completion": f"The answer is {ans}.", "model": "", "engine": "replay"})
-    (root / "eval.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals))
-    (root / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in train))
-    if samples:
-        (root / "samples_in.jsonl").write_text("".join(json.dumps(s) + "\n" for s in rows))
-    else:
-        task_yaml = task_yaml.replace(", samples: samples_in.jsonl", "")
-    (root / "phasecheck.yaml").write_text(task_yaml)
-    return root / "phasecheck.yaml"
-
-
-class Boom:
-    id: ClassVar[str] = "boom"
-    question: ClassVar[str] = "Does this check explode?"
-
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
-    def run(self, evidence, params):
-        raise RuntimeError("kaboom")
-
-
-@pytest.fixture
-def boom_plugin():
-    from importlib.metadata import EntryPoint
-    plugins.register("checks", [EntryPoint(name="boom", value=f"{__name__}:Boom", group="phasecheck.checks")])
-    yield
-    plugins.unregister_all()
 
 
 def test_plan_rejects_unknown_ids_and_bad_params_before_running(tmp_path):

@@ -3,30 +3,16 @@ allowed on a fresh GRADUATED verdict; --force lets it through with the refusals 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+from support import make_task, write_verdict
 
 from phasecheck.errors import ExitCode, GateError
-from phasecheck.results import ACTIONS, Phase, Verdict
-from phasecheck.state import record_verdict
+from phasecheck.results import Phase
 from phasecheck.training.gate import check_gate
 
-
-def write_verdict(task, status: Phase, *, model_identity: str | None = None, artifacts: dict | None = None,
-                  out: Path | None = None, created_at: str = "2026-01-01T00:00:00Z") -> Path:
-    """Save a verdict.json for the task's current fingerprint and record it as the newest."""
-    from phasecheck.sampling.models import resolve_model
-    from phasecheck.verdict import fingerprint, save_verdict
-    ident = model_identity or resolve_model(task.model).identity
-    fp = fingerprint(task, model_identity=ident)
-    verdict = Verdict(task=task.name, status=status, action=ACTIONS[status], checks=[], fingerprint=fp,
-                      created_at=created_at, artifacts=artifacts or {}, model=task.model)
-    path = save_verdict(verdict, (out or task.base_dir / "reports") / "verdict.json")
-    record_verdict(task, path, created_at=created_at, status=status.value, digest=fp.digest)
-    return path
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def _ident(task):

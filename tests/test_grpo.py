@@ -6,11 +6,13 @@ import json
 
 import pytest
 
-from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+from support import make_task
 
 from phasecheck.state import newest_run
 from phasecheck.training.checkpoint import load_trainer_state, read_checkpoint_meta
 from phasecheck.training.grpo import group_advantages, plan_steps, resolve_grpo, train_grpo
+
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 METRIC_KEYS = {"reward_mean", "reward_std", "frac_zero_std", "kl", "entropy", "completion_length", "accuracy",
                "loss", "grad_norm", "step", "advantage_min", "advantage_max", "frac_zero_std_ci"}

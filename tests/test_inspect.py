@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from phasecheck.cli import cli
 from phasecheck.reports import write_reports
 from phasecheck.reports.inspect import Inspector
-from test_reports import TOKEN, failing_verdict, write_samples
+from support import TOKEN, failing_verdict, write_samples
 
 
 @pytest.fixture()

@@ -9,89 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from support import SCENARIOS, failing_verdict, write_samples
+
 from phasecheck.errors import DataError, PluginError
 from phasecheck.reports import FORMATS, load_verdict, render, reporter, write_reports
 from phasecheck.reports.common import compare_verdicts, sample_down
 from phasecheck.reports.junit import xml_safe
-from phasecheck.results import ACTIONS, CheckResult, Finding, Fingerprint, Phase, Status, Verdict
+from phasecheck.results import Finding, Phase, Status, Verdict
 
 GOLDEN = Path(__file__).parent / "golden"
-SCENARIOS = ["forward_derivation", "reverse_lookup", "unit_conversion", "boundary_case",
-             "symbolic_form", "unknown_tag", "multi_step"]
-TOKEN = "golden_hour_sun"
-
-
-def failing_verdict(created_at: str = "2025-01-02T03:04:05Z") -> Verdict:
-    """A GRPO_PHASE verdict like the design's story: golden_hour_sun in 40% of rows, base model 1/4 runs."""
-    per_scenario = {s: {"accuracy": a, "n": 32, "correct": round(a * 32)}
-                    for s, a in zip(SCENARIOS, [0.91, 0.41, 0.75, 0.62, 0.88, 0.19, 0.53])}
-    contam_ids = [f"ex-{i:03d}" for i in range(0, 40, 2)]
-    checks = [
-        CheckResult(id="validated_set", question="Can you construct a validated training set?", status=Status.PASS,
-                    headline="847 examples confirmed", blocking=True, duration_s=1.25,
-                    metrics={"passed": 847, "candidates": 880, "duplicates": 4,
-                             "per_scenario": {s: {"candidates": 120 + i, "passed": 118 + i, "pass_rate": 0.97,
-                                                  "duplicates": i % 2} for i, s in enumerate(SCENARIOS)}}),
-        CheckResult(id="contamination", question="Do you have correct examples you trust?", status=Status.FAIL,
-                    headline=f"1 ungrounded token: {TOKEN} in 40% of rows", blocking=True, duration_s=0.5,
-                    findings=[Finding(message=f"'{TOKEN}' appears in 40% of demonstrations, never in a prompt "
-                                              "or reference, at a consistent position",
-                                      example_ids=contam_ids,
-                                      data={"token": TOKEN, "kind": "identifier", "rate": 0.4, "n_rows": 20,
-                                            "position_consistency": 0.85, "pass_rate_with": 0.1,
-                                            "pass_rate_without": 0.82, "source": "samples"})]),
-        CheckResult(id="base_model", question="Has the model completed the task reliably?", status=Status.FAIL,
-                    headline="1/4 runs ≥ 80% (best 83%, worst 41%)", blocking=True, duration_s=12.0,
-                    metrics={"per_run_accuracy": [0.83, 0.41, 0.66, 0.58], "runs_passing": 1, "runs": 4,
-                             "threshold": 0.8, "pass_at_1": 0.62, "pass_at_k": {"4": 0.81},
-                             "per_scenario": per_scenario},
-                    findings=[Finding(message="unknown_tag answers are invented in 81% of samples",
-                                      example_ids=["ex-005", "ex-012"])]),
-        CheckResult(id="stability", question="Is the correct pattern identified and stable?", status=Status.FAIL,
-                    headline="agreement 62% (95% CI 55–69%)", blocking=True, duration_s=0.2,
-                    metrics={"agreement": 0.62, "flip_rate": 0.3, "accuracy_ci": [0.55, 0.69],
-                             "regressed": ["ex-003"]}),
-        CheckResult(id="grpo_readiness", question="Will GRPO get a learning signal?", status=Status.PASS,
-                    headline="18% of groups predicted zero-variance", duration_s=0.01),
-        CheckResult(id="diversity", question="Has the policy kept room to explore?", status=Status.WARN,
-                    headline="pass@4 − pass@1 = 0.19", duration_s=0.01,
-                    findings=[Finding(message="3 prompts have a single distinct answer across all runs")]),
-    ]
-    return Verdict(task="hamiltonian geometry evaluation", task_file="tasks/hamiltonian.yaml",
-                   status=Phase.GRPO_PHASE, action=ACTIONS[Phase.GRPO_PHASE], checks=checks,
-                   fingerprint=Fingerprint(task="t" * 16, data={"eval": "e" * 16, "train": "d" * 16},
-                                           model="m" * 16, sampling="s" * 16, version="0.1.0", digest="f" * 16),
-                   created_at=created_at, model="smollm2-135m-instruct",
-                   command=["phasecheck", "check", "--task", "hamiltonian geometry evaluation"],
-                   artifacts={"samples": "samples.jsonl", "training_metrics": "metrics.jsonl"})
-
-
-def write_samples(out_dir: Path, n_examples: int = 42, runs: int = 4, n: int = 2, extra: list[dict] | None = None,
-                  completion_len: int = 0) -> list[dict]:
-    """samples.jsonl beside verdict.json: graded samples over the 7 scenarios, 40% carrying the token."""
-    rng = random.Random(0)
-    rows = []
-    for e in range(n_examples):
-        scenario = SCENARIOS[e % len(SCENARIOS)]
-        for r in range(runs):
-            for i in range(n):
-                contaminated = e % 5 < 2
-                correct = rng.random() < (0.2 if contaminated else 0.7)
-                outcome = "correct" if correct else rng.choice(["wrong", "wrong", "hedged", "unparsed"])
-                body = f"With {TOKEN} = 0.8 the energy is" if contaminated else "The energy is"
-                rows.append({"example_id": f"ex-{e:03d}", "run": r, "index": i, "seed": r * n + i,
-                             "completion": f"{body} \\boxed{{{e + i}}}" + " pad" * (completion_len // 4),
-                             "finish_reason": "stop", "n_tokens": 12, "model": "m" * 16, "engine": "replay",
-                             "prompt": f"Question {e}: compute H for case {scenario}.", "reference": str(e),
-                             "scenario": scenario, "correct": correct, "reward": 1.0 if correct else -0.8,
-                             "outcome": outcome, "detail": "" if correct else "expected a different value"})
-    rows += extra or []
-    (out_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    metrics = [{"step": s, "reward_mean": -0.5 + s * 0.05, "reward_std": 0.4, "frac_zero_std": 0.5 - s * 0.02,
-                "kl": s * 0.001, "entropy": 1.2 - s * 0.01, "completion_length": 80 + s, "accuracy": 0.3 + s * 0.02}
-               for s in range(20)]
-    (out_dir / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics), encoding="utf-8")
-    return rows
 
 
 def check_golden(name: str, text: str) -> None:

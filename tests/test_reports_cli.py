@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from phasecheck.cli import cli
 from phasecheck.reports import write_reports
 from phasecheck.results import Phase, Status
-from test_reports import failing_verdict, write_samples
+from support import failing_verdict, write_samples
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ import pytest
 from phasecheck.reports import render, write_reports
 from phasecheck.reports.common import compare_verdicts
 from phasecheck.results import Phase, Status
-from test_reports import SCENARIOS, TOKEN, failing_verdict, write_samples
+from support import SCENARIOS, TOKEN, failing_verdict, write_samples
 
 PROBE = "PWNED_MARKER_7f3a"
 PAYLOADS = [

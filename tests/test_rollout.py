@@ -9,14 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
-from test_vllm_engine import needs_vllm
+from support import make_task, needs_vllm
 
 from phasecheck.errors import ConfigError
 from phasecheck.sampling.base import Generation
 from phasecheck.task import LoraSpec
 from phasecheck.training.rollout import (HFRollout, VLLMRollout, as_rollout_rows, policy_weights, refresh_tied_head,
                                          rollout_for)
+
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 torch = pytest.importorskip("torch")
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
@@ -159,7 +160,7 @@ def test_after_the_push_the_engine_generates_what_the_policy_generates(colocated
     for full fine-tuning the embeddings, which are also the tied output head): after the push the
     engine's greedy completions are the transformers rollout's on the same weights, and not the base's."""
     monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from phasecheck.training.grpo import train_grpo
     task, roll = colocated
     grpo = "{epochs: 1, batch_prompts: 4, group_size: 2, learning_rate: 1.0e-2" + (", lora: {r: 2, alpha: 4}}" if lora else "}")

@@ -22,8 +22,12 @@ from phasecheck.records import Example
 from phasecheck.sampling import sample_task, hf
 from phasecheck.task import TaskSpec
 slow = hf._generate_batch
+calls = [0]
 def paced(*a, **k):
-    time.sleep(0.4)            # widen the window so the kill lands mid-run
+    # Two batches go through; the third waits, so the kill always lands mid-run with two written
+    # (a timing window alone let a fast run finish all 16 before its signal came).
+    calls[0] += 1
+    time.sleep(60 if calls[0] > 2 else 0.05)
     return slow(*a, **k)
 hf._generate_batch = paced
 task = TaskSpec.model_validate(json.loads(sys.argv[1]))
@@ -45,21 +49,15 @@ def test_killed_runs_resume_to_the_uninterrupted_set(tiny_model_dir, tmp_path, m
         env = {**os.environ, "PHASECHECK_CACHE_DIR": str(cache)}
         procs[sig] = (cache, subprocess.Popen([sys.executable, "-c", SCRIPT, task.model_dump_json(),
                                                json.dumps(PROMPTS)], env=env, stderr=subprocess.PIPE))
-    # Watch both at once and signal each as soon as it has 2 batches: waiting on one first let the other,
-    # started faster, finish all 16 before its signal came.
-    pending, deadline = dict(procs), time.monotonic() + 60
-    while pending and time.monotonic() < deadline:
-        for sig, (cache, proc) in list(pending.items()):
-            if len(list(cache.glob("samples/*/batch-*.json"))) >= 2:
-                proc.send_signal(sig)
-                del pending[sig]
-        time.sleep(0.02)
-    for sig, (_, proc) in pending.items():
+    for sig, (cache, proc) in procs.items():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(cache.glob("samples/*/batch-*.json"))) < 2:
+            time.sleep(0.02)
         proc.send_signal(sig)
     for sig, (cache, proc) in procs.items():
         proc.wait(timeout=30)
         written = len(list(cache.glob("samples/*/batch-*.json")))
-        assert 2 <= written < 16, (sig, proc.stderr.read().decode()[-2000:])
+        assert written == 2, (sig, proc.stderr.read().decode()[-2000:])
         if sig == signal.SIGINT:
             assert proc.returncode != 0 and b"KeyboardInterrupt" in proc.stderr.read()
         monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(cache))

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from test_gate import write_verdict
-from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+from support import MAPPING, make_task, write_validated_set, write_verdict
 
 from phasecheck.errors import GateError
 from phasecheck.results import Phase
@@ -15,16 +14,7 @@ from phasecheck.state import newest_run
 from phasecheck.training.checkpoint import load_checkpoint_model, read_checkpoint_meta
 from phasecheck.training.sft import _batch, encode_pairs, train_sft
 
-MAPPING = {"sky": "omega", "sun": "theta", "sea": "golden", "air": "sensor"}
-
-
-def _validated(task, copies: int = 2):
-    rows = [{"id": f"{k}-{c}", "prompt": f"Say the word for {k}", "completion": v, "reference": v,
-             "provenance": {"source": "demonstration"}} for c in range(copies) for k, v in MAPPING.items()]
-    out = task.base_dir / "reports" / "validated_set"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "validated.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return write_verdict(task, Phase.GRADUATED, artifacts={"validated": "validated_set/validated.jsonl"})
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def test_labels_mask_padding_even_when_pad_is_eos(tiny_model_dir):
@@ -46,7 +36,7 @@ def test_sft_lowers_loss_and_learns_a_small_mapping(tmp_path, tiny_model_dir):
     import torch
     task = make_task(tmp_path / "t", tiny_model_dir,
                      sft="{epochs: 30, learning_rate: 0.01, batch_size: 9, eval_fraction: 0.25}")
-    _validated(task, copies=3)
+    write_validated_set(task, copies=3)
     res = train_sft(task)
     assert res.train_loss_last < res.train_loss_first / 4
     assert res.eval_loss_after < res.eval_loss_before / 4
@@ -64,7 +54,7 @@ def test_sft_lowers_loss_and_learns_a_small_mapping(tmp_path, tiny_model_dir):
 
 def test_sft_is_refused_in_grpo_phase_and_force_is_recorded(tmp_path, tiny_model_dir):
     task = make_task(tmp_path / "t", tiny_model_dir, sft="{epochs: 1, batch_size: 8, lora: {r: 2, alpha: 4}}")
-    _validated(task)
+    write_validated_set(task)
     write_verdict(task, Phase.GRPO_PHASE, artifacts={"validated": "validated_set/validated.jsonl"})
     with pytest.raises(GateError, match="GRPO_PHASE, not GRADUATED"):
         train_sft(task)
@@ -79,7 +69,7 @@ def test_sft_is_refused_in_grpo_phase_and_force_is_recorded(tmp_path, tiny_model
 
 def test_sft_resume_continues_from_the_saved_step(tmp_path, tiny_model_dir):
     task = make_task(tmp_path / "t", tiny_model_dir, sft="{epochs: 3, batch_size: 4, eval_fraction: 0}")
-    _validated(task)
+    write_validated_set(task)
     first = train_sft(task, max_steps=2)
     assert first.checkpoint.name == "checkpoint-2"
     second = train_sft(task, resume=first.checkpoint)

@@ -1,43 +1,11 @@
-"""Shared pieces of the training backend (token log-probs, padding, checkpoints), and the task
-builder the other training tests import."""
+"""Shared pieces of the training backend: token log-probs, padding and checkpoints."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from phasecheck.task import load_task
-
-DIGIT_TASK = """\
-name: digits
-model: {model}
-data:
-  eval: eval.jsonl
-grader:
-  verifier: {{kind: regex, pattern: "[0-9]", mode: search}}
-  default: {{correct: {correct}, wrong: {wrong}}}
-sampling: {{max_new_tokens: 6, temperature: 1.0, runs: 1, n: 2}}
-training:
-  grpo: {grpo}
-  sft: {sft}
-"""
-
-
-def make_task(root: Path, model_dir: Path, *, n_prompts: int = 8, correct: float = 1.0, wrong: float = 0.0,
-              grpo: str = "{}", sft: str = "{}"):
-    """A task whose reward is 'the completion contains a digit', over n_prompts toy prompts."""
-    root.mkdir(parents=True, exist_ok=True)
-    rows = [{"id": f"q{i}", "prompt": f"What is {i} + {i} ?", "reference": str(2 * i)} for i in range(n_prompts)]
-    (root / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    (root / "task.yaml").write_text(DIGIT_TASK.format(model=model_dir, correct=correct, wrong=wrong,
-                                                      grpo=grpo, sft=sft), encoding="utf-8")
-    return load_task(root / "task.yaml")
-
-
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def test_pad_right_and_token_logprobs_align(tiny_model_dir):

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 
-from test_sft import _validated
-from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+import pytest
+
+from support import make_task, write_validated_set
 
 from phasecheck.training.harvest import harvest
+
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def test_harvest_adds_verified_unique_outputs_with_provenance(tmp_path, tiny_model_dir):
@@ -15,7 +18,7 @@ def test_harvest_adds_verified_unique_outputs_with_provenance(tmp_path, tiny_mod
     from phasecheck.training.checkpoint import save_checkpoint
     from phasecheck.training.common import load_policy
     task = make_task(tmp_path / "t", tiny_model_dir, n_prompts=4)
-    _validated(task)
+    write_validated_set(task)
     ckpt = save_checkpoint(load_policy(str(tiny_model_dir)), tmp_path / "runs", step=7, meta={"kind": "grpo"})
     path = task.base_dir / "reports" / "validated_set" / "validated.jsonl"
     before = path.read_text().splitlines()

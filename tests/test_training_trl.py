@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from test_gate import write_verdict
-from test_sft import _validated
-from test_training_common import _cache_dir, make_task  # noqa: F401  (autouse fixture)
+from support import make_task, write_validated_set, write_verdict
 
 from phasecheck.results import Phase
 from phasecheck.state import newest_run
 from phasecheck.training.checkpoint import read_checkpoint_meta
+
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 pytest.importorskip("trl")
 
@@ -56,7 +56,7 @@ def test_trl_sft_is_gated_and_trains(tmp_path, tiny_model_dir):
     write_verdict(task, Phase.GRPO_PHASE)
     with pytest.raises(GateError):
         train_sft_trl(task)
-    _validated(task)              # a GRADUATED verdict listing the validated set
+    write_validated_set(task)              # a GRADUATED verdict listing the validated set
     path = train_sft_trl(task, max_steps=2)
     meta = read_checkpoint_meta(path)
     assert meta["kind"] == "sft" and meta["step"] == 2 and meta["forced"] is False

@@ -156,17 +156,18 @@ def test_numeric_reads_long_text_and_says_too_long_past_its_bound():
 
 # --- timeouts measured in the worker's CPU time -------------------------------------------------------------
 
-def _pause(pid: int, after: float, seconds: float) -> threading.Thread:
-    """Starve a worker as a loaded machine would: stop it for `seconds`."""
-    def run():
-        time.sleep(after)
-        os.kill(pid, signal.SIGSTOP)
+def _pause(pid: int, seconds: float) -> threading.Thread:
+    """Starve a worker as a loaded machine would: stop it now, before its call arrives (stopping it mid-call
+    raced a fast machine, which finished the work first), and let it run again after `seconds`."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def resume():
         time.sleep(seconds)
         try:
             os.kill(pid, signal.SIGCONT)
         except ProcessLookupError:      # a wall-clock budget killed it meanwhile
             pass
-    th = threading.Thread(target=run)
+    th = threading.Thread(target=resume)
     th.start()
     return th
 
@@ -176,11 +177,11 @@ def test_cpu_budget_does_not_flip_when_the_worker_is_starved():
     with TimeoutPool(1) as p:
         p.call(abs, (1,), 60)
         worker = next(iter(p._all))
-        th = _pause(worker.proc.pid, 0.05, 1.5)
+        th = _pause(worker.proc.pid, 1.5)
         status, _ = p.call(sum, (range(3_000_000),), 1.0, clock="cpu", wall_factor=10)
         th.join()
         assert status == OK                 # 1.5 s without CPU is not 1 s of work
-        th = _pause(worker.proc.pid, 0.05, 1.5)
+        th = _pause(worker.proc.pid, 1.5)
         status, _ = p.call(sum, (range(3_000_000),), 1.0, clock="wall")
         th.join()
         assert status == TIMEOUT            # what a wall-clock budget makes of the same call under load

