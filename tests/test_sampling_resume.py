@@ -17,7 +17,10 @@ from phasecheck.task import TaskSpec
 PROMPTS = [f"{p} {k}" for k in range(2) for p in ("What is 2 + 3 ?", "Compute 7 * 6 .", "H = p^2 / 2m gives", "tag ?")]
 
 SCRIPT = """
-import json, os, sys, time
+import json, os, signal, sys, time
+# A shell without job control starts background commands with SIGINT ignored, and Python keeps an
+# ignored SIGINT: CI run in the background would then never see the interrupt this test sends.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from phasecheck.records import Example
 from phasecheck.sampling import sample_task, hf
 from phasecheck.task import TaskSpec
