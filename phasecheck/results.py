@@ -13,7 +13,7 @@ from .errors import DataError
 from .strict import Strict
 
 __all__ = ["Status", "Phase", "Finding", "CheckResult", "Fingerprint", "Verdict", "VERDICT_SCHEMA",
-           "ACTIONS", "load_verdict", "pct"]
+           "ACTIONS", "load_verdict", "pct", "band"]
 
 VERDICT_SCHEMA = "phasecheck.verdict/1"
 
@@ -139,3 +139,9 @@ def pct(x: float | None) -> str:
     if not isinstance(x, (int, float)):
         return "n/a"
     return f"{math.floor(100 * x + 1e-9):.0f}%"
+
+
+def band(low: float, high: float) -> str:
+    """'48–74%', rounded outward so the printed interval never claims more than the computed one.
+    The one formatter of an interval, for headlines and reports alike."""
+    return f"{math.floor(100 * low + 1e-9)}–{math.ceil(100 * high - 1e-9)}%"

@@ -2,13 +2,12 @@
 sample behind it are said in a headline (the statistics themselves are in phasecheck.stats)."""
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any, ClassVar, Iterable
 
 from pydantic import BaseModel
 
-from ..results import CheckResult, Finding, Status, pct  # noqa: F401 - re-exported to the checks
+from ..results import CheckResult, Finding, Status, band, pct  # noqa: F401 - re-exported to the checks
 from ..stats import Interval, wilson  # noqa: F401 - re-exported (wilson lived here first)
 from ..strict import Strict
 
@@ -76,11 +75,6 @@ def per_prompt_correct(graded: Iterable[Any]) -> dict[str, list[tuple[int, int, 
         table[g.sample.example_id].append((g.sample.run, g.sample.index, bool(g.grade.correct)))
     return {k: sorted(v) for k, v in table.items()}     # eval order, not string order
 
-
-
-def band(low: float, high: float) -> str:
-    """'48–74%', rounded outward so the printed interval never claims more than the computed one."""
-    return f"{math.floor(100 * low + 1e-9)}–{math.ceil(100 * high - 1e-9)}%"
 
 
 def ci_text(ci: Interval, short: bool = False) -> str:

@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from pydantic import Field
 
 from ..names import CURVES, Metric
-from ..results import Status, Verdict, pct
+from ..results import Status, Verdict, band, pct
 from ..strict import Strict
 from .common import (advisory, cut, find_check, grading_note, load_samples, load_training_metrics, phase_label,
                      row_id, sample_down, split_on_token, token_rows)
@@ -104,7 +104,7 @@ class HtmlReporter:
         runs = m.get("per_run_accuracy") or []
         if runs:
             cis = m.get("per_run_accuracy_ci") or [None] * len(runs)
-            charts["runs"] = bar_chart([(f"run {i + 1}" + (f" [{100 * ci[0]:.0f}–{100 * ci[1]:.0f}%]" if ci else ""),
+            charts["runs"] = bar_chart([(f"run {i + 1}" + (f" [{band(*ci)}]" if ci else ""),
                                          float(a), None) for i, (a, ci) in enumerate(zip(runs, cis))],
                                        threshold=threshold, title="Accuracy per sampled run")
         per = m.get("per_scenario") or {}
