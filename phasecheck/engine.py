@@ -11,9 +11,9 @@ from typing import Any, Callable, Sequence
 
 from . import plugins
 from .errors import ConfigError
-from .jsonl import write_jsonl
+from .jsonl import json_lines, write_jsonl
 from .names import Artifact, Metric
-from .records import Demonstration, Example, Grade, Sample, prompt_text
+from .records import UNJUDGED, Demonstration, Example, Grade, Sample, prompt_text
 from .results import CheckResult, Status, Verdict
 from .stages import stage
 from .task import TaskSpec
@@ -388,16 +388,13 @@ def _write_evidence(evidence: Evidence, results: list[CheckResult], out_dir: Pat
             evidence.artifacts[Artifact.DEMONSTRATIONS] = "demonstrations.jsonl"
 
 
-_UNJUDGED = ("timeout", "too_long", "error")
-
-
 def grading_counts(evidence: Evidence) -> dict[str, dict[str, int]]:
     """Per graded set: grades made and how many could not be judged (timeout, too_long, error)."""
     out = {}
     for name, graded in (("samples", evidence._graded_samples), ("demonstrations", evidence._graded_demos)):
         if graded:
-            seen = Counter(g.grade.outcome.value for g in graded)
-            out[name] = {"graded": len(graded), **{k: seen[k] for k in _UNJUDGED}}
+            seen = Counter(g.grade.outcome for g in graded)
+            out[name] = {"graded": len(graded), **{k.value: seen[k] for k in UNJUDGED}}
     return out
 
 
@@ -413,7 +410,6 @@ def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Ver
 def training_metrics(checkpoint: Path, step: int = 0) -> list[dict[str, Any]]:
     """The metrics.jsonl rows of the run that wrote `checkpoint` (it sits in the run's directory), up to
     `step` when given; a resumed run's repeated steps keep their last row."""
-    from .jsonl import json_lines
     path = checkpoint.parent / "metrics.jsonl"
     if not path.is_file():
         return []

@@ -76,6 +76,10 @@ class Outcome(str, enum.Enum):
     ERROR = "error"
 
 
+# Grades that could not be judged: verdict.json counts them per graded set, and the reports say so.
+UNJUDGED = (Outcome.TIMEOUT, Outcome.TOO_LONG, Outcome.ERROR)
+
+
 @dataclass(frozen=True, slots=True)
 class Grade:
     """The verdict on one completion. `correct` is None when it could not be judged."""

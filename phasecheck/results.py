@@ -41,10 +41,7 @@ ACTIONS = {
 }
 
 
-_Model = Strict
-
-
-class Finding(_Model):
+class Finding(Strict):
     """One piece of evidence behind a check's status, traced to example ids."""
 
     message: str = Field(description="One sentence a person can act on.")
@@ -52,7 +49,7 @@ class Finding(_Model):
     data: dict[str, Any] = Field(default_factory=dict, description="Machine-readable details.")
 
 
-class CheckResult(_Model):
+class CheckResult(Strict):
     """What one graduation check measured and how it judged it."""
 
     id: str
@@ -65,7 +62,7 @@ class CheckResult(_Model):
     duration_s: float = 0.0
 
 
-class Fingerprint(_Model):
+class Fingerprint(Strict):
     """Hashes of everything a verdict depends on; `digest` hashes all of them together."""
 
     task: str
@@ -76,7 +73,7 @@ class Fingerprint(_Model):
     digest: str
 
 
-class Verdict(_Model):
+class Verdict(Strict):
     """A saved verdict: `verdict.json`."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

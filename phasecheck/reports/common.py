@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from ..jsonl import json_lines
 from ..names import Artifact, Metric
+from ..records import UNJUDGED, Outcome
 from ..results import CheckResult, Phase, Status, Verdict
 
 __all__ = ["cut", "phase_label", "status_label", "read_jsonl", "artifact_path", "load_samples", "load_training_metrics",
@@ -20,6 +21,9 @@ _PHASE_LABELS = {Phase.GRADUATED: "GRADUATED", Phase.GRPO_PHASE: "GRPO PHASE", P
 # Artifacts whose rows hold text a contamination token can occur in, most telling first.
 TEXT_ARTIFACTS = (Artifact.DEMONSTRATIONS, Artifact.SAMPLES, Artifact.VALIDATED)
 
+
+_UNJUDGED_WORDS = {Outcome.TIMEOUT: "timed out", Outcome.TOO_LONG: "too long to judge",
+                   Outcome.ERROR: "could not be graded"}
 
 # C0/C1 controls other than tab and newline: model text must not move a terminal's cursor or recolour it.
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -51,10 +55,9 @@ def advisory(check: CheckResult) -> bool:
 
 def grading_note(verdict: Verdict) -> str | None:
     """One sentence on grades that could not be judged ("Grading: 3 of 512 samples timed out; ..."), or None."""
-    words = {"timeout": "timed out", "too_long": "too long to judge", "error": "could not be graded"}
     parts = []
     for name, counts in verdict.grading.items():
-        said = [f"{counts[k]} {words[k]}" for k in words if counts.get(k)]
+        said = [f"{counts[k.value]} {_UNJUDGED_WORDS[k]}" for k in UNJUDGED if counts.get(k.value)]
         if said:
             parts.append(f"{', '.join(said)} of {counts.get('graded', '?')} {name}")
     if not parts:
