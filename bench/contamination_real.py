@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from phasecheck.checks.contamination import Contamination  # noqa: E402
-from phasecheck.engine import Evidence  # noqa: E402
+from phasecheck.evidence import Evidence  # noqa: E402
 from phasecheck.records import Demonstration  # noqa: E402
 from phasecheck.task import TaskSpec  # noqa: E402
 

@@ -194,7 +194,7 @@ def toy(blocks: int, root: Path) -> dict:
     from phasecheck.checks.base_model import BaseModel
     from phasecheck.checks.grpo_readiness import GrpoReadiness
     from phasecheck.checks.stability import Stability
-    from phasecheck.engine import Evidence
+    from phasecheck.evidence import Evidence
     from phasecheck.grading import Grader
     from phasecheck.records import Sample
     from phasecheck.sampling import sample_task
@@ -262,7 +262,7 @@ def toy(blocks: int, root: Path) -> dict:
 def grpo(task, examples, seeds: int, root: Path) -> dict:
     """First-step frac_zero_std of builtin GRPO and of TRL, over training seeds, against the prediction."""
     from phasecheck.checks.grpo_readiness import GrpoReadiness
-    from phasecheck.engine import Evidence
+    from phasecheck.evidence import Evidence
     from phasecheck.jsonl import json_lines
     from phasecheck.sampling import sample_task
     from phasecheck.stats import wilson

@@ -121,7 +121,7 @@ def schema(verdict_schema: bool) -> None:
 def validate(task_arg: str | None, task_opt: str | None) -> None:
     """Validate a task file, every plugin's parameters and the data files, without sampling anything."""
     from .data import load_demonstrations, load_examples
-    from .engine import plan_checks
+    from .runner import plan_checks
     from .grading import Grader
     from .sampling import validate_engine
     from .task import find_task
@@ -143,7 +143,7 @@ def _run_check(task_arg, task_opt, after_grpo, model, engine, runs, n, seed, sam
     from pathlib import Path
 
     from . import reports
-    from .engine import CheckOptions, apply_overrides, check_task
+    from .runner import CheckOptions, apply_overrides, check_task
     from .results import Phase
     from .task import find_task
 
@@ -187,11 +187,13 @@ def check(**kwargs) -> None:
 
 @cli.command("checks")
 def checks_cmd() -> None:
-    """List the installed graduation checks, their questions and parameters."""
+    """List the installed graduation checks: their questions, the conditions that judge them, and parameters."""
     from . import plugins
     for name in plugins.available("checks"):
         plugin = plugins.load("checks", name)
         click.echo(f"{name}: {plugin.question}")
+        for cond in plugin.conditions:
+            click.echo(f"  {cond.fails_as.value} unless {cond.name}")
         for field_name, info in plugin.Params.model_fields.items():
             default = "required" if info.is_required() else f"default {info.get_default(call_default_factory=True)!r}"
             click.echo(f"    {field_name} ({default}): {info.description or ''}".rstrip())

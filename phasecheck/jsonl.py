@@ -10,7 +10,7 @@ from typing import Any
 from .errors import DataError
 from .atomic import atomic_write_text
 
-__all__ = ["json_lines", "dumps_jsonl", "write_jsonl"]
+__all__ = ["json_lines", "dumps_jsonl", "write_jsonl", "step_rows"]
 
 
 def dumps_jsonl(rows: Iterable[Any]) -> str:
@@ -45,3 +45,15 @@ def json_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, Any]
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
             yield line_no, value
+
+
+def step_rows(path: str | Path, up_to: int = 0, what: str = "training metrics") -> list[dict[str, Any]]:
+    """A training run's metrics.jsonl: object rows with a numeric step, in step order, up to step `up_to`
+    when given; a step written twice (a resumed run repeats steps) keeps its last row."""
+    from .names import Metric
+    rows: dict[float, dict[str, Any]] = {}
+    for _, row in json_lines(path, what):
+        at = row.get(Metric.STEP) if isinstance(row, dict) else None
+        if isinstance(at, (int, float)) and not isinstance(at, bool) and (not up_to or at <= up_to):
+            rows[at] = row
+    return [rows[k] for k in sorted(rows)]

@@ -1,8 +1,46 @@
-"""Names that cross layers, defined once: the keys of a training run's metrics.jsonl rows and the artifacts a
-verdict lists beside itself. Training writes them, checks and reports read them; none spells the string."""
+"""Names that cross layers, defined once: the built-in checks' ids and the keys of their metrics that other
+layers read, the keys of a training run's metrics.jsonl rows, and the artifacts a verdict lists beside itself.
+Checks and training write them, reports, training and the runner read them; none spells the string."""
 from __future__ import annotations
 
-__all__ = ["Metric", "Artifact", "CURVES"]
+__all__ = ["CheckId", "CheckMetric", "READ_ELSEWHERE", "Metric", "Artifact", "CURVES"]
+
+
+class CheckId:
+    """Ids of the built-in checks."""
+
+    VALIDATED_SET = "validated_set"
+    CONTAMINATION = "contamination"
+    BASE_MODEL = "base_model"
+    STABILITY = "stability"
+    GRPO_READINESS = "grpo_readiness"
+    DIVERSITY = "diversity"
+
+
+class CheckMetric:
+    """Keys of a built-in check's metrics that something outside the check reads."""
+
+    PER_RUN_ACCURACY = "per_run_accuracy"       # base_model: the HTML report's run bars
+    PER_RUN_ACCURACY_CI = "per_run_accuracy_ci"
+    THRESHOLD = "threshold"
+    PER_SCENARIO = "per_scenario"               # base_model and validated_set: scenario charts, --compare
+    PER_PROMPT = "per_prompt"                   # stability: the next --compare's per-prompt baseline
+    REGRESSED = "regressed"                     # stability under --compare: the verdict's diff, inspect
+    GROUP_SIZE = "group_size"                   # grpo_readiness: set beside GRPO's first step
+    ZERO_VARIANCE_SHARE = "zero_variance_share"
+    ZERO_VARIANCE_CI = "zero_variance_ci"
+    EXACT = "exact"
+
+
+# Which check writes each key read elsewhere (tests/test_names.py runs the checks and holds them to it).
+READ_ELSEWHERE = {
+    CheckId.BASE_MODEL: (CheckMetric.PER_RUN_ACCURACY, CheckMetric.PER_RUN_ACCURACY_CI, CheckMetric.THRESHOLD,
+                         CheckMetric.PER_SCENARIO),
+    CheckId.VALIDATED_SET: (CheckMetric.PER_SCENARIO,),
+    CheckId.STABILITY: (CheckMetric.PER_PROMPT, CheckMetric.REGRESSED),
+    CheckId.GRPO_READINESS: (CheckMetric.GROUP_SIZE, CheckMetric.ZERO_VARIANCE_SHARE, CheckMetric.ZERO_VARIANCE_CI,
+                             CheckMetric.EXACT),
+}
 
 
 class Metric:

@@ -26,8 +26,10 @@ def _contract_check(obj: Any) -> list[str]:
     for attr in ("id", "question", "Params"):
         if not hasattr(obj, attr):
             problems.append(f"missing class attribute `{attr}`")
-    if not callable(getattr(obj, "run", None)):
-        problems.append("missing method `run(evidence, params)`")
+    for method, signature in (("measure", "(evidence, params)"), ("judge", "(measurement, params)"),
+                              ("reads_samples", "(params)")):
+        if not callable(getattr(obj, method, None)):
+            problems.append(f"missing method `{method}{signature}` (subclass phasecheck.api.Check)")
     return problems
 
 

@@ -10,12 +10,12 @@ from typing import ClassVar
 
 import pytest
 
+from phasecheck import api
 from phasecheck.checks.contamination import Contamination
-from phasecheck.engine import Evidence
+from phasecheck.evidence import Evidence
 from phasecheck.records import Demonstration
 from phasecheck.results import ACTIONS, CheckResult, Finding, Fingerprint, Phase, Status, Verdict
 from phasecheck.state import record_verdict
-from phasecheck.strict import Strict
 from phasecheck.task import TaskSpec, load_task
 
 # --- a toy task for the training tests: the reward is "the completion contains a digit" ---------------
@@ -256,14 +256,14 @@ def needs_vllm(test):
 
 # --- a check plugin that raises (conftest.boom_plugin registers it) ----------------------------------------
 
-class Boom:
+class Boom(api.Check):
     """A check plugin that raises: how a crashing third-party check is reported."""
 
     id: ClassVar[str] = "boom"
     question: ClassVar[str] = "Does this check explode?"
 
-    class Params(Strict):
+    class Params(api.StrictParams):
         """No options."""
 
-    def run(self, evidence, params):
+    def measure(self, evidence, params):
         raise RuntimeError("kaboom")

@@ -1,7 +1,6 @@
 """The built-in checks on Evidence built directly from records (no files, no model)."""
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -12,7 +11,7 @@ from phasecheck.checks.diversity import Diversity
 from phasecheck.checks.grpo_readiness import GrpoReadiness
 from phasecheck.checks.stability import Stability
 from phasecheck.checks.validated_set import ValidatedSet
-from phasecheck.engine import Evidence, Unavailable
+from phasecheck.evidence import Evidence, Unavailable
 from phasecheck.records import Demonstration, Example, Sample
 from phasecheck.results import CheckResult, Fingerprint, Phase, Status, Verdict
 from phasecheck.task import TaskSpec
@@ -222,18 +221,22 @@ def test_validated_set_verifies_dedups_and_writes_provenance(tmp_path):
     demos.append(Demonstration(**{**demos[0].to_dict(), "id": "dup-exact", "row": 21}))
     demos.append(Demonstration(**{**demos[2].to_dict(), "id": "dup-near", "row": 22,
                                   "completion": "twice 2 makes it... The answer is 4"}))
-    ev = evidence(demonstrations=demos, out_dir=tmp_path)
-    res = ValidatedSet().run(ev, ValidatedSet.Params(min_examples=10, min_pass_rate=0.8))
+    view = evidence(demonstrations=demos).view(reads_samples=False)
+    params = ValidatedSet.Params(min_examples=10, min_pass_rate=0.8)
+    measured = ValidatedSet().measure(view, params)
+    res = ValidatedSet().judge(measured, params)
     m = res.metrics
     assert (m["candidates"], m["passed"], m["duplicates"], m["validated"]) == (22, 20, 2, 18)
     assert m["per_scenario"]["even"]["duplicates"] == 2
     assert m["per_scenario"]["odd"]["pass_rate"] == pytest.approx(8 / 10)
     assert res.status is Status.PASS and res.headline.startswith("18 examples confirmed")
-    rows = [json.loads(line) for line in (tmp_path / "validated.jsonl").read_text().splitlines()]
+    [out] = measured.outputs
+    rows = out.rows
+    assert (out.artifact, out.filename) == ("validated", "validated.jsonl")
     assert len(rows) == 18 and rows[0]["provenance"] == {"source": "train.jsonl", "row": 1}
     assert {"dup-exact", "dup-near", "d9", "d19"}.isdisjoint(r["id"] for r in rows)
-    assert ev.artifacts["validated"] == "validated.jsonl"
-    strict = ValidatedSet().run(ev, ValidatedSet.Params(min_examples=10, min_pass_rate=0.95))
+    # The same measurement judged at a stricter threshold: conditions read metrics only.
+    strict = ValidatedSet().judge(measured, ValidatedSet.Params(min_examples=10, min_pass_rate=0.95))
     assert strict.status is Status.FAIL and "need 95% passing" in strict.headline
 
 
@@ -241,12 +244,13 @@ def test_validated_set_after_grpo_takes_verified_model_outputs(tmp_path):
     ex = make_examples(6)
     samples = make_samples(ex, 1, 2, lambda i, r, j: j == 0)
     samples = [s if s.index == 0 else Sample(**{**s.to_dict(), "completion": "The answer is 999."}) for s in samples]
-    ev = evidence(examples=ex, samples=samples, out_dir=tmp_path,
-                  after_grpo={"model": "abc123", "step": 40, "path": "runs/x"})
-    res = ValidatedSet().run(ev, ValidatedSet.Params(min_examples=6))
+    ev = evidence(examples=ex, samples=samples, after_grpo={"model": "abc123", "step": 40, "path": "runs/x"})
+    params = ValidatedSet.Params(min_examples=6)
+    measured = ValidatedSet().measure(ev.view(reads_samples=False), params)
+    res = ValidatedSet().judge(measured, params)
     assert res.status is Status.PASS and res.metrics["model_outputs"] == 6
     assert res.metrics["pass_rate"] is None
-    row = json.loads((tmp_path / "validated.jsonl").read_text().splitlines()[0])
+    row = measured.outputs[0].rows[0]
     assert row["provenance"] == {"model": "abc123", "step": 40, "run": 0, "index": 0, "seed": 0}
 
 

@@ -6,7 +6,7 @@ import pytest
 from support import PROSE, planted, run
 
 from phasecheck.checks._scan import TokenScanner, extract_tokens
-from phasecheck.engine import Unavailable
+from phasecheck.evidence import Unavailable
 from phasecheck.records import Demonstration, Example, Sample
 from phasecheck.results import Status
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from phasecheck.checks.contamination import Contamination
-from phasecheck.engine import Evidence
+from phasecheck.evidence import Evidence
 from phasecheck.records import Demonstration
 from phasecheck.results import Status
 from phasecheck.task import TaskSpec

@@ -67,10 +67,10 @@ STAGES = [
     ("set up the grader", "phasecheck.grading.Grader", "__init__"),
     ("sample", "phasecheck.sampling", "sample_task"),
     ("grade samples", "phasecheck.grading.Grader", "grade_many"),
-    ("plan checks", "phasecheck.engine", "plan_checks"),
+    ("plan checks", "phasecheck.runner", "plan_checks"),
     ("verdict", "phasecheck.verdict", "build_verdict"),
     ("verdict", "phasecheck.verdict", "save_verdict"),
-    ("write evidence", "phasecheck.engine", "write_samples"),
+    ("write evidence", "phasecheck.runner", "write_samples"),
     ("text report", "phasecheck.reports.text.TextReporter", "render"),
     ("html report", "phasecheck.reports.html.HtmlReporter", "render"),
 ]
@@ -104,7 +104,7 @@ def test_exception_in_a_stage_exits_3(project, monkeypatch, where, obj, attr):
                                       "grpo_readiness", "diversity"])
 def test_exception_in_a_check_is_its_error(project, monkeypatch, check_id):
     from phasecheck import plugins
-    monkeypatch.setattr(plugins.load("checks", check_id), "run", _boom)
+    monkeypatch.setattr(plugins.load("checks", check_id), "measure", _boom)
     result = _check()
     verdict = json.loads((project / "out" / "verdict.json").read_text())
     check = next(c for c in verdict["checks"] if c["id"] == check_id)

@@ -246,7 +246,7 @@ def _count_project(root, long_rows: int):
 
 @pytest.mark.parametrize("long_rows", [0, 3])
 def test_unjudged_grades_are_counted_in_the_verdict_and_said_in_the_reports(tmp_path, long_rows):
-    from phasecheck.engine import CheckOptions, check_task
+    from phasecheck.runner import CheckOptions, check_task
     from phasecheck.reports.html import HtmlReporter
     from phasecheck.reports.text import TextReporter
     from phasecheck.results import load_verdict

@@ -60,7 +60,7 @@ def test_two_steps_change_every_trainable_parameter_and_write_metrics(tmp_path, 
     assert meta["fingerprint"]["digest"] and meta["config"]["group_size"] == 4
     assert newest_run(task, "grpo")["path"] == str(res.checkpoint.resolve())
     # `check --after-grpo` finds this checkpoint and can fingerprint it as a plain model directory.
-    from phasecheck.engine import resolve_after_grpo
+    from phasecheck.runner import resolve_after_grpo
     from phasecheck.sampling import model_identity_for
     after_task, after = resolve_after_grpo(task, None)
     assert after == {"path": str(res.checkpoint.resolve()), "step": 2}
@@ -167,7 +167,7 @@ def test_default_rollout_samples_the_live_policy(tmp_path, tiny_model_dir):
 def _report_draws_every_curve(checkpoint, out_dir):
     """Every curve the HTML report draws is a metric this loop writes, and `check --after-grpo` carries the
     run's metrics beside its verdict, so the report finds them in the out dir alone."""
-    from phasecheck.engine import training_metrics
+    from phasecheck.runner import training_metrics
     from phasecheck.jsonl import write_jsonl
     from phasecheck.names import CURVES, Artifact
     from phasecheck.reports.html import HtmlReporter

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from phasecheck.checks.grpo_readiness import GrpoReadiness
-from phasecheck.engine import Evidence
+from phasecheck.evidence import Evidence
 from phasecheck.records import Example, Sample
 from phasecheck.stats import (clustered_mean, clustered_proportion, equal_group_share, reward_classes, t_quantile,
                               unseen_share, wilson, zero_variance_share)

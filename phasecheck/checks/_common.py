@@ -1,48 +1,21 @@
-"""Pieces shared by the built-in checks: the base class, unbiased pass@k, and how an interval and the
+"""Pieces shared by the built-in checks: the contract (from base.py), unbiased pass@k, and how an interval and the
 sample behind it are said in a headline (the statistics themselves are in phasecheck.stats)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, ClassVar, Iterable
+from typing import Any, Iterable
 
-from pydantic import BaseModel
-
-from ..results import CheckResult, Finding, Status, band, pct  # noqa: F401 - re-exported to the checks
+from ..results import Finding, Status, band, pct
 from ..stats import Interval, wilson  # noqa: F401 - re-exported (wilson lived here first)
-from ..strict import Strict
+from .base import Check, Condition, Measurement, Output, StrictParams, Unavailable
 
-__all__ = ["Check", "StrictParams", "wilson", "pass_at_k", "per_prompt_correct", "pct", "default_ks", "ci_text",
-           "design_text", "sample_note", "band", "FEW_PROMPTS"]
+__all__ = ["Check", "Condition", "Measurement", "Output", "Unavailable", "StrictParams", "Finding", "Status",
+           "wilson", "pass_at_k", "per_prompt_correct", "pct", "default_ks", "ci_text", "design_text", "sample_note",
+           "band", "FEW_PROMPTS"]
 
 # Fewer prompts than this and the share of the task they could all have missed (stats.unseen_share: 17%
 # at 20 prompts, 37% at 8) is most of an interval's width, so the headline says why it is wide.
 FEW_PROMPTS = 20
-
-
-StrictParams = Strict          # the base of every check's Params
-
-
-class Check:
-    """Base of the built-in checks: `run(evidence, params)` measures, then judges against params."""
-
-    id: ClassVar[str]
-    question: ClassVar[str]
-    Params: ClassVar[type[BaseModel]] = StrictParams
-    # The engine samples up front only when a planned check reads samples (data-only runs never load a model).
-    uses_samples: ClassVar[bool] = True
-
-    @classmethod
-    def reads_samples(cls, params: BaseModel) -> bool:
-        """Whether this run of the check, with these params, reads model samples."""
-        return cls.uses_samples
-
-    def run(self, evidence: Any, params: BaseModel) -> CheckResult:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def result(self, status: Status, headline: str, metrics: dict | None = None,
-               findings: Iterable[Finding] = ()) -> CheckResult:
-        return CheckResult(id=self.id, question=self.question, status=status, headline=headline,
-                           metrics=metrics or {}, findings=list(findings))
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

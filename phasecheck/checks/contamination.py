@@ -6,15 +6,15 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..names import CheckId
 from ..records import prompt_text
-from ..results import Finding, Status
-from ._common import Check, StrictParams, pct
+from ._common import Check, Condition, Finding, Measurement, Status, StrictParams, Unavailable, pct
 from ._judge import message, scan
 from ._scan import reference_tokens
 
 
 class Contamination(Check):
-    id = "contamination"
+    id = CheckId.CONTAMINATION
     question = "Do you have correct examples you trust?"
 
     class Params(StrictParams):
@@ -33,12 +33,19 @@ class Contamination(Check):
         max_example_ids: int = Field(20, ge=1, description="Rows kept per flagged token.")
         max_tokens: int = Field(100_000, ge=100, description="Distinct ungrounded tokens tracked at once (bounds memory).")
 
+    # The tokens' tiers (fail: tied to wrong answers; warn: a name to review) are weighed while measuring
+    # (_judge.py, with these params); the conditions turn the tiers into the check's status.
+    conditions = (
+        Condition("no recurring ungrounded token tied to wrong answers", lambda m, p: not m["flagged"]),
+        Condition("no recurring ungrounded name left to review", lambda m, p: not m["to_review"],
+                  fails_as=Status.WARN),
+    )
+
     @classmethod
     def reads_samples(cls, params) -> bool:
         return "samples" in params.sources
 
-    def run(self, evidence, params):
-        from ..engine import Unavailable
+    def measure(self, evidence, params):
         refs = [e.reference for e in evidence.examples]
         demos = evidence.graded_demonstrations if "demonstrations" in params.sources else []
         refs += [d.demo.reference for d in demos]
@@ -72,34 +79,36 @@ class Contamination(Check):
                                                 g.grade.correct) for g in graded))
         if not scanned:
             raise Unavailable("no demonstrations and no samples to scan" + (f" ({skipped})" if skipped else ""))
-        return self._judgment(scanned, judged, findings, quiet, skipped, params)
+        return _measured(scanned, judged, findings, quiet, skipped, params)
 
-    def _judgment(self, scanned, judged, findings, quiet, skipped, params):
-        fails = [f for f in findings if f.data["severity"] == "fail"]
-        warns = [f for f in findings if f.data["severity"] == "warn"]
-        unjudged = [s for s in scanned if not judged[s]]
-        rests_on = ("the verifier link (Fisher exact, Bonferroni), whole-task grounding, recurrence and position"
-                    if not unjudged else
-                    f"recurrence, grounding and position only for {' and '.join(unjudged)}: no row could be "
-                    f"judged by the verifier (no references), so nothing there can be tied to wrong answers")
-        metrics = {"scanned": scanned, "judged": judged, "flagged": len(fails), "to_review": len(warns),
-                   "max_rate": params.max_rate, "alpha": params.alpha, "rests_on": rests_on,
-                   "tokens": sorted({f.data["token"] for f in fails}),
-                   "review_tokens": sorted({f.data["token"] for f in warns}), "not_flagged": quiet}
-        if skipped:
-            metrics["samples_skipped"] = skipped
-        where = " or ".join(scanned)
-        caveat = " (no references: verifier silent)" if unjudged else ""
-        if fails:
-            top = fails[0].data
-            more = f" (+{len(fails) - 1} more)" if len(fails) > 1 else ""
-            return self.result(Status.FAIL, f"{top['token']} in {pct(top['rate'])} of {top['source']}, tied to "
-                                            f"wrong answers{more}", metrics, fails + warns)
-        if warns:
-            names = ", ".join(f.data["token"] for f in warns[:3]) + (" ..." if len(warns) > 3 else "")
-            return self.result(Status.WARN, f"{len(warns)} recurring ungrounded token{'s' if len(warns) > 1 else ''}"
-                                            f" to review, none tied to wrong answers: {names}{caveat}", metrics, warns)
-        return self.result(Status.PASS, f"no ungrounded token tied to wrong answers in {where}{caveat}", metrics)
+
+def _measured(scanned, judged, findings, quiet, skipped, params) -> Measurement:
+    fails = [f for f in findings if f.data["severity"] == "fail"]
+    warns = [f for f in findings if f.data["severity"] == "warn"]
+    unjudged = [s for s in scanned if not judged[s]]
+    rests_on = ("the verifier link (Fisher exact, Bonferroni), whole-task grounding, recurrence and position"
+                if not unjudged else
+                f"recurrence, grounding and position only for {' and '.join(unjudged)}: no row could be "
+                f"judged by the verifier (no references), so nothing there can be tied to wrong answers")
+    metrics = {"scanned": scanned, "judged": judged, "flagged": len(fails), "to_review": len(warns),
+               "max_rate": params.max_rate, "alpha": params.alpha, "rests_on": rests_on,
+               "tokens": sorted({f.data["token"] for f in fails}),
+               "review_tokens": sorted({f.data["token"] for f in warns}), "not_flagged": quiet}
+    if skipped:
+        metrics["samples_skipped"] = skipped
+    where = " or ".join(scanned)
+    caveat = " (no references: verifier silent)" if unjudged else ""
+    if fails:
+        top = fails[0].data
+        more = f" (+{len(fails) - 1} more)" if len(fails) > 1 else ""
+        headline = f"{top['token']} in {pct(top['rate'])} of {top['source']}, tied to wrong answers{more}"
+    elif warns:
+        names = ", ".join(f.data["token"] for f in warns[:3]) + (" ..." if len(warns) > 3 else "")
+        headline = (f"{len(warns)} recurring ungrounded token{'s' if len(warns) > 1 else ''} to review, none tied "
+                    f"to wrong answers: {names}{caveat}")
+    else:
+        headline = f"no ungrounded token tied to wrong answers in {where}{caveat}"
+    return Measurement(metrics, headline, fails + warns)
 
 
 def _finding(c: dict, source: str) -> Finding:

@@ -5,9 +5,9 @@ from collections import defaultdict
 
 from pydantic import Field
 
-from ..results import Finding, Status
+from ..names import CheckId
 from ..stats import clustered_mean
-from ._common import Check, StrictParams, band, pass_at_k, pct
+from ._common import Check, Condition, Finding, Measurement, Status, StrictParams, Unavailable, band, pass_at_k, pct
 
 
 def _answer_key(g) -> str:
@@ -16,19 +16,27 @@ def _answer_key(g) -> str:
 
 
 class Diversity(Check):
-    id = "diversity"
+    id = CheckId.DIVERSITY
     question = "Has the policy kept room to explore?"
 
     class Params(StrictParams):
         min_distinct_ratio: float = Field(0.25, ge=0, le=1, description="Mean share of distinct answers per prompt below which the policy looks collapsed.")
         min_headroom: float = Field(0.05, ge=0, le=1, description="pass@k - pass@1 below which sampling more finds nothing new.")
 
-    def run(self, evidence, params):
+    conditions = (
+        Condition("room to explore: distinct answers ≥ min_distinct_ratio, or headroom ≥ min_headroom, or all solved",
+                  lambda m, p: not (m["distinct_ratio"] < p.min_distinct_ratio and m["headroom"] < p.min_headroom
+                                    and m["pass_at_1"] < 1.0),
+                  fails_as=Status.WARN,
+                  advice=lambda m, p: Finding(message="Answers have collapsed to one mode and sampling more finds "
+                                                      "nothing new: GRPO has little room to explore.")),
+    )
+
+    def measure(self, evidence, params):
         per: dict[str, list] = defaultdict(list)
         for g in evidence.graded_samples:
             per[g.sample.example_id].append(g)
         if not per or min(len(v) for v in per.values()) < 2:
-            from ..engine import Unavailable
             raise Unavailable("diversity needs at least 2 samples per prompt (runs x n)")
         k = min(len(v) for v in per.values())
         distinct, p1, pk, collapsed = [], [], [], []
@@ -55,8 +63,4 @@ class Diversity(Check):
                                     example_ids=collapsed[:50], data={"count": len(collapsed)}))
         headline = (f"distinct answers {pct(d)}, pass@{k} − pass@1 = {100 * (ak - a1):.0f} pts "
                     f"({room.confidence:.0%} CI {band(room.low, room.high).rstrip('%')})")
-        low = d < params.min_distinct_ratio and (ak - a1) < params.min_headroom and a1 < 1.0
-        if low:
-            findings.insert(0, Finding(message="Answers have collapsed to one mode and sampling more finds nothing "
-                                               "new: GRPO has little room to explore."))
-        return self.result(Status.WARN if low else Status.PASS, headline, metrics, findings)
+        return Measurement(metrics, headline, findings)

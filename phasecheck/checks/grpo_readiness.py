@@ -7,13 +7,25 @@ from collections import defaultdict
 
 from pydantic import Field
 
-from ..results import Finding, Status
+from ..names import CheckId, CheckMetric
 from ..stats import equal_group_share, reward_classes, zero_variance_share
-from ._common import Check, StrictParams, ci_text, design_text, pct
+from ._common import Check, Condition, Finding, Measurement, Status, StrictParams, Unavailable, ci_text, design_text, pct
+
+
+def _too_many(m, p) -> bool:
+    return m["zero_variance_share"] > p.max_zero_variance
+
+
+def _mostly_unsolved(m) -> bool:
+    return m["zero_variance_unsolved"] >= m["zero_variance_solved"]
+
+
+_WARM_START = Finding(message="Most GRPO groups would teach nothing because the model almost never solves these "
+                              "prompts: it needs a warm start first, not more GRPO.")
 
 
 class GrpoReadiness(Check):
-    id = "grpo_readiness"
+    id = CheckId.GRPO_READINESS
     question = "Will GRPO get a learning signal?"
 
     class Params(StrictParams):
@@ -22,7 +34,15 @@ class GrpoReadiness(Check):
         max_zero_variance: float = Field(0.5, ge=0, le=1, description="Largest predicted share of zero-variance groups that passes.")
         confidence: float = Field(0.95, gt=0, lt=1, description="Level of the interval on the predicted share.")
 
-    def run(self, evidence, params):
+    # Many equal-reward groups because the model always solves the prompts leaves nothing for GRPO to learn,
+    # which is not a risk to flag; because it never solves them, it needs a warm start first.
+    conditions = (
+        Condition("at most max_zero_variance of groups have zero reward variance, unless they are mostly solved",
+                  lambda m, p: not (_too_many(m, p) and _mostly_unsolved(m)), fails_as=Status.WARN,
+                  says=lambda m, p: " (mostly unsolved: warm start first)", advice=lambda m, p: _WARM_START),
+    )
+
+    def measure(self, evidence, params):
         from ..training.grpo import group_size_for, resolve_grpo
         task = evidence.task
         g, source = (params.group_size, "checks.grpo_readiness.group_size") if params.group_size else group_size_for(task)
@@ -32,9 +52,8 @@ class GrpoReadiness(Check):
             rewards[s.sample.example_id].append(float(s.grade.reward))
             correct[s.sample.example_id].append(bool(s.grade.correct))
         if not rewards:
-            return self.result(Status.FAIL, "no samples to judge")
+            return Measurement({}, "no samples to judge", judgeable=False)
         if min(len(v) for v in rewards.values()) < 2:
-            from ..engine import Unavailable
             raise Unavailable("grpo_readiness needs at least 2 samples per prompt (runs x n)")
         zv = zero_variance_share(rewards, g, params.confidence)
         ci, at = zv.interval, zv.estimated_at
@@ -47,8 +66,8 @@ class GrpoReadiness(Check):
         m = min(len(v) for v in rewards.values())
         design = design_text(len(rewards), runs, max(1, m // runs))
         cfg = resolve_grpo(task)
-        metrics = {"group_size": g, "group_size_source": source, "estimated_at": at, "exact": zv.exact,
-                   "zero_variance_share": ci.estimate, "zero_variance_ci": ci.bounds(),
+        metrics = {CheckMetric.GROUP_SIZE: g, "group_size_source": source, "estimated_at": at, CheckMetric.EXACT: zv.exact,
+                   CheckMetric.ZERO_VARIANCE_SHARE: ci.estimate, CheckMetric.ZERO_VARIANCE_CI: ci.bounds(),
                    "zero_variance_interval": ci.to_dict(), "zero_variance_solved": solved,
                    "zero_variance_unsolved": unsolved, "never_solved": len(never),
                    "sometimes_solved": len(rewards) - len(never) - len(always), "always_solved": len(always),
@@ -71,18 +90,11 @@ class GrpoReadiness(Check):
             findings.append(Finding(message=f"{m} samples a prompt cannot estimate groups of {g} without bias: the "
                                             f"share of equal-reward groups of {at} is reported, an upper bound for "
                                             f"{g}. Sample runs x n >= {g} per prompt for the figure itself."))
-        status = Status.PASS
-        if ci.estimate > params.max_zero_variance:
-            if unsolved >= solved:
-                findings.insert(0, Finding(message="Most GRPO groups would teach nothing because the model almost never "
-                                                   "solves these prompts: it needs a warm start first, not more GRPO."))
-                status, headline = Status.WARN, headline + " (mostly unsolved: warm start first)"
-            else:
-                # Mostly always-solved: nothing left for GRPO to learn, which is not a risk to flag.
-                headline += " (mostly already solved)"
-        elif ci.high > params.max_zero_variance:
+        if _too_many(metrics, params) and not _mostly_unsolved(metrics):
+            headline += " (mostly already solved)"
+        elif ci.high > params.max_zero_variance and not _too_many(metrics, params):
             headline += f"; {design}: too few samples to confirm ≤ {pct(params.max_zero_variance)}"
-        return self.result(status, headline, metrics, findings)
+        return Measurement(metrics, headline, findings)
 
 
 def _part(rewards: list[float], correct: list[bool], g: int, right: bool) -> float:

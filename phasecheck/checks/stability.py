@@ -3,13 +3,18 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..results import Finding, Status
+from ..names import CheckId, CheckMetric
 from ..stats import clustered_mean, clustered_proportion
-from ._common import Check, StrictParams, band, ci_text, design_text, per_prompt_correct, sample_note
+from ._common import (Check, Condition, Finding, Measurement, Status, StrictParams, band, ci_text, design_text,
+                      per_prompt_correct, sample_note)
+
+
+def _agreed(m, p) -> bool:
+    return m["agreement"] >= p.min_agreement
 
 
 class Stability(Check):
-    id = "stability"
+    id = CheckId.STABILITY
     question = "Is the correct pattern identified and stable?"
 
     class Params(StrictParams):
@@ -19,11 +24,23 @@ class Stability(Check):
         min_accuracy: float = Field(0.5, ge=0, le=1, description="The interval's lower bound must reach this: "
                                     "a model that is stably wrong has not identified the correct pattern.")
 
-    def run(self, evidence, params):
+    conditions = (
+        Condition("the pattern is the correct one: accuracy interval's low end ≥ min_accuracy",
+                  lambda m, p: m["accuracy_ci"][0] >= p.min_accuracy,
+                  says=lambda m, p: (f": stable, but not on the correct pattern (needs ≥ {100 * p.min_accuracy:.0f}%)"
+                                     if _agreed(m, p) else None)),
+        Condition("agreement ≥ min_agreement", _agreed),
+        Condition("the sample confirms it: agreement interval's low end ≥ min_agreement",
+                  lambda m, p: m["agreement_ci"][0] >= p.min_agreement, fails_as=Status.WARN),
+        Condition("no prompt solved in the compared verdict is unsolved now", lambda m, p: not m.get(CheckMetric.REGRESSED),
+                  fails_as=Status.WARN, says=lambda m, p: f", {len(m[CheckMetric.REGRESSED])} regressed"),
+    )
+
+    def measure(self, evidence, params):
         graded = evidence.graded_samples
         table = per_prompt_correct(graded)
         if not table:
-            return self.result(Status.FAIL, "no samples to judge")
+            return Measurement({}, "no samples to judge", judgeable=False)
         agreements, flipped, per_prompt = [], [], {}
         units = 0
         for ex_id, rows in table.items():
@@ -40,40 +57,37 @@ class Stability(Check):
         design = design_text(len(table), runs, max(1, round(len(graded) / len(table) / runs)))
         metrics = {"agreement": agree.estimate, "agreement_ci": agree.bounds(), "flip_rate": len(flipped) / len(table),
                    "accuracy": acc.estimate, "accuracy_ci": acc.bounds(), "accuracy_interval": acc.to_dict(),
-                   "confidence": params.confidence, "prompts": len(table), "per_prompt": per_prompt,
+                   "confidence": params.confidence, "prompts": len(table), CheckMetric.PER_PROMPT: per_prompt,
                    "unit": "run" if runs > 1 else "sample", "design": design}
         findings = []
         if flipped:
             findings.append(Finding(message=f"{len(flipped)} prompts flip between right and wrong across runs",
                                     example_ids=flipped[:50], data={"count": len(flipped)}))
-        stably_wrong = acc.low < params.min_accuracy
-        agreed = agree.estimate >= params.min_agreement
-        status = Status.PASS if agreed and not stably_wrong else Status.FAIL
         headline = f"agreement {ci_text(agree, short=True)}, accuracy {band(acc.low, acc.high)} ({params.confidence:.0%} CI)"
-        if stably_wrong and agreed:
-            headline += f": stable, but not on the correct pattern (needs ≥ {100 * params.min_accuracy:.0f}%)"
-        # A model that fails on accuracy fails whatever its agreement: no clause about agreement's sample then.
-        note = None if stably_wrong else sample_note(agree, params.min_agreement, agreed, design)
+        # A model short of min_accuracy fails whatever its agreement: no clause about agreement's sample then.
+        short = acc.low < params.min_accuracy
+        note = None if short else sample_note(agree, params.min_agreement, agree.estimate >= params.min_agreement,
+                                              design)
         metrics["sample_note"] = note
         if note:
             headline += f"; {note}"
-            if status is Status.PASS and agree.low < params.min_agreement:
-                status = Status.WARN       # passed by its rule, on a sample too small to confirm it
-        prev = evidence.previous
-        if prev is not None:
-            old = next((c for c in prev.checks if c.id == "stability"), None)
-            old_pp = (old.metrics.get("per_prompt") if old else None) or {}
-            regressed = [i for i, a in per_prompt.items() if i in old_pp and old_pp[i] >= 0.5 > a]
-            improved = [i for i, a in per_prompt.items() if i in old_pp and old_pp[i] < 0.5 <= a]
-            metrics.update(regressed=regressed, improved=improved, compared_prompts=len(set(old_pp) & set(per_prompt)))
-            if regressed:
-                findings.append(Finding(message=f"{len(regressed)} prompts solved in the earlier verdict are no "
-                                                "longer solved", example_ids=regressed[:50],
-                                        data={"count": len(regressed)}))
-                if status is Status.PASS:
-                    status = Status.WARN
-                headline += f", {len(regressed)} regressed"
-        return self.result(status, headline, metrics, findings)
+        if evidence.previous is not None:
+            findings += _compare(evidence.previous, per_prompt, metrics)
+        return Measurement(metrics, headline, findings)
+
+
+def _compare(previous, per_prompt: dict[str, float], metrics: dict) -> list[Finding]:
+    """Prompts solved (per-prompt accuracy ≥ 0.5) in the earlier verdict and not now, and the reverse."""
+    old = next((c for c in previous.checks if c.id == Stability.id), None)
+    old_pp = (old.metrics.get(CheckMetric.PER_PROMPT) if old else None) or {}
+    regressed = [i for i, a in per_prompt.items() if i in old_pp and old_pp[i] >= 0.5 > a]
+    improved = [i for i, a in per_prompt.items() if i in old_pp and old_pp[i] < 0.5 <= a]
+    metrics.update({CheckMetric.REGRESSED: regressed, "improved": improved,
+                    "compared_prompts": len(set(old_pp) & set(per_prompt))})
+    if not regressed:
+        return []
+    return [Finding(message=f"{len(regressed)} prompts solved in the earlier verdict are no longer solved",
+                    example_ids=regressed[:50], data={"count": len(regressed)})]
 
 
 def _unit_outcomes(rows: list[tuple[int, int, bool]]) -> list[bool]:

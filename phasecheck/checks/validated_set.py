@@ -6,11 +6,9 @@ from collections import defaultdict
 
 from pydantic import Field
 
-from ..jsonl import write_jsonl
-from ..names import Artifact
+from ..names import Artifact, CheckId, CheckMetric
 from ..records import prompt_text
-from ..results import Finding, Status
-from ._common import Check, StrictParams, pct
+from ._common import Check, Condition, Finding, Measurement, Output, StrictParams, pct
 
 _PUNCT = re.compile(r"[^\w\s]")
 
@@ -25,7 +23,7 @@ def _shingles(text: str, k: int = 3) -> frozenset:
 
 
 class ValidatedSet(Check):
-    id = "validated_set"
+    id = CheckId.VALIDATED_SET
     question = "Can you construct a validated training set?"
     uses_samples = False          # only after GRPO, which the engine knows about
 
@@ -35,7 +33,15 @@ class ValidatedSet(Check):
         near_duplicate: float = Field(0.9, gt=0, le=1, description="Word 3-gram Jaccard similarity (same prompt) at which two completions count as one.")
         write: bool = Field(True, description="Write validated.jsonl to the output directory.")
 
-    def run(self, evidence, params):
+    conditions = (
+        Condition("at least min_examples verified, de-duplicated examples",
+                  lambda m, p: m["validated"] >= p.min_examples, says=lambda m, p: f", need {p.min_examples}"),
+        Condition("at least min_pass_rate of the demonstrations pass the verifier",
+                  lambda m, p: m["pass_rate"] is None or m["pass_rate"] >= p.min_pass_rate,
+                  says=lambda m, p: f", need {pct(p.min_pass_rate)} passing" if m["validated"] >= p.min_examples else None),
+    )
+
+    def measure(self, evidence, params):
         rows, per = [], defaultdict(lambda: {"candidates": 0, "passed": 0, "duplicates": 0})
         for d in evidence.graded_demonstrations:
             s = per[d.demo.scenario or "default"]
@@ -63,9 +69,7 @@ class ValidatedSet(Check):
         metrics = {"candidates": demo_candidates, "passed": demo_passed, "duplicates": len(dup_ids),
                    "pass_rate": pass_rate, "model_outputs": model_outputs, "validated": len(kept),
                    "min_examples": params.min_examples, "min_pass_rate": params.min_pass_rate,
-                   "per_scenario": {k: dict(v) for k, v in sorted(per.items())}}
-        if params.write and evidence.out_dir is not None:
-            self._write(evidence, kept)
+                   CheckMetric.PER_SCENARIO: {k: dict(v) for k, v in sorted(per.items())}}
         findings = []
         failed = [d.demo.id for d in evidence.graded_demonstrations if not d.grade.correct]
         if failed:
@@ -74,19 +78,14 @@ class ValidatedSet(Check):
         if dup_ids:
             findings.append(Finding(message=f"{len(dup_ids)} verified rows were exact or near duplicates and were "
                                             "dropped", example_ids=sorted({e.id for e in dup_ids})[:50]))
-        enough = len(kept) >= params.min_examples
-        rate_ok = pass_rate is None or pass_rate >= params.min_pass_rate
+        outputs = [_validated_file(kept)] if params.write else []
         if demo_candidates == 0 and model_outputs == 0:
-            return self.result(Status.FAIL, "no demonstrations (data.train) and no verified model outputs",
-                               metrics, findings)
+            return Measurement(metrics, "no demonstrations (data.train) and no verified model outputs", findings,
+                               outputs, judgeable=False)
         headline = f"{len(kept)} examples confirmed"
         if pass_rate is not None:
             headline += f" ({pct(pass_rate)} of {demo_candidates} demonstrations pass)"
-        if not enough:
-            headline += f", need {params.min_examples}"
-        elif not rate_ok:
-            headline += f", need {pct(params.min_pass_rate)} passing"
-        return self.result(Status.PASS if enough and rate_ok else Status.FAIL, headline, metrics, findings)
+        return Measurement(metrics, headline, findings, outputs)
 
     @staticmethod
     def _dedup(rows, threshold):
@@ -113,9 +112,8 @@ class ValidatedSet(Check):
             kept.append((ex, completion, prov))
         return kept, dups
 
-    @staticmethod
-    def _write(evidence, kept) -> None:
-        write_jsonl(evidence.out_dir / "validated.jsonl",
-                    ({"id": ex.id, "prompt": ex.prompt, "completion": completion, "reference": ex.reference,
-                      "scenario": ex.scenario, "provenance": prov} for ex, completion, prov in kept))
-        evidence.artifacts[Artifact.VALIDATED] = "validated.jsonl"
+
+def _validated_file(kept) -> Output:
+    return Output(Artifact.VALIDATED, "validated.jsonl",
+                  [{"id": ex.id, "prompt": ex.prompt, "completion": completion, "reference": ex.reference,
+                    "scenario": ex.scenario, "provenance": prov} for ex, completion, prov in kept])

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..jsonl import json_lines
-from ..names import Artifact, Metric
+from ..jsonl import json_lines, step_rows
+from ..names import Artifact, CheckId, CheckMetric
 from ..records import UNJUDGED, Outcome
 from ..results import CheckResult, Phase, Status, Verdict
 
@@ -93,12 +93,9 @@ def load_samples(verdict: Verdict, out_dir: Path | None, name: str = Artifact.SA
 
 
 def load_training_metrics(verdict: Verdict, out_dir: Path | None) -> list[dict[str, Any]]:
-    """GRPO metrics.jsonl rows with a numeric `step`, sorted by step."""
+    """The GRPO metrics rows saved beside the verdict (check --after-grpo), in step order."""
     path = artifact_path(verdict, Artifact.TRAINING_METRICS, out_dir)
-    if not path:
-        return []
-    rows = [r for r in read_jsonl(path) if isinstance(r.get(Metric.STEP), (int, float))]
-    return sorted(rows, key=lambda r: r[Metric.STEP])
+    return step_rows(path) if path else []
 
 
 def row_id(row: dict[str, Any]) -> str:
@@ -156,7 +153,7 @@ def token_rows(verdict: Verdict, token: str, out_dir: Path | None, ids: Iterable
 def failing_samples(verdict: Verdict, check: CheckResult, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The graded samples behind a check's failure: rows its findings name, else every wrong sample."""
     ids = {i for f in check.findings for i in f.example_ids}
-    ids.update(str(i) for i in check.metrics.get("regressed", []) or [])
+    ids.update(str(i) for i in check.metrics.get(CheckMetric.REGRESSED, []) or [])
     failing = [s for s in samples if is_failure(s)]
     if ids:
         failing = [s for s in failing if row_id(s) in ids]
@@ -223,7 +220,7 @@ def compare_verdicts(old: Verdict, new: Verdict, *, old_path: str | None = None)
 
 
 def _scenario_accuracy(verdict: Verdict) -> dict[str, float]:
-    check = find_check(verdict, "base_model")
-    per = (check.metrics.get("per_scenario") if check else None) or {}
+    check = find_check(verdict, CheckId.BASE_MODEL)
+    per = (check.metrics.get(CheckMetric.PER_SCENARIO) if check else None) or {}
     return {str(s): float(v["accuracy"]) for s, v in per.items()
             if isinstance(v, dict) and isinstance(v.get("accuracy"), (int, float))}

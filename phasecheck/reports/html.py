@@ -12,12 +12,13 @@ from typing import Any, ClassVar
 from markupsafe import Markup, escape
 from pydantic import Field
 
-from ..names import CURVES, Metric
+from ..names import CURVES, CheckId, CheckMetric, Metric
 from ..results import Status, Verdict, band, pct
 from ..strict import Strict
 from .common import (advisory, cut, find_check, grading_note, load_samples, load_training_metrics, phase_label,
                      row_id, sample_down, split_on_token, token_rows)
 from .svg import bar_chart, line_chart
+from .base import Reporter
 
 __all__ = ["HtmlReporter", "highlight"]
 
@@ -55,7 +56,7 @@ def highlight(text: str, token: str, *, window: int | None = None) -> Markup:
                            for p, hit in split_on_token(text, token))
 
 
-class HtmlReporter:
+class HtmlReporter(Reporter):
     """One HTML file a lead can open offline, review and sign off."""
 
     filename: ClassVar[str] = "report.html"
@@ -65,8 +66,6 @@ class HtmlReporter:
         max_chars: int = Field(1500, ge=80, description="Characters of a prompt or completion shown before cutting.")
         rows_per_token: int = Field(5, ge=1, description="Example rows shown under each contamination token.")
 
-    def __init__(self, params: "HtmlReporter.Params | None" = None) -> None:
-        self.params = params or self.Params()
 
     def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
         from jinja2 import Environment, PackageLoader, select_autoescape
@@ -84,7 +83,7 @@ class HtmlReporter:
             "v": verdict, "phase": phase_label(verdict.status), "phase_class": verdict.status.value.lower(),
             "checks": [{"c": c, "symbol": _STATUS_SYMBOL[c.status], "advisory": advisory(c)} for c in verdict.checks],
             "charts": self._charts(verdict),
-            "contamination": self._contamination(verdict, out_dir),
+            CheckId.CONTAMINATION: self._contamination(verdict, out_dir),
             "browser": self._browser(samples),
             "curves": self._curves(verdict, out_dir),
             "command": shlex.join(verdict.command) if verdict.command else "",
@@ -98,16 +97,16 @@ class HtmlReporter:
     @staticmethod
     def _charts(verdict: Verdict) -> dict[str, Any]:
         charts: dict[str, Any] = {}
-        base = find_check(verdict, "base_model")
+        base = find_check(verdict, CheckId.BASE_MODEL)
         m = base.metrics if base else {}
-        threshold = m.get("threshold")
-        runs = m.get("per_run_accuracy") or []
+        threshold = m.get(CheckMetric.THRESHOLD)
+        runs = m.get(CheckMetric.PER_RUN_ACCURACY) or []
         if runs:
-            cis = m.get("per_run_accuracy_ci") or [None] * len(runs)
+            cis = m.get(CheckMetric.PER_RUN_ACCURACY_CI) or [None] * len(runs)
             charts["runs"] = bar_chart([(f"run {i + 1}" + (f" [{band(*ci)}]" if ci else ""),
                                          float(a), None) for i, (a, ci) in enumerate(zip(runs, cis))],
                                        threshold=threshold, title="Accuracy per sampled run")
-        per = m.get("per_scenario") or {}
+        per = m.get(CheckMetric.PER_SCENARIO) or {}
         before = ((verdict.compare or {}).get("per_scenario_accuracy") or {})
         if per:
             items = []
@@ -117,14 +116,14 @@ class HtmlReporter:
             has_old = any(i[2] is not None for i in items)
             charts["scenarios"] = bar_chart(items, threshold=threshold, title="Accuracy per scenario",
                                             legend=("now", "earlier verdict") if has_old else None)
-        vs = find_check(verdict, "validated_set")
-        vper = (vs.metrics.get("per_scenario") if vs else None) or {}
+        vs = find_check(verdict, CheckId.VALIDATED_SET)
+        vper = (vs.metrics.get(CheckMetric.PER_SCENARIO) if vs else None) or {}
         if vper:
             charts["validated"] = [{"scenario": s, **v} for s, v in sorted(vper.items())]
         return charts
 
     def _contamination(self, verdict: Verdict, out_dir: Path | None) -> list[dict[str, Any]]:
-        check = find_check(verdict, "contamination")
+        check = find_check(verdict, CheckId.CONTAMINATION)
         if not check:
             return []
         out = []

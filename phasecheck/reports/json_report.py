@@ -6,20 +6,18 @@ from typing import ClassVar
 
 from ..results import Verdict
 from ..strict import Strict
+from .base import Reporter
 
 __all__ = ["JsonReporter"]
 
 
-class JsonReporter:
+class JsonReporter(Reporter):
     """The machine-readable verdict; key order is fixed so identical runs give identical files."""
 
     filename: ClassVar[str] = "verdict.json"
 
     class Params(Strict):
         """No options."""
-
-    def __init__(self, params: "JsonReporter.Params | None" = None) -> None:
-        self.params = params or self.Params()
 
     def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
         return verdict.to_json()

@@ -12,6 +12,7 @@ from ..results import CheckResult, Status, Verdict
 from ..strict import Strict
 from ..task import task_slug
 from .common import advisory, phase_label
+from .base import Reporter
 
 __all__ = ["JunitReporter", "xml_safe"]
 
@@ -24,16 +25,13 @@ def xml_safe(text: object) -> str:
     return _FORBIDDEN.sub("", str(text))
 
 
-class JunitReporter:
+class JunitReporter(Reporter):
     """testsuites > testsuite > testcase; fail -> <failure>, error -> <error>, skip -> <skipped>."""
 
     filename: ClassVar[str] = "junit.xml"
 
     class Params(Strict):
         """No options."""
-
-    def __init__(self, params: "JunitReporter.Params | None" = None) -> None:
-        self.params = params or self.Params()
 
     def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
         checks = verdict.checks

@@ -12,6 +12,7 @@ from pydantic import Field
 from ..results import CheckResult, Phase, Status, Verdict
 from ..strict import Strict
 from .common import advisory, clean_terminal, grading_note, phase_label
+from .base import Reporter
 
 __all__ = ["TextReporter", "SYMBOLS", "ASCII_SYMBOLS", "to_ascii", "paint"]
 
@@ -36,7 +37,7 @@ def paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
 
-class TextReporter:
+class TextReporter(Reporter):
     """The checklist an engineer reads at a terminal."""
 
     filename: ClassVar[str] = "report.txt"
@@ -45,8 +46,6 @@ class TextReporter:
         unicode: bool = Field(True, description="Use ✓/✗ and arrows; False gives the ASCII fallback.")
         color: bool = Field(False, description="ANSI colours (the CLI turns this on for a TTY without NO_COLOR).")
 
-    def __init__(self, params: "TextReporter.Params | None" = None) -> None:
-        self.params = params or self.Params()
 
     def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
         p = self.params

@@ -33,7 +33,7 @@ def run_lifecycle(task: TaskSpec, *, out_dir: str | Path | None = None, backend:
                   on_event: Callable[[dict], None] | None = None, check_kwargs: dict | None = None,
                   train_kwargs: dict | None = None) -> LifecycleSummary:
     """Run the whole loop once; the summary (also in out_dir/lifecycle.json) says how far it got."""
-    from ..engine import CheckOptions, apply_overrides, check_task
+    from ..runner import CheckOptions, apply_overrides, check_task
     out = Path(out_dir) if out_dir else task.base_dir / "runs" / task.slug / "lifecycle"
     summary = LifecycleSummary(task=task.name, started_at=now())
     check_kwargs, train_kwargs = dict(check_kwargs or {}), dict(train_kwargs or {})

@@ -1,4 +1,4 @@
-"""The engine: planning, shared lazy evidence, error/skip handling, and a whole run from files."""
+"""The runner: planning, evidence gathered once and frozen, error/skip handling, and a whole run from files."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,8 @@ import pytest
 from support import Boom, write_project
 
 from phasecheck import plugins
-from phasecheck.engine import CheckOptions, Evidence, PlannedCheck, apply_overrides, check_task, plan_checks, run_check
+from phasecheck.evidence import Evidence
+from phasecheck.runner import CheckOptions, PlannedCheck, apply_overrides, check_task, plan_checks, run_check
 from phasecheck.errors import ConfigError, DataError
 from phasecheck.results import Phase, Status
 from phasecheck.state import newest_verdict
@@ -30,7 +31,9 @@ def test_plan_rejects_unknown_ids_and_bad_params_before_running(tmp_path):
 def test_a_raising_check_becomes_error_and_the_run_goes_on(tmp_path, boom_plugin):
     task = load_task(write_project(tmp_path))
     planned = PlannedCheck("boom", plugins.load("checks", "boom"), Boom.Params(), True)
-    res = run_check(planned, Evidence(task))
+    with Evidence(task) as ev:
+        res, outputs = run_check(planned, ev.view())
+    assert outputs == []
     assert res.status is Status.ERROR and res.blocking
     assert "boom" in res.headline and res.metrics["error"] == "RuntimeError('kaboom')"
 
