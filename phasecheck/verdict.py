@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -54,9 +55,10 @@ def _task_for_hash(task: TaskSpec) -> dict:
 
 
 def _rel(p: str, base: Path) -> str:
+    """`p` relative to `base`, with `..` when it lies outside (tasks/x.yaml reading ../data/ is common)."""
     try:
-        return Path(p).resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
+        return Path(os.path.relpath(Path(p).resolve(), base.resolve())).as_posix()
+    except ValueError:               # another drive (Windows): no relative path exists
         return Path(p).as_posix()
 
 

@@ -63,6 +63,19 @@ def test_fingerprint_does_not_depend_on_where_the_checkout_lives(tmp_path):
     assert fingerprint(_task(one), model_identity="m").digest == fingerprint(_task(two), model_identity="m").digest
 
 
+def test_fingerprint_does_not_depend_on_the_checkout_when_data_sits_beside_the_task_dir(tmp_path):
+    """The examples' layout: tasks/name.yaml reads ../data/eval.jsonl, outside the task file's directory."""
+    digests = []
+    for root in (tmp_path / "one", tmp_path / "two"):
+        (root / "data").mkdir(parents=True)
+        (root / "tasks").mkdir()
+        (root / "data" / "eval.jsonl").write_text('{"id": "1", "prompt": "p", "reference": "r"}\n')
+        spec = TaskSpec.model_validate({"name": "fp", "data": {"eval": str(root / "tasks" / ".." / "data" / "eval.jsonl")}})
+        spec.source = root / "tasks" / "task.yaml"
+        digests.append(fingerprint(spec, model_identity="m").digest)
+    assert digests[0] == digests[1]
+
+
 def test_saved_verdict_round_trips_with_sorted_keys(tmp_path):
     task = _task(tmp_path)
     v = build_verdict(task, [r("validated_set", Status.FAIL)], fingerprint(task, model_identity=None),
