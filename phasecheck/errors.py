@@ -15,6 +15,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2          # usage, config or input error
     RUNTIME = 3        # INCONCLUSIVE verdict or runtime failure
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # stdout's reader went away (`| head`), as a shell reports SIGPIPE
 
 
 class PhasecheckError(Exception):

@@ -168,3 +168,17 @@ def test_bad_options_exit_2_and_write_nothing(project, args, expected):
     assert result.exit_code == 2, result.output
     assert expected in result.stderr and "Traceback" not in result.output
     assert not (project / "out").exists()
+
+
+def test_a_closed_output_pipe_is_not_a_crash(tmp_path):
+    """`phasecheck checks | head -1`: the reader leaves early; exit 141 as a shell would, no crash log."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PHASECHECK_LOG_DIR": str(tmp_path / "log")}
+    proc = subprocess.Popen([sys.executable, "-m", "phasecheck", "checks"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()                   # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "internal error" not in err and not (tmp_path / "log").exists()
