@@ -79,17 +79,7 @@ def _builder(fields: FieldMap, cls: type, source: str) -> Callable[[Any, int], A
     def build(row: Any, n: int):
         if not isinstance(row, dict):
             raise _Bad(f"expected an object with fields, got {_kind(row)}")
-        if id_col is None or (id_col not in row and not id_required):
-            rid = f"row-{n}"
-        elif id_col not in row:
-            raise _Bad(_missing("id", id_col, True))
-        else:
-            rid = row[id_col]
-            if isinstance(rid, bool) or not isinstance(rid, (str, int)):
-                raise _Bad(f"field {id_col!r} (the id) must be a string or an integer, got {_kind(rid)}")
-            rid = str(rid)
-            if not rid:
-                raise _Bad(f"field {id_col!r} (the id) is empty")
+        rid = _read_id(row, id_col, id_required, n)
         if rid in seen:
             raise _Bad(f"duplicate id {rid!r} (first used in row {seen[rid]})")
         if p_col not in row:
@@ -101,18 +91,7 @@ def _builder(fields: FieldMap, cls: type, source: str) -> Callable[[Any, int], A
             raise _Bad(_missing("reference", r_col, True))
         else:
             ref = row[r_col]
-        if s_col is None or (s_col not in row and not s_required):
-            scenario = None
-        elif s_col not in row:
-            raise _Bad(_missing("scenario", s_col, True))
-        else:
-            scenario = row[s_col]
-            if scenario == "":
-                scenario = None
-            elif scenario is not None:
-                if not isinstance(scenario, (str, int)) or isinstance(scenario, bool):
-                    raise _Bad(f"field {s_col!r} (the scenario) must be a string, got {_kind(scenario)}")
-                scenario = str(scenario)
+        scenario = _read_scenario(row, s_col, s_required)
         columns = {k: v for k, v in row.items() if k not in mapped}
         if c_col is None:
             rec = Example(id=rid, prompt=prompt, reference=ref, scenario=scenario, source=source, row=n,
@@ -130,6 +109,34 @@ def _builder(fields: FieldMap, cls: type, source: str) -> Callable[[Any, int], A
         return rec
 
     return build
+
+
+def _read_id(row: dict, col: str | None, required: bool, n: int) -> str:
+    """The row's id as text; `row-<n>` when the file has no id column and none was mapped on purpose."""
+    if col is None or (col not in row and not required):
+        return f"row-{n}"
+    if col not in row:
+        raise _Bad(_missing("id", col, True))
+    rid = row[col]
+    if isinstance(rid, bool) or not isinstance(rid, (str, int)):
+        raise _Bad(f"field {col!r} (the id) must be a string or an integer, got {_kind(rid)}")
+    if not str(rid):
+        raise _Bad(f"field {col!r} (the id) is empty")
+    return str(rid)
+
+
+def _read_scenario(row: dict, col: str | None, required: bool) -> str | None:
+    """The row's scenario as text, None when absent or empty."""
+    if col is None or (col not in row and not required):
+        return None
+    if col not in row:
+        raise _Bad(_missing("scenario", col, True))
+    scenario = row[col]
+    if scenario == "" or scenario is None:
+        return None
+    if not isinstance(scenario, (str, int)) or isinstance(scenario, bool):
+        raise _Bad(f"field {col!r} (the scenario) must be a string, got {_kind(scenario)}")
+    return str(scenario)
 
 
 def _iter(path: Path, fields: FieldMap, cls: type, on_bad_rows: str, skipped: list | None) -> Iterator:

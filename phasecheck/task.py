@@ -8,7 +8,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import yaml_read
 from .errors import ConfigError
+from .names import CheckId
 from .strict import Strict
 
 __all__ = [
@@ -17,8 +19,9 @@ __all__ = [
     "task_slug", "format_validation_error", "DEFAULT_CHECKS", "DEFAULT_BLOCKING",
 ]
 
-DEFAULT_CHECKS = ("validated_set", "contamination", "base_model", "stability", "grpo_readiness", "diversity")
-DEFAULT_BLOCKING = ("validated_set", "contamination", "base_model", "stability")
+DEFAULT_CHECKS = (CheckId.VALIDATED_SET, CheckId.CONTAMINATION, CheckId.BASE_MODEL, CheckId.STABILITY,
+                  CheckId.GRPO_READINESS, CheckId.DIVERSITY)
+DEFAULT_BLOCKING = (CheckId.VALIDATED_SET, CheckId.CONTAMINATION, CheckId.BASE_MODEL, CheckId.STABILITY)
 
 
 
@@ -198,21 +201,6 @@ def task_slug(name: str) -> str:
 
 # --- loading ----------------------------------------------------------------------------------
 
-def _yaml_lines(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
-    """Map every key path in a composed YAML document to its 1-based line."""
-    lines = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = k.value
-            lines[path + (key,)] = k.start_mark.line + 1
-            for sub, line in _yaml_lines(v, path + (key,)).items():
-                lines.setdefault(sub, line)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            lines.update(_yaml_lines(v, path + (i,)))
-    return lines
-
-
 def format_validation_error(err: ValidationError, where: str, lines: dict[tuple, int] | None = None,
                             prefix: tuple = ()) -> str:
     """The first validation error as one line: `FILE:LINE: field.path: message`."""
@@ -254,63 +242,6 @@ def _reject_near_misses(spec: TaskSpec, where: str, lines: dict[tuple, int]) -> 
                                   f"did you mean {close[0]!r}? (`phasecheck schema` lists the fields)")
 
 
-# What reading a task file may cost. A task file is a page of settings; these are far above any real one.
-MAX_TASK_BYTES = 1 << 20          # 1 MiB
-MAX_YAML_DEPTH = 50               # nesting levels of mappings and sequences
-MAX_YAML_NODES = 20_000           # nodes once aliases are expanded (the "billion laughs" shape)
-
-
-def _guard_yaml(text: str, where: str) -> None:
-    """Refuse a task file whose reading would cost more than a task file can need: depth is checked on the
-    event stream (PyYAML's composer recurses), alias expansion on the composed graph (shared, so cheap)."""
-    depth, first_alias = 0, None
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                raise ConfigError(f"{where}:{event.start_mark.line + 1}: YAML nested deeper than "
-                                  f"{MAX_YAML_DEPTH} levels; a task file needs only a few")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-        elif isinstance(event, yaml.AliasEvent) and first_alias is None:
-            first_alias = event.start_mark.line + 1
-    if first_alias is None:
-        return
-    size = _expanded_size(yaml.compose(text, Loader=yaml.SafeLoader), MAX_YAML_NODES)
-    if size is None:
-        raise ConfigError(f"{where}:{first_alias}: YAML aliases expand to more than {MAX_YAML_NODES:,} values "
-                          "(or refer to themselves); write the values out, or use fewer nested aliases")
-
-
-def _expanded_size(root: yaml.Node | None, limit: int) -> int | None:
-    """Number of nodes with every alias expanded, or None past `limit` or on a cycle (memoised per node)."""
-    sizes: dict[int, int] = {}
-    on_path: set[int] = set()
-
-    def size(node: yaml.Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in on_path:
-            raise OverflowError
-        on_path.add(key)
-        children = [c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode) else \
-            node.value if isinstance(node, yaml.SequenceNode) else []
-        total = 1
-        for child in children:
-            total += size(child)
-            if total > limit:
-                raise OverflowError
-        on_path.discard(key)
-        sizes[key] = total
-        return total
-
-    try:
-        return size(root) if root is not None else 0
-    except OverflowError:
-        return None
-
-
 def _reject_unknown_plugins(spec: TaskSpec, where: str, lines: dict[tuple, int]) -> None:
     """Every id that names a check, engine or verifier must be installed: a typo in a gate must not vanish."""
     from . import plugins
@@ -333,16 +264,16 @@ def load_task(path: str | Path) -> TaskSpec:
     """Read and validate a task file; data paths become absolute, relative to the file."""
     path = Path(path)
     try:
-        if path.is_file() and path.stat().st_size > MAX_TASK_BYTES:
+        if path.is_file() and path.stat().st_size > yaml_read.MAX_TASK_BYTES:
             raise ConfigError(f"{path}: task file is {path.stat().st_size:,} bytes; a task file may be at most "
-                              f"{MAX_TASK_BYTES:,} (point data: at data files instead of inlining data)")
+                              f"{yaml_read.MAX_TASK_BYTES:,} (point data: at data files instead of inlining data)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: task file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read task file ({exc.__class__.__name__}: {exc})") from None
     try:
-        _guard_yaml(text, str(path))
+        yaml_read.guard(text, str(path))
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -355,8 +286,8 @@ def load_task(path: str | Path) -> TaskSpec:
     try:
         spec = TaskSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path), _yaml_lines(node) if node else None)) from None
-    lines = _yaml_lines(node) if node else {}
+        raise ConfigError(format_validation_error(exc, str(path), yaml_read.key_lines(node) if node else None)) from None
+    lines = yaml_read.key_lines(node) if node else {}
     _reject_near_misses(spec, str(path), lines)
     _reject_unknown_plugins(spec, str(path), lines)
     base = path.resolve().parent

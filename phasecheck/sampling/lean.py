@@ -18,8 +18,8 @@ gradients and sampled tokens."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+
+from .lean_layers import Layer, read_linear
 
 __all__ = ["lean_model", "Lean", "LeanCache"]
 
@@ -30,123 +30,6 @@ _STATIC_ROPE = {"default", "linear", "llama3", "yarn"}
 # folded in anyway). Below this size the copy is cheap and the saved per-call overhead is what
 # dominates; above it the matmuls dominate and the copy would only cost memory.
 FUSE_MAX_BYTES = 64 << 20
-
-
-@dataclass
-class _Linear:
-    """One projection: the base weight and bias, plus each active LoRA adapter as (A, B, scale)."""
-
-    weight: Any
-    bias: Any
-    loras: tuple
-
-    def __call__(self, x, adapters: bool = True, residual=None):
-        """x W^T + b (+ residual), then + s (x A^T) B^T per adapter: one addmm each, on 2-D views."""
-        import torch
-        import torch.nn.functional as F
-        flat = x.reshape(-1, x.shape[-1])
-        if residual is None:
-            y = F.linear(flat, self.weight, self.bias)
-        else:
-            y = torch.addmm(residual.reshape(-1, residual.shape[-1]), flat, self.weight.t())
-            if self.bias is not None:
-                y = y + self.bias
-        if adapters:
-            for a, b, scale in self.loras:
-                y = torch.addmm(y, F.linear(flat, a), b.t(), alpha=scale)
-        return y.view(*x.shape[:-1], y.shape[-1])
-
-    def merged(self) -> "_Linear":
-        """The same projection with its adapters folded into one weight (no autograd)."""
-        if not self.loras:
-            return self
-        weight = self.weight.detach().clone()
-        for a, b, scale in self.loras:
-            weight.addmm_(b.detach(), a.detach(), alpha=scale)
-        return _Linear(weight, None if self.bias is None else self.bias.detach(), ())
-
-
-def _linear(module, training: bool) -> _Linear | None:
-    """A plain nn.Linear, or a peft LoRA layer read as base + adapters; None for anything else."""
-    import torch
-    if isinstance(module, torch.nn.Linear):
-        return _Linear(module.weight, module.bias, ())
-    base = getattr(module, "base_layer", None)
-    if not isinstance(base, torch.nn.Linear) or not hasattr(module, "lora_A"):
-        return None
-    merged, disabled = bool(getattr(module, "merged", False)), bool(getattr(module, "disable_adapters", False))
-    if merged and disabled:
-        return None         # the base weight holds an adapter that should not count
-    if merged or disabled:
-        return _Linear(base.weight, base.bias, ())     # the adapter is in the weight, or off
-    loras = []
-    for name in module.active_adapters:
-        if name not in module.lora_A:
-            continue
-        if getattr(module, "use_dora", {}).get(name) or getattr(module, "lora_variant", {}).get(name) is not None:
-            return None
-        if getattr(module, "lora_bias", {}).get(name):
-            return None
-        drop = module.lora_dropout[name]
-        if training and isinstance(drop, torch.nn.Dropout) and drop.p > 0:
-            return None
-        a, b = module.lora_A[name].weight, module.lora_B[name].weight
-        if a.dtype != base.weight.dtype:
-            return None     # peft casts between an fp32 adapter and a bf16 base; leave that to it
-        loras.append((a, b, float(module.scaling[name])))
-    return _Linear(base.weight, base.bias, tuple(loras))
-
-
-@dataclass
-class _Layer:
-    ln1: Any
-    ln2: Any
-    q: _Linear
-    k: _Linear
-    v: _Linear
-    o: _Linear
-    gate: _Linear
-    up: _Linear
-    down: _Linear
-    qkv: _Linear | None = None      # q|k|v in one projection, q and k rows in RoPE-pair order
-    gu: _Linear | None = None       # gate|up in one projection
-
-    def merged(self) -> "_Layer":
-        return _Layer(self.ln1, self.ln2, *(getattr(self, f).merged() for f in ("q", "k", "v", "o", "gate", "up", "down")))
-
-    def fused(self, rows) -> "_Layer":
-        """This layer with qkv and gu set (each projection carries one adapter at most)."""
-        return _Layer(self.ln1, self.ln2, self.q, self.k, self.v, self.o, self.gate, self.up, self.down,
-                      _fuse((self.q, self.k, self.v), rows), _fuse((self.gate, self.up)))
-
-
-def _fuse(parts, rows=None) -> _Linear:
-    """One projection whose output is the parts' outputs side by side (then reordered by `rows`).
-    Each part's LoRA adapter (one at most) becomes a block of one adapter: A stacked, B
-    block-diagonal. Autograd flows back to every part."""
-    import torch
-    weight = torch.cat([p.weight for p in parts])
-    bias = None
-    if any(p.bias is not None for p in parts):
-        bias = torch.cat([p.bias if p.bias is not None else p.weight.new_zeros(p.weight.shape[0]) for p in parts])
-    loras = ()
-    if any(p.loras for p in parts):
-        scales = {p.loras[0][2] for p in parts if p.loras}
-        common = scales.pop() if len(scales) == 1 else None
-        a_parts, b_parts = [], []
-        for p in parts:
-            if p.loras:
-                a, b, scale = p.loras[0]
-                a_parts.append(a)
-                b_parts.append(b if common is not None else b * scale)
-            else:
-                a_parts.append(p.weight.new_zeros(0, p.weight.shape[1]))
-                b_parts.append(p.weight.new_zeros(p.weight.shape[0], 0))
-        b = torch.block_diag(*b_parts)
-        loras = ((torch.cat(a_parts), b if rows is None else b[rows], 1.0 if common is None else common),)
-    if rows is not None:
-        weight, bias = weight[rows], None if bias is None else bias[rows]
-    return _Linear(weight, bias, loras)
 
 
 def lean_model(model) -> "Lean | None":
@@ -173,12 +56,12 @@ def lean_model(model) -> "Lean | None":
     layers = []
     for layer in inner.model.layers[: cfg.num_hidden_layers]:
         att, mlp = layer.self_attn, layer.mlp
-        parts = [_linear(m, training) for m in (att.q_proj, att.k_proj, att.v_proj, att.o_proj,
+        parts = [read_linear(m, training) for m in (att.q_proj, att.k_proj, att.v_proj, att.o_proj,
                                                 mlp.gate_proj, mlp.up_proj, mlp.down_proj)]
         if any(p is None for p in parts):
             return None
-        layers.append(_Layer(layer.input_layernorm.weight, layer.post_attention_layernorm.weight, *parts))
-    head = _linear(inner.lm_head, training)
+        layers.append(Layer(layer.input_layernorm.weight, layer.post_attention_layernorm.weight, *parts))
+    head = read_linear(inner.lm_head, training)
     if head is None:
         return None
     fusable = [p for L in layers for p in (L.q, L.k, L.v, L.gate, L.up)]
