@@ -42,11 +42,16 @@ def _contract_params_run(method: str) -> Callable[[Any], list[str]]:
     return check
 
 
+def _contract_verifier(obj: Any) -> list[str]:
+    from .grading.base import contract_problems   # the verifier contract is documented on grading.base.Verifier
+    return contract_problems(obj)
+
+
 # What each group's plugin must provide (validated after load).
 CONTRACTS: dict[str, Callable[[Any], list[str]]] = {
     "checks": _contract_check,
     "engines": _contract_params_run("sample"),
-    "verifiers": _contract_params_run("score"),
+    "verifiers": _contract_verifier,
     "reporters": _contract_params_run("render"),
 }
 

@@ -1,5 +1,5 @@
-"""Builders the test modules share: toy tasks and projects, saved verdicts, planted demonstrations and a
-sample report's files. Plain functions; fixtures live in conftest.py."""
+"""Builders the test modules share: toy tasks and projects, saved verdicts, planted demonstrations, a
+sample report's files, and plugins written as a third party would. Fixtures live in conftest.py."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,6 +12,7 @@ import pytest
 
 from phasecheck.checks.contamination import Contamination
 from phasecheck.engine import Evidence
+from phasecheck.grading.base import Judgement, Verifier
 from phasecheck.records import Demonstration
 from phasecheck.results import ACTIONS, CheckResult, Finding, Fingerprint, Phase, Status, Verdict
 from phasecheck.state import record_verdict
@@ -267,3 +268,43 @@ class Boom:
 
     def run(self, evidence, params):
         raise RuntimeError("kaboom")
+
+
+# --- third-party verifiers, written against the public contracts ----------------------------
+
+class ScoreOnly:
+    """A verifier the simple TRL way, subclassing nothing: `score` only. "?" cannot be judged."""
+
+    class Params(Strict):
+        """No options."""
+
+    def __init__(self, params, vocabulary=None):
+        self.params = params
+
+    def score(self, answers, **columns):
+        return [None if a is None or a == "?" else float(a == r) for a, r in zip(answers, columns["reference"])]
+
+
+class ScoreOnlyVerifier(Verifier):
+    """The same, subclassing Verifier: the base builds `judge` from `score`."""
+
+    def score(self, answers, **columns):
+        return ScoreOnly.score(self, answers, **columns)
+
+
+class JudgeOnly:
+    """A verifier that writes only `judge`, subclassing nothing: its detail and reason reach the Grade."""
+
+    class Params(Strict):
+        """No options."""
+
+    def __init__(self, params, vocabulary=None):
+        self.params = params
+
+    def judge(self, answers, **columns):
+        return [Judgement.too_long("judge-only: too long") if a == "?" else
+                Judgement(float(a == r), f"judge-only looked at {a!r}") for a, r in zip(answers, columns["reference"])]
+
+
+class NoMethods(Verifier):
+    """A Verifier subclass that writes none of judge, judge_one, score: refused at load."""
