@@ -13,8 +13,9 @@ import pytest
 from phasecheck.checks.contamination import Contamination
 from phasecheck.engine import Evidence
 from phasecheck.grading.base import Judgement, Verifier
-from phasecheck.records import Demonstration
+from phasecheck.records import Demonstration, Sample
 from phasecheck.results import ACTIONS, CheckResult, Finding, Fingerprint, Phase, Status, Verdict
+from phasecheck.sampling.base import EngineBase
 from phasecheck.state import record_verdict
 from phasecheck.strict import Strict
 from phasecheck.task import TaskSpec, load_task
@@ -270,7 +271,7 @@ class Boom:
         raise RuntimeError("kaboom")
 
 
-# --- third-party verifiers, written against the public contracts ----------------------------
+# --- third-party verifiers and an engine, written against the public contracts ----------------------------
 
 class ScoreOnly:
     """A verifier the simple TRL way, subclassing nothing: `score` only. "?" cannot be judged."""
@@ -308,3 +309,40 @@ class JudgeOnly:
 
 class NoMethods(Verifier):
     """A Verifier subclass that writes none of judge, judge_one, score: refused at load."""
+
+
+class CannedEngine(EngineBase):
+    """An engine that needs no model; whether it caches is an option, so a test can flip the class attribute.
+    Every sample's completion is the example's id; `seen_stores` records the store each call was given."""
+
+    needs_model = False
+    seen_stores: ClassVar[list] = []
+
+    class Params(Strict):
+        tag: str = "canned"
+
+    def __init__(self, params, *, plan, model, task):
+        super().__init__(params, plan=plan, model=model, task=task)
+        self.identity = f"canned-{params.tag}"
+
+    @classmethod
+    def identity_for(cls, params, task):
+        return f"canned-{params.tag}"
+
+    def sample(self, examples, *, store=None, progress=None):
+        type(self).seen_stores.append(store)
+        return [Sample(example_id=ex.id, run=r, index=k, seed=0, completion=ex.id, finish_reason="stop",
+                       n_tokens=1, model=self.identity, engine="canned")
+                for ex in examples for r in range(self.plan.runs) for k in range(self.plan.n)]
+
+
+class CannedCachingEngine(CannedEngine):
+    """CannedEngine declaring that its samples go through the cache."""
+
+    caches_samples = True
+
+
+class CannedUncachedEngine(CannedEngine):
+    """CannedEngine declaring that they do not."""
+
+    caches_samples = False
