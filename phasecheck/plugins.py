@@ -44,11 +44,25 @@ def _contract_params_run(method: str) -> Callable[[Any], list[str]]:
     return check
 
 
+def _contract_engine(obj: Any) -> list[str]:
+    from .sampling.base import EngineBase       # the engine contract's class attributes live on the base
+    problems = _contract_params_run("sample")(obj)
+    if not (inspect.isclass(obj) and issubclass(obj, EngineBase)):
+        problems.append("not a subclass of phasecheck.sampling.base.EngineBase (it declares needs_model, "
+                        "caches_samples, can_sample and identity_for)")
+    return problems
+
+
+def _contract_verifier(obj: Any) -> list[str]:
+    from .grading.base import contract_problems   # the verifier contract is documented on grading.base.Verifier
+    return contract_problems(obj)
+
+
 # What each group's plugin must provide (validated after load).
 CONTRACTS: dict[str, Callable[[Any], list[str]]] = {
     "checks": _contract_check,
-    "engines": _contract_params_run("sample"),
-    "verifiers": _contract_params_run("score"),
+    "engines": _contract_engine,
+    "verifiers": _contract_verifier,
     "reporters": _contract_params_run("render"),
 }
 

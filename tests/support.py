@@ -1,5 +1,5 @@
-"""Builders the test modules share: toy tasks and projects, saved verdicts, planted demonstrations and a
-sample report's files. Plain functions; fixtures live in conftest.py."""
+"""Builders the test modules share: toy tasks and projects, saved verdicts, planted demonstrations, a
+sample report's files, and plugins written as a third party would. Fixtures live in conftest.py."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,8 +13,10 @@ import pytest
 from phasecheck import api
 from phasecheck.checks.contamination import Contamination
 from phasecheck.evidence import Evidence
-from phasecheck.records import Demonstration
+from phasecheck.grading.base import Judgement, Verifier
+from phasecheck.records import Demonstration, Sample
 from phasecheck.results import ACTIONS, CheckResult, Finding, Fingerprint, Phase, Status, Verdict
+from phasecheck.sampling.base import EngineBase
 from phasecheck.state import record_verdict
 from phasecheck.task import TaskSpec, load_task
 
@@ -267,3 +269,80 @@ class Boom(api.Check):
 
     def measure(self, evidence, params):
         raise RuntimeError("kaboom")
+
+
+# --- third-party verifiers and an engine, written against the public contracts ----------------------------
+
+class ScoreOnly:
+    """A verifier the simple TRL way, subclassing nothing: `score` only. "?" cannot be judged."""
+
+    class Params(Strict):
+        """No options."""
+
+    def __init__(self, params, vocabulary=None):
+        self.params = params
+
+    def score(self, answers, **columns):
+        return [None if a is None or a == "?" else float(a == r) for a, r in zip(answers, columns["reference"])]
+
+
+class ScoreOnlyVerifier(Verifier):
+    """The same, subclassing Verifier: the base builds `judge` from `score`."""
+
+    def score(self, answers, **columns):
+        return ScoreOnly.score(self, answers, **columns)
+
+
+class JudgeOnly:
+    """A verifier that writes only `judge`, subclassing nothing: its detail and reason reach the Grade."""
+
+    class Params(Strict):
+        """No options."""
+
+    def __init__(self, params, vocabulary=None):
+        self.params = params
+
+    def judge(self, answers, **columns):
+        return [Judgement.too_long("judge-only: too long") if a == "?" else
+                Judgement(float(a == r), f"judge-only looked at {a!r}") for a, r in zip(answers, columns["reference"])]
+
+
+class NoMethods(Verifier):
+    """A Verifier subclass that writes none of judge, judge_one, score: refused at load."""
+
+
+class CannedEngine(EngineBase):
+    """An engine that needs no model; whether it caches is an option, so a test can flip the class attribute.
+    Every sample's completion is the example's id; `seen_stores` records the store each call was given."""
+
+    needs_model = False
+    seen_stores: ClassVar[list] = []
+
+    class Params(Strict):
+        tag: str = "canned"
+
+    def __init__(self, params, *, plan, model, task):
+        super().__init__(params, plan=plan, model=model, task=task)
+        self.identity = f"canned-{params.tag}"
+
+    @classmethod
+    def identity_for(cls, params, task):
+        return f"canned-{params.tag}"
+
+    def sample(self, examples, *, store=None, progress=None):
+        type(self).seen_stores.append(store)
+        return [Sample(example_id=ex.id, run=r, index=k, seed=0, completion=ex.id, finish_reason="stop",
+                       n_tokens=1, model=self.identity, engine="canned")
+                for ex in examples for r in range(self.plan.runs) for k in range(self.plan.n)]
+
+
+class CannedCachingEngine(CannedEngine):
+    """CannedEngine declaring that its samples go through the cache."""
+
+    caches_samples = True
+
+
+class CannedUncachedEngine(CannedEngine):
+    """CannedEngine declaring that they do not."""
+
+    caches_samples = False

@@ -286,3 +286,47 @@ def test_the_schema_says_extract_defaults_to_the_verifiers_own():
             resolved[kind, extract] = g._verifiers[None][0].extract
     assert resolved == {("math", None): "final", ("numeric", None): "final", ("exact", None): "whole",
                         ("math", "boxed"): "boxed"}
+
+
+# --- the verifier contract: the Grader calls judge(), whichever method a plugin wrote --------------------
+
+@pytest.fixture()
+def third_party_verifiers():
+    """support's verifiers registered under entry points, as a third-party distribution would register them."""
+    from importlib.metadata import EntryPoint
+
+    from phasecheck import plugins
+    names = {"score_only": "ScoreOnly", "score_only_verifier": "ScoreOnlyVerifier", "judge_only": "JudgeOnly",
+             "no_methods": "NoMethods"}
+    plugins.register("verifiers", [EntryPoint(name=n, value=f"support:{cls}", group="phasecheck.verifiers")
+                                   for n, cls in names.items()])
+    yield
+    plugins.unregister_all()
+
+
+@pytest.mark.parametrize("kind", ["score_only", "score_only_verifier"])
+def test_a_verifier_that_writes_only_score_grades_through_the_grader(third_party_verifiers, kind):
+    task = TaskSpec(name="t", grader={"verifier": {"kind": kind}, "default": {"correct": 1.0, "wrong": -1.0}})
+    with Grader(task) as g:
+        right, wrong, unjudged = g.grade_many([("42", ex(None, "42")), ("41", ex(None, "42")), ("?", ex(None, "42"))])
+    assert (right.correct, right.reward, right.outcome, right.detail) == (True, 1.0, Outcome.CORRECT, f"{kind} scored 1")
+    assert (wrong.correct, wrong.reward, wrong.outcome, wrong.detail) == (False, -1.0, Outcome.WRONG, f"{kind} scored 0")
+    # None for an answer that was found is the verifier's failure, not the model's: error, reward 0
+    assert (unjudged.correct, unjudged.reward, unjudged.outcome) == (None, 0.0, Outcome.ERROR)
+    assert unjudged.detail == f"{kind} could not judge"
+
+
+def test_a_verifier_that_writes_only_judge_grades_through_the_grader(third_party_verifiers):
+    task = TaskSpec(name="t", grader={"verifier": {"kind": "judge_only"}, "default": {"correct": 1.0, "wrong": -1.0}})
+    with Grader(task) as g:
+        right, wrong, slow = g.grade_many([("42", ex(None, "42")), ("41", ex(None, "42")), ("?", ex(None, "42"))])
+    assert (right.outcome, right.reward, right.detail) == (Outcome.CORRECT, 1.0, "judge-only looked at '42'")
+    assert (wrong.outcome, wrong.reward, wrong.detail) == (Outcome.WRONG, -1.0, "judge-only looked at '41'")
+    assert (slow.outcome, slow.reward, slow.detail) == (Outcome.TOO_LONG, -1.0, "judge-only: too long")
+
+
+def test_a_verifier_subclass_that_writes_no_method_is_refused_when_loaded(third_party_verifiers):
+    from phasecheck import plugins
+    from phasecheck.errors import PluginError
+    with pytest.raises(PluginError, match=r"local\[no_methods\]: breaks the verifier contract: implements none of"):
+        plugins.load("verifiers", "no_methods")

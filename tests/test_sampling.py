@@ -185,3 +185,43 @@ def test_progress_bar_on_a_tty_and_nothing_when_disabled(monkeypatch):
     logs.update(8, 10)
     assert out.getvalue().startswith("sampling: 8/8 samples (100%)")
     assert make_progress(8, False) is None
+
+
+# --- the engine contract: sampling asks the engine's class, never its name -----------------------------
+
+@pytest.fixture()
+def register_engine():
+    """Registers support's engines under any name, as a third-party distribution would."""
+    from importlib.metadata import EntryPoint
+
+    from phasecheck import plugins
+
+    def register(name, cls):
+        plugins.register("engines", [EntryPoint(name=name, value=f"support:{cls}", group="phasecheck.engines")])
+    yield register
+    plugins.unregister_all()
+
+
+# Named like the built-ins whose quirks were once tested by name, too: an injected plugin shadows them.
+@pytest.mark.parametrize("name", ["canned", "replay", "openai"])
+@pytest.mark.parametrize("cls, cached", [("CannedCachingEngine", True), ("CannedUncachedEngine", False)])
+def test_an_engine_plugin_is_asked_what_it_needs_not_named(register_engine, name, cls, cached):
+    from support import CannedEngine
+    register_engine(name, cls)
+    task = TaskSpec(name="t", sampling={"engine": name, "runs": 1, "n": 2, "tag": "x"})       # no model
+    assert can_sample(task) and model_identity_for(task) == "canned-x"
+    CannedEngine.seen_stores.clear()
+    res = sample_task(task, _examples(2), progress=False)
+    assert res.model is None and res.engine == name
+    assert [(s.example_id, s.completion) for s in res.samples] == [("e0", "e0")] * 2 + [("e1", "e1")] * 2
+    [store] = CannedEngine.seen_stores
+    assert (store is not None) is cached
+
+
+def test_an_engine_plugin_must_subclass_engine_base(register_engine):
+    from phasecheck import plugins
+    from phasecheck.errors import PluginError
+    register_engine("not_an_engine", "ScoreOnly")
+    with pytest.raises(PluginError, match=r"local\[not_an_engine\]: breaks the engine contract: missing method "
+                                          r"`sample`; not a subclass of phasecheck.sampling.base.EngineBase"):
+        plugins.load("engines", "not_an_engine")

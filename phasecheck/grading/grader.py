@@ -12,7 +12,7 @@ from .. import plugins
 from ..errors import ConfigError, PhasecheckError, VerifierError
 from ..records import Example, Grade, Outcome
 from ..task import ScenarioSpec, TaskSpec, VerifierSpec
-from .base import ERROR, TIMEOUT, TOO_LONG, UNPARSED, Judgement, Verifier
+from .base import ERROR, TIMEOUT, TOO_LONG, UNPARSED, Judgement, Verifier, as_verifier
 from .extract import HEDGING_PHRASES, completion_text, extract_answer, find_phrase
 from .pool import TimeoutPool
 from .refusal import is_refusal
@@ -66,7 +66,7 @@ class Grader:
                                     else HEDGING_PHRASES)
         self._own_pool = pool is None
         self.pool = pool if pool is not None else TimeoutPool(self.spec.workers)   # spawns nothing yet
-        self._verifiers: dict[str | None, tuple[VerifierSpec, Any]] = {
+        self._verifiers: dict[str | None, tuple[VerifierSpec, Verifier]] = {
             None: self._build(self.spec.verifier, "grader.verifier")}
         for name, sc in self.spec.scenarios.items():
             if sc.verifier is not None:
@@ -74,7 +74,7 @@ class Grader:
         self._cache: OrderedDict[tuple, Grade] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _build(self, vspec: VerifierSpec, where: str) -> tuple[VerifierSpec, Any]:
+    def _build(self, vspec: VerifierSpec, where: str) -> tuple[VerifierSpec, Verifier]:
         """The verifier, and its spec with `extract` resolved: a verifier's own default (math and numeric
         read the final answer of a long reasoning), else whole, applies where the task file sets none."""
         cls = plugins.load("verifiers", vspec.kind)
@@ -85,12 +85,12 @@ class Grader:
         except VerifierError as exc:
             raise ConfigError(f"{where}.{exc}") from None
         params = plugins.validate_params(cls, vspec.options, where)
-        context = {"timeout": vspec.timeout, "pool": self.pool, "workers": self.spec.workers,
-                   "base_dir": self.task.base_dir}
+        context = {"kind": vspec.kind, "timeout": vspec.timeout, "pool": self.pool,
+                   "workers": self.spec.workers, "base_dir": self.task.base_dir}
         try:
             if isinstance(cls, type) and issubclass(cls, Verifier):
                 return vspec, cls(params, vocabulary=self.vocabulary, **context)
-            return vspec, cls(params, vocabulary=self.vocabulary)
+            return vspec, as_verifier(cls(params, vocabulary=self.vocabulary), vspec.kind)
         except PhasecheckError as exc:
             raise ConfigError(f"{where}: {exc}") from None
 
@@ -138,7 +138,7 @@ class Grader:
                     out[k] = g
         return out  # type: ignore[return-value]
 
-    def _judge(self, verifier: Any, vspec: VerifierSpec, answers: list[str | None],
+    def _judge(self, verifier: Verifier, vspec: VerifierSpec, answers: list[str | None],
                examples: list[Example]) -> list[Judgement]:
         columns: dict[str, list] = {
             "reference": [e.reference for e in examples], "scenario": [e.scenario for e in examples],
@@ -146,13 +146,7 @@ class Grader:
         for name in sorted({k for e in examples for k in e.columns} - set(columns)):
             columns[name] = [e.columns.get(name) for e in examples]
         try:
-            if hasattr(verifier, "judge"):
-                got = verifier.judge(answers, **columns)
-            else:
-                scores = verifier.score(answers, **columns)
-                got = [Judgement(float(s), f"{vspec.kind} scored {float(s):g}") if s is not None
-                       else Judgement(None, f"{vspec.kind} could not judge", UNPARSED if a is None else ERROR)
-                       for a, s in zip(answers, scores)]
+            got = verifier.judge(answers, **columns)
         except PhasecheckError:
             raise
         except Exception as exc:  # noqa: BLE001 - a crashing verifier judges nothing; the run goes on
@@ -247,7 +241,7 @@ class RewardStats:
 
 
 def _needs_reference(grader: Grader) -> bool:
-    return any(getattr(v, "needs_reference", False) for _, v in grader._verifiers.values())
+    return any(v.needs_reference for _, v in grader._verifiers.values())
 
 
 def as_reward_func(task: TaskSpec, grader: Grader | None = None) -> Callable[..., list[float | None]]:

@@ -31,6 +31,9 @@ class SamplingResult:
 
 def engine_name_for(task: "TaskSpec") -> str:
     """replay when the task names a samples file (or asks for it), else task.sampling.engine."""
+    # The one engine named here, and by the task's choice, not an engine's quirk: `data.samples` says
+    # "these samples, not a model's", whatever `sampling.engine` is. What an engine needs is asked of
+    # its class (EngineBase: needs_model, caches_samples, can_sample, identity_for).
     if task.sampling.engine == "replay" or task.data.samples is not None:
         return "replay"
     return task.sampling.engine
@@ -58,15 +61,15 @@ def sample_task(task: "TaskSpec", examples: list[Example], *, use_cache: bool = 
     name, cls, params = _engine(task)
     plan = SamplingPlan.from_spec(task.sampling)
     model = None
-    if getattr(cls, "needs_model", True):
+    if cls.needs_model:
         if not task.model:
             raise ConfigError(f"{task.source or 'task'}: model: is required to sample with engine {name!r} "
                               "(or set data.samples to replay samples made elsewhere)")
         model = resolve_model(task.model)
     engine = cls(params, plan=plan, model=model, task=task)
     store = None
-    identity = model.identity if model is not None else getattr(engine, "identity", None)
-    if use_cache and name != "replay" and identity:
+    identity = model.identity if model is not None else engine.identity
+    if use_cache and cls.caches_samples and identity:
         store = SampleStore(model=identity, engine=name, params=plan.params_key())
     bar = make_progress(len(examples) * plan.runs * plan.n, progress, desc=f"sampling ({name})")
     try:
@@ -74,27 +77,16 @@ def sample_task(task: "TaskSpec", examples: list[Example], *, use_cache: bool = 
     finally:
         if bar is not None:
             bar.close()
-    return SamplingResult(samples=samples, model=model, engine=name, stats=getattr(engine, "stats", None))
+    return SamplingResult(samples=samples, model=model, engine=name, stats=engine.stats)
 
 
 def model_identity_for(task: "TaskSpec") -> str | None:
     """The identity of what samples the task, without loading weights: None for replay or no model."""
-    name = engine_name_for(task)
-    if name == "replay":
-        return None
-    if name == "openai":
-        _, cls, params = _engine(task)
-        return cls(params, plan=SamplingPlan.from_spec(task.sampling), model=None, task=task).identity
-    if not task.model:
-        return None
-    return resolve_model(task.model).identity
+    _, cls, params = _engine(task)
+    return cls.identity_for(params, task)
 
 
 def can_sample(task: "TaskSpec") -> bool:
     """Whether sample_task could run: a samples file, a model, or an engine that needs none."""
-    name = engine_name_for(task)
-    if name == "replay":
-        return task.data.samples is not None or "path" in task.sampling.options
-    if name == "openai":
-        return "base_url" in task.sampling.options
-    return bool(task.model)
+    from ..plugins import load
+    return load("engines", engine_name_for(task)).can_sample(task)

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 # Every seed is below this: torch.Generator.manual_seed on CPU keeps only a seed's low 32 bits.
 SEED_SPACE = 2 ** 32
 
-__all__ = ["SamplingPlan", "SEED_SPACE", "plan_seeds", "Generation", "Unit", "render_prompt", "plan_units", "run_units", "units_to_samples",
-           "pad_left", "pad_right"]
+__all__ = ["EngineBase", "SamplingPlan", "SEED_SPACE", "plan_seeds", "Generation", "Unit", "render_prompt",
+           "plan_units", "run_units", "units_to_samples", "pad_left", "pad_right"]
 
 
 @dataclass(frozen=True)
@@ -181,9 +181,33 @@ def units_to_samples(examples: Sequence[Example], plan: SamplingPlan, done: dict
 
 
 class EngineBase:
-    """Optional base for engines: stores the constructor arguments of the contract."""
+    """The engine contract: what a `phasecheck.engines` plugin implements, and what it gets.
+
+    A plugin subclasses EngineBase and writes `Params` (a pydantic model of its own `sampling.*` options)
+    and `sample(examples, *, store, progress) -> list[Sample]`: every example x `plan.runs` x `plan.n`,
+    ordered by example, run, index (`plan_units`, `run_units` and `units_to_samples` do the bookkeeping).
+    It is built as `cls(params, plan=SamplingPlan, model=ResolvedModel | None, task=TaskSpec)`; `store` is
+    a SampleStore to read and fill (None when caching is off), `progress` a bar to update (or None).
+    It may set `self.stats` (cached / generated units and batches) for the run's summary.
+
+    What sampling asks of an engine, it asks of these, never of the engine's name:
+    - `needs_model`: the task's `model:` is required and resolved (downloaded) before the engine is built;
+      when False, `model` is None.
+    - `caches_samples`: samples go through the sample cache, keyed by the model's identity (or the
+      engine's own `identity` when it needs no model) and the plan. False for an engine that samples
+      nothing (replay).
+    - `identity`: set it on the instance when `needs_model` is False and something else identifies what
+      samples (a server and the model it serves); None leaves the samples uncached.
+    - `can_sample(task)`: whether the task gives the engine what it needs, without loading anything
+      (checks that need samples are skipped when it is False).
+    - `identity_for(params, task)`: the identity of what samples the task, without loading weights; it
+      goes into the verdict's fingerprint. None when nothing identifies it (replay, no model).
+    """
 
     id: ClassVar[str] = ""
+    needs_model: ClassVar[bool] = True
+    caches_samples: ClassVar[bool] = True
+    identity: str | None = None
 
     def __init__(self, params: Any, *, plan: SamplingPlan, model: Any, task: Any) -> None:
         self.params = params
@@ -191,6 +215,19 @@ class EngineBase:
         self.model = model
         self.task = task
         self.stats: dict[str, int] = {}
+
+    @classmethod
+    def can_sample(cls, task: Any) -> bool:
+        """By default: a model when the engine needs one."""
+        return bool(task.model) or not cls.needs_model
+
+    @classmethod
+    def identity_for(cls, params: Any, task: Any) -> str | None:
+        """By default the resolved model's identity (no weights loaded), None without a model."""
+        if not task.model:
+            return None
+        from .models import resolve_model
+        return resolve_model(task.model).identity
 
 
 def _pad(seqs: list[list[int]], pad_id: int, left: bool):

@@ -18,7 +18,8 @@ from pydantic import Field
 from ..errors import ConfigError, EngineError
 from ..records import Example, Sample, prompt_text
 from ..strict import Strict
-from .base import EngineBase, Generation, Unit, messages_for, plan_units, run_units, units_to_samples
+from .base import (EngineBase, Generation, SamplingPlan, Unit, messages_for, plan_units, run_units,
+                   units_to_samples)
 
 __all__ = ["OpenAIEngine", "parse_choices"]
 
@@ -75,6 +76,15 @@ class OpenAIEngine(EngineBase):
         timeout: float = Field(120.0, gt=0, description="Seconds per request.")
         retries: int = Field(3, ge=0, description="Extra tries for 5xx/429, network errors and bad responses.")
         backoff: float = Field(1.0, ge=0, description="First retry delay in seconds; doubles each try.")
+
+    @classmethod
+    def can_sample(cls, task: Any) -> bool:
+        return "base_url" in task.sampling.options
+
+    @classmethod
+    def identity_for(cls, params: Any, task: Any) -> str | None:
+        """The server and the model it serves (no request made)."""
+        return cls(params, plan=SamplingPlan.from_spec(task.sampling), model=None, task=task).identity
 
     def __init__(self, params: Any, *, plan: Any, model: Any, task: Any) -> None:
         super().__init__(params, plan=plan, model=model, task=task)

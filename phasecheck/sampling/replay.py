@@ -51,9 +51,18 @@ class ReplayEngine(EngineBase):
 
     id: ClassVar[str] = "replay"
     needs_model: ClassVar[bool] = False
+    caches_samples: ClassVar[bool] = False      # it reads samples; there is nothing to cache
 
     class Params(Strict):
         path: Path | None = Field(None, description="Samples JSONL; default task.data.samples.")
+
+    @classmethod
+    def can_sample(cls, task: Any) -> bool:
+        return task.data.samples is not None or "path" in task.sampling.options
+
+    @classmethod
+    def identity_for(cls, params: Any, task: Any) -> str | None:
+        return None             # samples made elsewhere: what made them is not known here
 
     def _path(self) -> Path:
         path = self.params.path or (self.task.data.samples if self.task is not None else None)
