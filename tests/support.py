@@ -18,6 +18,7 @@ from phasecheck.records import Demonstration, Sample
 from phasecheck.results import ACTIONS, CheckResult, Finding, Fingerprint, Phase, Status, Verdict
 from phasecheck.sampling.base import EngineBase
 from phasecheck.state import record_verdict
+from phasecheck.strict import Strict
 from phasecheck.task import TaskSpec, load_task
 
 # --- a toy task for the training tests: the reward is "the completion contains a digit" ---------------
