@@ -113,10 +113,7 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids, mask = (t.to(device) for t in pad_left(encoded, pad))
     rows = len(prompts) * n
-    # All of a row's uniforms in one draw: torch.rand(k) on a CPU generator yields the same stream as
-    # k calls of torch.rand(1), so each token still uses the same draw as when drawn one by one.
-    uniforms = torch.stack([torch.rand(max(1, max_new_tokens), generator=torch.Generator().manual_seed(int(s) + k),
-                                       dtype=torch.float64) for s in seeds for k in range(n)]).to(device)
+    uniforms = _uniforms(seeds, n, max_new_tokens).to(device)
     out_tokens: list[list[int]] = [[] for _ in range(rows)]
     finish = [None] * rows
     tail = max((len(s) for s in stop), default=0) + 8
@@ -158,6 +155,21 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
             logits = steps.step(tok, mask, next_pos)
             next_pos = next_pos + 1
+    results = _generations(tokenizer, out_tokens, finish, stop)
+    return [results[j * n:(j + 1) * n] for j in range(len(prompts))]
+
+
+def _uniforms(seeds, n: int, max_new_tokens: int):
+    """(rows, max_new_tokens) float64 uniforms, row j*n+k from seed seeds[j] + k. All of a row's uniforms
+    in one draw: torch.rand(k) on a CPU generator yields the same stream as k calls of torch.rand(1), so
+    each token still uses the same draw as when drawn one by one."""
+    import torch
+    return torch.stack([torch.rand(max(1, max_new_tokens), generator=torch.Generator().manual_seed(int(s) + k),
+                                   dtype=torch.float64) for s in seeds for k in range(n)])
+
+
+def _generations(tokenizer, out_tokens: list[list[int]], finish: list, stop) -> list[Generation]:
+    """Each row's text, cut at its first stop string; a row that neither stopped nor hit EOS ran out of length."""
     results = []
     for i, text in enumerate(tokenizer.batch_decode(out_tokens, skip_special_tokens=True)):
         reason = finish[i] or "length"
@@ -165,7 +177,7 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
         if cut >= 0:
             text, reason = text[:cut], "stop"
         results.append(Generation(text=text, token_ids=out_tokens[i], finish_reason=reason, n_tokens=len(out_tokens[i])))
-    return [results[j * n:(j + 1) * n] for j in range(len(prompts))]
+    return results
 
 
 def _batches(lengths: Sequence[int], n: int, max_new_tokens: int, budget: int) -> list[list[int]]:
