@@ -132,7 +132,12 @@ def simulate(reps: int, seed: int) -> dict:
         cov = [(c["coverage"][name], c) for c in cells if name in c["coverage"]]
         vals = [v for v, _ in cov]
         big = [v for v, c in cov if c["prompts"] >= 50]
+        # The price of coverage: the median over cells of a cell's mean width, overall and by prompts drawn.
+        width = {k: round(statistics.median(c["mean_width"][name] for _, c in cov if c["prompts"] == k), 4)
+                 for k in PROMPT_COUNTS}
         summary[name] = {"cells": len(vals), "min": min(vals), "median": statistics.median(vals), "max": max(vals),
+                         "median_width": round(statistics.median(c["mean_width"][name] for _, c in cov), 4),
+                         "median_width_by_prompts": width,
                          "in_target": sum(TARGET[0] <= v <= TARGET[1] for v in vals),
                          "median_at_50_prompts_or_more": statistics.median(big) if big else None,
                          "below_target": [f"{c['population']}, {c['prompts']} prompts, R={c['runs']} n={c['n']}: {v}"

@@ -5,14 +5,15 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from statistics import NormalDist
 
 import pytest
 
 from phasecheck.checks.grpo_readiness import GrpoReadiness
 from phasecheck.evidence import Evidence
 from phasecheck.records import Example, Sample
-from phasecheck.stats import (clustered_mean, clustered_proportion, equal_group_share, reward_classes, t_quantile,
-                              unseen_share, wilson, zero_variance_share)
+from phasecheck.stats import (clustered_mean, clustered_proportion, equal_group_share, modified_wilson, poisson_lower,
+                              reward_classes, t_quantile, unseen_share, wilson, zero_variance_share)
 from phasecheck.task import TaskSpec
 
 
@@ -26,6 +27,57 @@ def test_wilson_is_the_score_interval():
     lo, hi = wilson(8, 10)
     assert lo < 0.8 < hi and wilson(80, 100)[1] - wilson(80, 100)[0] < hi - lo
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("count, alpha, bound", [
+    (1, 0.05, -math.log(0.95)),                      # P(X >= 1) = 1 - exp(-lambda)
+    (2, 0.05, 0.710723 / 2), (3, 0.05, 1.635383 / 2),  # chi2 tables: chi2_{2x, 0.05} / 2
+    (1, 0.025, -math.log(0.975)), (50, 0.05, 77.9295 / 2),
+    (0.5, 0.05, NormalDist().inv_cdf(0.525) ** 2 / 2),  # fractional: P(1/2, l) = erf(sqrt(l))
+])
+def test_poisson_lower_bound_is_the_exact_one(count, alpha, bound):
+    assert poisson_lower(count, alpha) == pytest.approx(bound, rel=1e-5)
+
+
+def _binomial_coverage(interval, n: int, p: float) -> float:
+    return sum(math.comb(n, x) * p ** x * (1 - p) ** (n - x) for x in range(n + 1)
+               if interval(x, n)[0] <= p <= interval(x, n)[1])
+
+
+def test_modified_wilson_takes_the_poisson_bound_within_three_counts_of_an_end():
+    """Brown, Cai & DasGupta's rule: 1-2 counts from an end at n <= 50, 1-3 above; Wilson elsewhere."""
+    assert modified_wilson(49, 50)[1] == pytest.approx(1 - poisson_lower(1, 0.05) / 50)
+    assert modified_wilson(2, 50)[0] == pytest.approx(poisson_lower(2, 0.05) / 50)
+    assert modified_wilson(3, 50) == wilson(3, 50) and modified_wilson(47, 50) == wilson(47, 50)
+    assert modified_wilson(397, 400)[1] == pytest.approx(1 - poisson_lower(3, 0.05) / 400)
+    assert modified_wilson(396, 400) == wilson(396, 400) and modified_wilson(400, 400) == wilson(400, 400)
+    assert modified_wilson(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("n", [50, 400])
+def test_modified_wilson_covers_where_wilson_dips_next_to_an_end(n):
+    """Exact binomial coverage for true rates within one expected failure of 1 (p = 1 - l/n, 0 < l <= 1).
+    Wilson puts one failure's upper bound at 1 - 0.18/n, so it dips to 84% at l = 0.175 (90% at l = 0.1)."""
+    rates = [1 - i / 200 / n for i in range(1, 201)]
+    assert min(_binomial_coverage(wilson, n, p) for p in rates) < 0.85
+    assert _binomial_coverage(wilson, n, 1 - 0.1 / n) < 0.91
+    assert min(_binomial_coverage(modified_wilson, n, p) for p in rates) >= 0.92
+    assert _binomial_coverage(modified_wilson, n, 1 - 0.1 / n) > 0.99
+
+
+def test_agreement_interval_covers_a_nearly_perfect_agreement():
+    """The bench's worst cell (5% of prompts never solved, the rest at 0.95; 200 prompts, R=2 runs x n=8):
+    true agreement 0.99965, and a prompt disagrees (value 1/2) with probability d. Exact over the number of
+    disagreeing prompts: with one of them the plain Wilson step said <= 0.99955, so it covered only when
+    none disagreed (87%)."""
+    q = sum(math.comb(8, j) * 0.95 ** j * 0.05 ** (8 - j) for j in range(5, 9))   # a run's majority is right
+    d = 0.95 * 2 * q * (1 - q)
+    truth = 1 - d / 2
+    coverage = 0.0
+    for bad in range(12):
+        ci = clustered_mean([0.5] * bad + [1.0] * (200 - bad), cap=400)
+        coverage += math.comb(200, bad) * d ** bad * (1 - d) ** (200 - bad) * (ci.low <= truth <= ci.high)
+    assert coverage >= 0.95
 
 
 def test_cluster_interval_widens_when_samples_of_a_prompt_agree():
