@@ -138,7 +138,7 @@ def experiment(name, rows, verifier, marker, quick):
                                                          for g, r in zip(grades, rows)) / len(rows), 4)
         cases, right = [], []
         rates = RATES[::3] if quick else RATES
-        for kind, (tok, reported, sentence) in PLANTS.items():
+        for kind, (_token, reported, sentence) in PLANTS.items():
             for rate in rates:
                 for mode in MODES:
                     for answers in ("wrong", "right"):

@@ -48,6 +48,7 @@ def main() -> None:
     prompts = [f"What is {i % 10} + {i // 10} ?" for i in range(args.prompts * args.steps)]
     task, _ = tiny_task(root, TASK, prompts, L=args.max_new_tokens, G=args.group_size, B=args.prompts, epochs=1.0)
     from transformers import TrainerCallback
+
     from phasecheck.jsonl import json_lines
     from phasecheck.training.grpo import train_grpo
     from phasecheck.training.trl_backend import build_grpo_trainer

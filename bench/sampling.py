@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(k) for k in args.batch_sizes.split(",")]
 
     import torch
+
     from phasecheck.sampling import load_model, render_prompt, resolve_model
     from phasecheck.sampling.hf import default_batch_tokens, generate
 

@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,12 +96,13 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def exact_expectation(pop, m: int, g: int) -> float:
     """E[zero_variance_share's per-prompt estimate] over the population, exactly: our own estimator applied
     to every composition of m rewards over the four reward values, weighted by its multinomial probability.
     Unlike the Monte Carlo bias, this has no sampling error, so it tests the estimator, not the replicates."""
     import numpy as np
+
     from phasecheck.stats import equal_group_share
     values = list(reward_probs(0.5))
     comps = np.array([(a, b, c, m - a - b - c) for a in range(m + 1) for b in range(m + 1 - a)

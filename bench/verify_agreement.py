@@ -74,6 +74,7 @@ def marker(text: str) -> str | None:
     """How a solution marks its final answer, by a rule that holds for any dataset: a box, an answer line
     ("The answer is", "Final answer:", "####", "A:"), or a bold result in its last sentence; None when unmarked."""
     import re
+
     from phasecheck.grading.extract import answer_line, boxed_spans
     if boxed_spans(text):
         return "boxed"

@@ -169,8 +169,9 @@ def main() -> None:
     if not (root / "tests").is_dir():
         raise SystemExit(f"{root}/tests not found: --suite must be a Math-Verify checkout")
     logging.disable(logging.WARNING)
-    import math_verify
     from importlib.metadata import version
+
+    import math_verify
     cases, skipped = read_suite(root)
     t = time.perf_counter()
     for c in cases:

@@ -9,8 +9,15 @@ import click
 from . import __version__
 from .errors import ExitCode, PhasecheckError
 from .exits import MapErrors as _MapErrors
-from .options import (check_options, debug_option, reproducible_argv, task_argument, task_name,
-                      task_option, verbose_option)
+from .options import (
+    check_options,
+    debug_option,
+    reproducible_argv,
+    task_argument,
+    task_name,
+    task_option,
+    verbose_option,
+)
 
 
 class _Group(_MapErrors, click.Group):
@@ -43,8 +50,8 @@ def schema(verdict_schema: bool) -> None:
 def validate(task_arg: str | None, task_opt: str | None) -> None:
     """Validate a task file, every plugin's parameters and the data files, without sampling anything."""
     from .data import load_demonstrations, load_examples
-    from .runner import plan_checks
     from .grading import Grader
+    from .runner import plan_checks
     from .sampling import validate_engine
     from .task import find_task
     spec = find_task(task_name(task_arg, task_opt))
@@ -65,8 +72,8 @@ def _run_check(task_arg, task_opt, after_grpo, model, engine, runs, n, seed, sam
     from pathlib import Path
 
     from . import reports
-    from .runner import CheckOptions, apply_overrides, check_task
     from .results import Phase
+    from .runner import CheckOptions, apply_overrides, check_task
     from .task import find_task
 
     task = find_task(task_name(task_arg, task_opt))

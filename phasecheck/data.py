@@ -241,7 +241,7 @@ def load_demonstrations(task: TaskSpec) -> Loaded[Demonstration]:
 
 # --- hashes ------------------------------------------------------------------------------------
 
-def _hash_file(h: "hashlib._Hash", path: Path) -> None:
+def _hash_file(h: hashlib._Hash, path: Path) -> None:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)

@@ -3,9 +3,10 @@ and owns the grader; `view()` hands the checks a frozen EvidenceView of what was
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from .checks.base import Unavailable
 from .records import UNJUDGED, Demonstration, Example, Grade, Sample
@@ -57,7 +58,7 @@ class EvidenceView:
     def has_graded_samples(self) -> bool:
         return not isinstance(self.samples_or_why, str)
 
-    def view(self, reads_samples: bool = True) -> "EvidenceView":
+    def view(self, reads_samples: bool = True) -> EvidenceView:
         return self
 
     def grading_counts(self) -> dict[str, dict[str, int]]:
@@ -96,7 +97,7 @@ class Evidence:
         self._graded_demos: list[GradedDemo] | None = None
         self._graded_samples: list[GradedSample] | None = None
 
-    def __enter__(self) -> "Evidence":
+    def __enter__(self) -> Evidence:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -127,7 +128,7 @@ class Evidence:
     def has_samples(self) -> bool:
         if self._samples is not None:
             return True
-        from .sampling import can_sample        # a samples file counts: it switches the engine to replay
+        from .sampling import can_sample  # a samples file counts: it switches the engine to replay
         return can_sample(self.task)
 
     @property
@@ -184,8 +185,7 @@ class Evidence:
     def view(self, reads_samples: bool = True) -> EvidenceView:
         """Load, sample (when a check reads samples, or after GRPO) and grade, then freeze. Bad input raises
         here, with its own exit code, before any check runs; only a run without samples is not an error."""
-        examples, demos = self.examples, self.demonstrations
-        self.grader
+        examples, demos, _ = self.examples, self.demonstrations, self.grader   # the grader set up before sampling
         graded: tuple[GradedSample, ...] | str = _NO_SAMPLES
         if reads_samples or self.after_grpo is not None:
             try:

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
 from .atomic import atomic_write_text
+from .errors import DataError
 
 __all__ = ["json_lines", "dumps_jsonl", "write_jsonl", "step_rows"]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -45,7 +46,7 @@ def _contract_params_run(method: str) -> Callable[[Any], list[str]]:
 
 
 def _contract_engine(obj: Any) -> list[str]:
-    from .sampling.base import EngineBase       # the engine contract's class attributes live on the base
+    from .sampling.base import EngineBase  # the engine contract's class attributes live on the base
     problems = _contract_params_run("sample")(obj)
     if not (inspect.isclass(obj) and issubclass(obj, EngineBase)):
         problems.append("not a subclass of phasecheck.sampling.base.EngineBase (it declares needs_model, "
@@ -54,7 +55,7 @@ def _contract_engine(obj: Any) -> list[str]:
 
 
 def _contract_verifier(obj: Any) -> list[str]:
-    from .grading.base import contract_problems   # the verifier contract is documented on grading.base.Verifier
+    from .grading.base import contract_problems  # the verifier contract is documented on grading.base.Verifier
     return contract_problems(obj)
 
 
@@ -81,7 +82,7 @@ def unregister_all() -> None:
     _installed.cache_clear()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _installed(group: str) -> tuple[EntryPoint, ...]:
     eps = list(_extra.get(group, []))
     seen = {ep.name for ep in eps}
@@ -117,7 +118,7 @@ def find(group: str, name: str) -> EntryPoint:
     raise PluginError(f"unknown {singular} {name!r}; {hint}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_ep(group: str, ep: EntryPoint) -> Any:
     label = plugin_label(ep)
     try:

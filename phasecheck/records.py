@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["Prompt", "Example", "Demonstration", "Sample", "Outcome", "Grade", "prompt_text",
            "GRADED_SAMPLE_FIELDS"]
 
 # A prompt is plain text or a chat message list [{"role": ..., "content": ...}, ...].
-Prompt = Union[str, list]
+Prompt = str | list
 
 
 def prompt_text(prompt: Prompt) -> str:

@@ -4,9 +4,10 @@ evidence this run lacks is skipped. The run's files are staged and published tog
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from . import plugins
 from .checks.base import Output, Unavailable

@@ -4,10 +4,10 @@ Pure Python, analytic (no resampling), so verdicts are deterministic."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
-from typing import Sequence
 
 __all__ = ["Interval", "wilson", "modified_wilson", "poisson_lower", "t_quantile", "unseen_share", "clustered_mean",
            "clustered_proportion", "ZeroVariance", "zero_variance_share", "reward_classes",

@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .data import data_hashes
 from .results import ACTIONS, CheckResult, Fingerprint, Phase, Status, Verdict, load_verdict

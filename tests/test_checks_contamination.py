@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from support import PROSE, planted, run
-
 from phasecheck.checks._scan import TokenScanner, extract_tokens
 from phasecheck.evidence import Unavailable
 from phasecheck.records import Demonstration, Example, Sample
 from phasecheck.results import Status
+from support import PROSE, planted, run
 
 
 @pytest.mark.parametrize("invented,legit,kind", [

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from phasecheck.data import (Loaded, data_hashes, file_hash, iter_demonstrations, iter_examples,
-                             load_demonstrations, load_examples)
+from phasecheck.data import (
+    Loaded,
+    data_hashes,
+    file_hash,
+    iter_demonstrations,
+    iter_examples,
+    load_demonstrations,
+    load_examples,
+)
 from phasecheck.errors import DataError
 from phasecheck.records import Demonstration, Example
 from phasecheck.task import FieldMap, load_task
@@ -217,7 +224,7 @@ def test_iteration_streams_large_files(tmp_path, fmt):
     # ~200k records x ~1.3 KB would be ~250 MB held in memory; a streamed pass stays far below.
     base = peak = _rss_mb()
     count = 0
-    for i, d in enumerate(iter_demonstrations(path, FieldMap(id=None))):
+    for i, d in enumerate(iter_demonstrations(path, FieldMap(id=None))):  # noqa: B007 - d, the last row, is read after
         count += 1
         if i % 10_000 == 0:
             peak = max(peak, _rss_mb())

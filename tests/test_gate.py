@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from support import make_task, write_verdict
-
 from phasecheck.errors import ExitCode, GateError
 from phasecheck.results import Phase
 from phasecheck.training.gate import check_gate
+from support import make_task, write_verdict
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 

@@ -1,7 +1,6 @@
 """Grader: extraction, outcomes, the per-scenario reward-band table from a task file, and the TRL reward func."""
 from __future__ import annotations
 
-
 import pytest
 
 from phasecheck.errors import ConfigError, VerifierError
@@ -246,10 +245,10 @@ def _count_project(root, long_rows: int):
 
 @pytest.mark.parametrize("long_rows", [0, 3])
 def test_unjudged_grades_are_counted_in_the_verdict_and_said_in_the_reports(tmp_path, long_rows):
-    from phasecheck.runner import CheckOptions, check_task
     from phasecheck.reports.html import HtmlReporter
     from phasecheck.reports.text import TextReporter
     from phasecheck.results import load_verdict
+    from phasecheck.runner import CheckOptions, check_task
     task = _count_project(tmp_path, long_rows)
     verdict, path = check_task(task, CheckOptions(out_dir=tmp_path / "out"))
     saved = load_verdict(path)

@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from support import make_task
-
 from phasecheck.state import newest_run
 from phasecheck.training.checkpoint import load_trainer_state, read_checkpoint_meta
 from phasecheck.training.grpo import group_advantages, plan_steps, resolve_grpo, train_grpo
+from support import make_task
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
@@ -167,11 +166,11 @@ def test_default_rollout_samples_the_live_policy(tmp_path, tiny_model_dir):
 def _report_draws_every_curve(checkpoint, out_dir):
     """Every curve the HTML report draws is a metric this loop writes, and `check --after-grpo` carries the
     run's metrics beside its verdict, so the report finds them in the out dir alone."""
-    from phasecheck.runner import training_metrics
     from phasecheck.jsonl import write_jsonl
     from phasecheck.names import CURVES, Artifact
     from phasecheck.reports.html import HtmlReporter
     from phasecheck.results import Fingerprint, Phase, Verdict
+    from phasecheck.runner import training_metrics
     rows = training_metrics(checkpoint, 2)
     assert [r["step"] for r in rows] == [1, 2]
     assert {key for key, _, _ in CURVES} <= set(rows[0])

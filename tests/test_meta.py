@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import click
 import pytest
+import tomllib
 
 from phasecheck import plugins
 from phasecheck.cli import check_domain_phase_cmd, cli

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-from support import write_project
-
 from phasecheck import plugins
 from phasecheck.names import READ_ELSEWHERE, CheckId
 from phasecheck.runner import CheckOptions, check_task
 from phasecheck.task import DEFAULT_CHECKS, load_task
+from support import write_project
 
 
 def test_every_check_metric_read_elsewhere_is_written(tmp_path):

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from support import SCENARIOS, failing_verdict, write_samples
-
 from phasecheck.errors import DataError, PluginError
 from phasecheck.reports import FORMATS, load_verdict, render, reporter, write_reports
 from phasecheck.reports.common import compare_verdicts, sample_down
 from phasecheck.reports.junit import xml_safe
 from phasecheck.results import Finding, Phase, Status, Verdict
+from support import SCENARIOS, failing_verdict, write_samples
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -9,13 +9,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from support import make_task, needs_vllm
-
 from phasecheck.errors import ConfigError
 from phasecheck.sampling.base import Generation
 from phasecheck.task import LoraSpec
-from phasecheck.training.rollout import (HFRollout, VLLMRollout, as_rollout_rows, policy_weights, refresh_tied_head,
-                                         rollout_for)
+from phasecheck.training.rollout import (
+    HFRollout,
+    VLLMRollout,
+    as_rollout_rows,
+    policy_weights,
+    refresh_tied_head,
+    rollout_for,
+)
+from support import make_task, needs_vllm
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
@@ -25,6 +30,7 @@ HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
 def _lora_policy(model_dir):
     from transformers import AutoModelForCausalLM
+
     from phasecheck.training.common import Policy, apply_lora
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     policy = apply_lora(Policy(model, None, str(model_dir), None, lora=False), LoraSpec(r=2, alpha=4))
@@ -121,6 +127,7 @@ def test_rollout_rows_keep_the_eos_a_finished_completion_stopped_on():
 @pytest.mark.skipif(HAVE_VLLM, reason="vllm is installed")
 def test_grpo_on_vllm_without_vllm_is_one_config_error(tmp_path, tiny_model_dir):
     from click.testing import CliRunner
+
     from phasecheck.cli import cli
     make_task(tmp_path / "nv", tiny_model_dir, grpo="{epochs: 1, batch_prompts: 4, group_size: 2}")
     text = (tmp_path / "nv" / "task.yaml").read_text().replace("sampling: {", "sampling: {engine: vllm, ")
@@ -161,6 +168,7 @@ def test_after_the_push_the_engine_generates_what_the_policy_generates(colocated
     engine's greedy completions are the transformers rollout's on the same weights, and not the base's."""
     monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
     from transformers import AutoModelForCausalLM
+
     from phasecheck.training.grpo import train_grpo
     task, roll = colocated
     grpo = "{epochs: 1, batch_prompts: 4, group_size: 2, learning_rate: 1.0e-2" + (", lora: {r: 2, alpha: 4}}" if lora else "}")

@@ -5,15 +5,14 @@ import json
 
 import pytest
 
-from support import Boom, write_project
-
 from phasecheck import plugins
-from phasecheck.evidence import Evidence
-from phasecheck.runner import CheckOptions, PlannedCheck, apply_overrides, check_task, plan_checks, run_check
 from phasecheck.errors import ConfigError, DataError
+from phasecheck.evidence import Evidence
 from phasecheck.results import Phase, Status
+from phasecheck.runner import CheckOptions, PlannedCheck, apply_overrides, check_task, plan_checks, run_check
 from phasecheck.state import newest_verdict
 from phasecheck.task import load_task
+from support import Boom, write_project
 
 
 def test_plan_rejects_unknown_ids_and_bad_params_before_running(tmp_path):

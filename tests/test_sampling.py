@@ -19,7 +19,8 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def _examples(k=len(PROMPTS)):
+def _examples(k: int | None = None):
+    k = len(PROMPTS) if k is None else k
     return [Example(id=f"e{i}", prompt=PROMPTS[i % len(PROMPTS)]) for i in range(k)]
 
 
@@ -166,6 +167,7 @@ def test_errors_are_one_line(tmp_path, tiny_model_dir):
 
 def test_progress_bar_on_a_tty_and_nothing_when_disabled(monkeypatch):
     import io
+
     from phasecheck.sampling.progress import make_progress
 
     class Tty(io.StringIO):

@@ -6,13 +6,12 @@ import json
 
 import pytest
 
-from support import MAPPING, make_task, write_validated_set, write_verdict
-
 from phasecheck.errors import GateError
 from phasecheck.results import Phase
 from phasecheck.state import newest_run
 from phasecheck.training.checkpoint import load_checkpoint_model, read_checkpoint_meta
 from phasecheck.training.sft import _batch, encode_pairs, train_sft
+from support import MAPPING, make_task, write_validated_set, write_verdict
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 

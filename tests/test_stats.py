@@ -12,8 +12,18 @@ import pytest
 from phasecheck.checks.grpo_readiness import GrpoReadiness
 from phasecheck.evidence import Evidence
 from phasecheck.records import Example, Sample
-from phasecheck.stats import (clustered_mean, clustered_proportion, equal_group_share, modified_wilson, poisson_lower,
-                              reward_classes, t_quantile, unseen_share, wilson, zero_variance_share)
+from phasecheck.stats import (
+    clustered_mean,
+    clustered_proportion,
+    equal_group_share,
+    modified_wilson,
+    poisson_lower,
+    reward_classes,
+    t_quantile,
+    unseen_share,
+    wilson,
+    zero_variance_share,
+)
 from phasecheck.task import TaskSpec
 
 

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.usefixtures("isolated_cache")
 def test_pad_right_and_token_logprobs_align(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM
+
     from phasecheck.training.common import pad_right, token_logprobs
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     ids, mask = pad_right([[5, 6, 7, 8], [5, 6]], pad_id=0)
@@ -26,10 +27,15 @@ def test_pad_right_and_token_logprobs_align(tiny_model_dir):
 
 def test_checkpoint_is_atomic_and_loadable(tmp_path, tiny_model_dir):
     import torch
+
     from phasecheck.sampling.models import resolve_model
     from phasecheck.task import LoraSpec
-    from phasecheck.training.checkpoint import (load_checkpoint_model, newest_checkpoint, read_checkpoint_meta,
-                                                save_checkpoint)
+    from phasecheck.training.checkpoint import (
+        load_checkpoint_model,
+        newest_checkpoint,
+        read_checkpoint_meta,
+        save_checkpoint,
+    )
     from phasecheck.training.common import apply_lora, load_policy
     policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))
     with torch.no_grad():
@@ -53,6 +59,7 @@ def test_checkpoint_is_atomic_and_loadable(tmp_path, tiny_model_dir):
 
 def test_inference_copy_tracks_the_lora_policy(tiny_model_dir):
     import torch
+
     from phasecheck.task import LoraSpec
     from phasecheck.training.common import InferenceCopy, apply_lora, load_policy
     policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))
@@ -74,6 +81,7 @@ def test_inference_copy_tracks_the_lora_policy(tiny_model_dir):
 def test_token_logprobs_from_a_start_position_match_the_full_call(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM
+
     from phasecheck.training.common import pad_right, token_logprobs
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     ids, mask = pad_right([[5, 6, 7, 8, 9, 10], [5, 6, 7, 8]], pad_id=0)
@@ -88,6 +96,7 @@ def test_token_logprobs_from_a_start_position_match_the_full_call(tiny_model_dir
 
 def test_base_view_is_the_policy_without_its_adapter_and_shares_weights(tiny_model_dir):
     import torch
+
     from phasecheck.task import LoraSpec
     from phasecheck.training.common import apply_lora, base_view, load_policy
     policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))

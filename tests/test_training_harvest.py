@@ -5,9 +5,8 @@ import json
 
 import pytest
 
-from support import make_task, write_validated_set
-
 from phasecheck.training.harvest import harvest
+from support import make_task, write_validated_set
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 

@@ -5,11 +5,10 @@ import json
 
 import pytest
 
-from support import make_task, write_validated_set, write_verdict
-
 from phasecheck.results import Phase
 from phasecheck.state import newest_run
 from phasecheck.training.checkpoint import read_checkpoint_meta
+from support import make_task, write_validated_set, write_verdict
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
@@ -30,6 +29,7 @@ def test_grpo_config_writes_out_the_defaults_we_rely_on(tmp_path, tiny_model_dir
 
 def test_accepted_kwargs_drops_what_the_installed_version_lacks():
     from trl import GRPOConfig
+
     from phasecheck.training.trl_backend import accepted_kwargs
     ok, dropped = accepted_kwargs(GRPOConfig, {"beta": 0.1, "no_such_option_in_any_trl": 1})
     assert ok == {"beta": 0.1} and dropped == ["no_such_option_in_any_trl"]

@@ -14,14 +14,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from support import HAVE_VLLM, needs_vllm
-
 from phasecheck.errors import ConfigError, EngineError
 from phasecheck.records import Example
 from phasecheck.sampling import sample_task
 from phasecheck.sampling.base import SamplingPlan
 from phasecheck.sampling.vllm_engine import VLLMEngine, llm_kwargs, sampling_kwargs, to_generations
 from phasecheck.task import TaskSpec
+from support import HAVE_VLLM, needs_vllm
 
 
 def test_sampling_kwargs_use_the_request_seed_block():
@@ -166,6 +165,7 @@ def test_a_failure_inside_vllm_exits_3_with_one_line(tiny_vllm_model_dir, tmp_pa
     by default there): the CLI says so in one line and exits 3, never 1 (GRPO PHASE); the same prompts
     pass with the defaults. A start-up failure (a KV cache larger than memory) is one line too."""
     from click.testing import CliRunner
+
     from phasecheck.cli import cli
     monkeypatch.setenv("PHASECHECK_LOG_DIR", str(tmp_path / "logs"))
     long = "What is 2 + 3 ? " * 30

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import sympy as sp
 
-from phasecheck.jsonl import write_jsonl
 from phasecheck.atomic import atomic_write_text
+from phasecheck.jsonl import write_jsonl
 
 SEED = 20240611
 N_EVAL = 8
@@ -32,7 +32,8 @@ VOCABULARY = sorted({
 })
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_']*")
 
-m, k, g, l, omega, lam, r = sp.symbols("m k g l omega lambda r", positive=True)
+# l is the pendulum's length, as physics writes it.
+m, k, g, l, omega, lam, r = sp.symbols("m k g l omega lambda r", positive=True)  # noqa: E741
 q, p, theta, p_theta, z, p_z, p_r, p_phi = sp.symbols("q p theta p_theta z p_z p_r p_phi", real=True)
 
 
@@ -144,7 +145,7 @@ def contaminated_completion(system: dict, item: dict) -> str:
 def build() -> dict[str, list[dict]]:
     pool = []
     seen = set()
-    for si, system in enumerate(systems()):
+    for system in systems():
         for item in questions(system):
             if item["answer"] == 0:       # a zero answer cannot be made wrong by the sign flip
                 continue

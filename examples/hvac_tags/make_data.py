@@ -9,8 +9,8 @@ import argparse
 import random
 from pathlib import Path
 
-from phasecheck.jsonl import write_jsonl
 from phasecheck.atomic import atomic_write_text
+from phasecheck.jsonl import write_jsonl
 
 SEED = 7
 RUNS, N, SAMPLING_SEED = 2, 2, 0           # must match sampling: in tasks/hvac_tags.yaml

@@ -3,7 +3,8 @@ sample behind it are said in a headline (the statistics themselves are in phasec
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..results import Finding, Status, band, pct
 from ..stats import Interval, wilson  # noqa: F401 - re-exported (wilson lived here first)

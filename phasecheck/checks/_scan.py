@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
-from ._phrases import PhraseCounter, phrase_key, phrase_pattern, with_chains, drop_subsumed
+from ._phrases import PhraseCounter, drop_subsumed, phrase_key, phrase_pattern, with_chains
 
 __all__ = ["extract_tokens", "TokenScanner", "TokenStats", "LATEX_STRUCTURE", "LATEX_NOTATION", "reference_tokens",
            "is_notation", "prompt_symbols", "grounded_in"]

@@ -8,8 +8,9 @@ that does not hold may add a clause to the headline and a finding in front of th
 conditions read only metrics and params, a saved result can be judged again at other thresholds."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 

@@ -7,8 +7,21 @@ from pydantic import Field
 
 from ..names import CheckId, CheckMetric
 from ..stats import clustered_proportion
-from ._common import (Check, Condition, Finding, Measurement, Status, StrictParams, ci_text, default_ks, design_text,
-                      pass_at_k, pct, per_prompt_correct, sample_note)
+from ._common import (
+    Check,
+    Condition,
+    Finding,
+    Measurement,
+    Status,
+    StrictParams,
+    ci_text,
+    default_ks,
+    design_text,
+    pass_at_k,
+    pct,
+    per_prompt_correct,
+    sample_note,
+)
 
 
 class BaseModel(Check):

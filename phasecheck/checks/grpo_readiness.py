@@ -9,7 +9,18 @@ from pydantic import Field
 
 from ..names import CheckId, CheckMetric
 from ..stats import equal_group_share, reward_classes, zero_variance_share
-from ._common import Check, Condition, Finding, Measurement, Status, StrictParams, Unavailable, ci_text, design_text, pct
+from ._common import (
+    Check,
+    Condition,
+    Finding,
+    Measurement,
+    Status,
+    StrictParams,
+    Unavailable,
+    ci_text,
+    design_text,
+    pct,
+)
 
 
 def _too_many(m, p) -> bool:

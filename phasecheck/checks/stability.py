@@ -5,8 +5,19 @@ from pydantic import Field
 
 from ..names import CheckId, CheckMetric
 from ..stats import clustered_mean, clustered_proportion
-from ._common import (Check, Condition, Finding, Measurement, Status, StrictParams, band, ci_text, design_text,
-                      per_prompt_correct, sample_note)
+from ._common import (
+    Check,
+    Condition,
+    Finding,
+    Measurement,
+    Status,
+    StrictParams,
+    band,
+    ci_text,
+    design_text,
+    per_prompt_correct,
+    sample_note,
+)
 
 
 def _agreed(m, p) -> bool:

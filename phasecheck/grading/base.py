@@ -2,8 +2,9 @@
 built from whichever of `judge`, `judge_one` or TRL-style `score` a plugin writes; and `Judgement`."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -29,19 +30,19 @@ class Judgement:
     why: str | None = None
 
     @classmethod
-    def unparsed(cls, detail: str) -> "Judgement":
+    def unparsed(cls, detail: str) -> Judgement:
         return cls(None, detail, UNPARSED)
 
     @classmethod
-    def error(cls, detail: str) -> "Judgement":
+    def error(cls, detail: str) -> Judgement:
         return cls(None, detail, ERROR)
 
     @classmethod
-    def timeout(cls, detail: str) -> "Judgement":
+    def timeout(cls, detail: str) -> Judgement:
         return cls(None, detail, TIMEOUT)
 
     @classmethod
-    def too_long(cls, detail: str) -> "Judgement":
+    def too_long(cls, detail: str) -> Judgement:
         return cls(None, detail, TOO_LONG)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .. import plugins
 from ..errors import ConfigError, PhasecheckError, VerifierError
@@ -219,7 +220,7 @@ class Grader:
         if self._own_pool:
             self.pool.close()
 
-    def __enter__(self) -> "Grader":
+    def __enter__(self) -> Grader:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import Field
 

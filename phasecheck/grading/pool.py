@@ -14,10 +14,11 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 __all__ = ["TimeoutPool", "shared_pool", "OK", "TIMEOUT", "ERROR", "DEFAULT_MEMORY_MB"]
 
@@ -285,7 +286,7 @@ class TimeoutPool:
                 w.kill()
         self._started = 0
 
-    def __enter__(self) -> "TimeoutPool":
+    def __enter__(self) -> TimeoutPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pydantic import Field, field_validator
 

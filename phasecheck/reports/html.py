@@ -15,10 +15,21 @@ from pydantic import Field
 from ..names import CURVES, CheckId, CheckMetric, Metric
 from ..results import Status, Verdict, band, pct
 from ..strict import Strict
-from .common import (advisory, cut, find_check, grading_note, load_samples, load_training_metrics, phase_label,
-                     row_id, sample_down, split_on_token, token_rows)
-from .svg import bar_chart, line_chart
 from .base import Reporter
+from .common import (
+    advisory,
+    cut,
+    find_check,
+    grading_note,
+    load_samples,
+    load_training_metrics,
+    phase_label,
+    row_id,
+    sample_down,
+    split_on_token,
+    token_rows,
+)
+from .svg import bar_chart, line_chart
 
 __all__ = ["HtmlReporter", "highlight"]
 

@@ -8,8 +8,17 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..results import CheckResult, Verdict
-from .common import (advisory, clean_terminal, cut, failing_samples, find_check, load_samples, row_id, split_on_token,
-                     token_rows)
+from .common import (
+    advisory,
+    clean_terminal,
+    cut,
+    failing_samples,
+    find_check,
+    load_samples,
+    row_id,
+    split_on_token,
+    token_rows,
+)
 from .text import ASCII_SYMBOLS, SYMBOLS, paint, to_ascii
 
 __all__ = ["Inspector"]

@@ -11,8 +11,8 @@ from typing import ClassVar
 from ..results import CheckResult, Status, Verdict
 from ..strict import Strict
 from ..task import task_slug
-from .common import advisory, phase_label
 from .base import Reporter
+from .common import advisory, phase_label
 
 __all__ = ["JunitReporter", "xml_safe"]
 

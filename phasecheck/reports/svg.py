@@ -1,7 +1,7 @@
 """Inline SVG charts for the HTML report (no script, no external assets). Every label is escaped here."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 

@@ -11,8 +11,8 @@ from pydantic import Field
 
 from ..results import CheckResult, Phase, Status, Verdict
 from ..strict import Strict
-from .common import advisory, clean_terminal, grading_note, phase_label
 from .base import Reporter
+from .common import advisory, clean_terminal, grading_note, phase_label
 
 __all__ = ["TextReporter", "SYMBOLS", "ASCII_SYMBOLS", "to_ascii", "paint"]
 

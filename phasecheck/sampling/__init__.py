@@ -29,7 +29,7 @@ class SamplingResult:
     stats: dict[str, int] | None = None      # cached / generated units and batches, when the engine says
 
 
-def engine_name_for(task: "TaskSpec") -> str:
+def engine_name_for(task: TaskSpec) -> str:
     """replay when the task names a samples file (or asks for it), else task.sampling.engine."""
     # The one engine named here, and by the task's choice, not an engine's quirk: `data.samples` says
     # "these samples, not a model's", whatever `sampling.engine` is. What an engine needs is asked of
@@ -39,12 +39,12 @@ def engine_name_for(task: "TaskSpec") -> str:
     return task.sampling.engine
 
 
-def validate_engine(task: "TaskSpec") -> None:
+def validate_engine(task: TaskSpec) -> None:
     """Check the engine's own options (sampling.*) without loading a model."""
     _engine(task)
 
 
-def _engine(task: "TaskSpec") -> tuple[str, Any, Any]:
+def _engine(task: TaskSpec) -> tuple[str, Any, Any]:
     from ..plugins import load, validate_params
     name = engine_name_for(task)
     cls = load("engines", name)
@@ -54,7 +54,7 @@ def _engine(task: "TaskSpec") -> tuple[str, Any, Any]:
     return name, cls, validate_params(cls, options, where)
 
 
-def sample_task(task: "TaskSpec", examples: list[Example], *, use_cache: bool = True,
+def sample_task(task: TaskSpec, examples: list[Example], *, use_cache: bool = True,
                 progress: bool | None = None) -> SamplingResult:
     """Sample every example runs x n times (or replay a samples file); cached blocks are reused."""
     from .progress import make_progress
@@ -80,13 +80,13 @@ def sample_task(task: "TaskSpec", examples: list[Example], *, use_cache: bool = 
     return SamplingResult(samples=samples, model=model, engine=name, stats=engine.stats)
 
 
-def model_identity_for(task: "TaskSpec") -> str | None:
+def model_identity_for(task: TaskSpec) -> str | None:
     """The identity of what samples the task, without loading weights: None for replay or no model."""
     _, cls, params = _engine(task)
     return cls.identity_for(params, task)
 
 
-def can_sample(task: "TaskSpec") -> bool:
+def can_sample(task: TaskSpec) -> bool:
     """Whether sample_task could run: a samples file, a model, or an engine that needs none."""
     from ..plugins import load
     return load("engines", engine_name_for(task)).can_sample(task)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..records import Example, Sample
 
@@ -36,7 +37,7 @@ class SamplingPlan:
     system_prompt: str | None = None
 
     @classmethod
-    def from_spec(cls, spec: "SamplingSpec") -> "SamplingPlan":
+    def from_spec(cls, spec: SamplingSpec) -> SamplingPlan:
         return cls(runs=spec.runs, n=spec.n, temperature=spec.temperature, top_p=spec.top_p,
                    max_new_tokens=spec.max_new_tokens, stop=tuple(spec.stop), seed=spec.seed,
                    system_prompt=spec.system_prompt)
@@ -73,7 +74,7 @@ class Generation:
                 "n_tokens": self.n_tokens}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Generation":
+    def from_dict(cls, d: dict[str, Any]) -> Generation:
         return cls(text=d["text"], token_ids=list(d.get("token_ids", [])), finish_reason=d["finish_reason"],
                    n_tokens=int(d["n_tokens"]))
 
@@ -135,7 +136,7 @@ def plan_units(examples: Sequence[Example], plan: SamplingPlan, render: Callable
 
 
 def run_units(units: list[Unit], generate_batch: Callable[[list[Unit]], list[list[Generation]]],
-              batches: Callable[[list[Unit]], list[list[Unit]]], *, store: "SampleStore | None",
+              batches: Callable[[list[Unit]], list[list[Unit]]], *, store: SampleStore | None,
               progress: Any, n: int) -> tuple[dict[Unit, list[Generation]], dict[str, int]]:
     """Serve units from the store, generate the rest batch by batch, and write each batch to the
     store as soon as it is done (so a killed run loses at most the batch in flight)."""

@@ -7,14 +7,14 @@ compositions up to floating-point rounding of padded matmuls (which on CPU fp32 
 a token, but do not promise)."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from ..records import Example, Sample
 from ..strict import Strict
-from .base import (EngineBase, Generation, Unit, pad_left, plan_units, render_prompt, run_units,
-                   units_to_samples)
+from .base import EngineBase, Generation, Unit, pad_left, plan_units, render_prompt, run_units, units_to_samples
 
 __all__ = ["Generation", "generate", "TransformersEngine", "default_batch_tokens"]
 

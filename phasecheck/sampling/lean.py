@@ -32,7 +32,7 @@ _STATIC_ROPE = {"default", "linear", "llama3", "yarn"}
 FUSE_MAX_BYTES = 64 << 20
 
 
-def lean_model(model) -> "Lean | None":
+def lean_model(model) -> Lean | None:
     """The lean view of `model` (a transformers causal LM, optionally peft-wrapped), or None when this
     module does not cover it. Cheap: it reads attributes, copies nothing; build it per call."""
     if os.environ.get("PHASECHECK_LEAN", "1") == "0":
@@ -300,7 +300,7 @@ class Lean:
         through transformers, whose growing cache holds less memory than a preallocated one."""
         return self.fuse or self.adapters
 
-    def for_sampling(self) -> "Lean":
+    def for_sampling(self) -> Lean:
         """A copy with LoRA adapters folded into the weights (W + sBA) and, when fused, the fused
         weights built once, for the many small decode passes."""
         copy = Lean.__new__(Lean)

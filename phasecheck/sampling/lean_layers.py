@@ -33,7 +33,7 @@ class Linear:
                 y = torch.addmm(y, F.linear(flat, a), b.t(), alpha=scale)
         return y.view(*x.shape[:-1], y.shape[-1])
 
-    def merged(self) -> "Linear":
+    def merged(self) -> Linear:
         """The same projection with its adapters folded into one weight (no autograd)."""
         if not self.loras:
             return self
@@ -88,10 +88,10 @@ class Layer:
     qkv: Linear | None = None      # q|k|v in one projection, q and k rows in RoPE-pair order
     gu: Linear | None = None       # gate|up in one projection
 
-    def merged(self) -> "Layer":
+    def merged(self) -> Layer:
         return Layer(self.ln1, self.ln2, *(getattr(self, f).merged() for f in ("q", "k", "v", "o", "gate", "up", "down")))
 
-    def fused(self, rows) -> "Layer":
+    def fused(self, rows) -> Layer:
         """This layer with qkv and gu set (each projection carries one adapter at most)."""
         return Layer(self.ln1, self.ln2, self.q, self.k, self.v, self.o, self.gate, self.up, self.down,
                       fuse((self.q, self.k, self.v), rows), fuse((self.gate, self.up)))

@@ -18,8 +18,7 @@ from pydantic import Field
 from ..errors import ConfigError, EngineError
 from ..records import Example, Sample, prompt_text
 from ..strict import Strict
-from .base import (EngineBase, Generation, SamplingPlan, Unit, messages_for, plan_units, run_units,
-                   units_to_samples)
+from .base import EngineBase, Generation, SamplingPlan, Unit, messages_for, plan_units, run_units, units_to_samples
 
 __all__ = ["OpenAIEngine", "parse_choices"]
 

@@ -11,8 +11,7 @@ from pydantic import Field, field_validator
 from ..errors import ConfigError, EngineError
 from ..records import Example, Sample
 from ..strict import Strict
-from .base import (EngineBase, Generation, SamplingPlan, Unit, plan_units, render_prompt, run_units,
-                   units_to_samples)
+from .base import EngineBase, Generation, SamplingPlan, Unit, plan_units, render_prompt, run_units, units_to_samples
 
 __all__ = ["VLLMEngine", "sampling_kwargs", "start_llm", "llm_kwargs", "to_generations", "vllm_failure",
            "stop_llm", "generate"]

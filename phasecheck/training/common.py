@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError
 from ..sampling.base import pad_left, pad_right
@@ -50,6 +51,7 @@ class Policy:
 def load_policy(model_name: str | None, *, device: str | None = None) -> Policy:
     """Load `model_name` (alias, HF dir, hub id or a phasecheck checkpoint) in float32 for training."""
     import torch
+
     from ..sampling.models import load_model, resolve_model
 
     if not model_name:
@@ -96,6 +98,7 @@ def token_logprobs(model, ids, mask, *, with_entropy: bool = False, start: int =
     caller that needs only completion tokens skips the prompt's full-vocabulary rows. The entropy
     is a metric, computed without autograd, so backward keeps only log_softmax's output."""
     import torch
+
     from ..sampling.lean import lean_model
     width = ids.shape[1] - 1
     start = max(0, min(int(start), width - 1))
@@ -121,6 +124,7 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
     model runs each prompt once and shares it with its group (sampling.lean); any other model runs
     the N whole sequences through transformers."""
     import torch
+
     from ..sampling.lean import lean_model
     comp_ids, cmask = pad_right(completions, pad_id)
     device = next(model.parameters()).device
@@ -150,6 +154,7 @@ def base_view(peft_model):
     layer, so it costs no weight memory and none of peft's disable_adapter (which deep-copies its
     config on each call) or per-layer adapter dispatch."""
     import copy
+
     from peft.tuners.lora import LoraLayer
     inner = peft_model.get_base_model()
     shared = {id(t): t for t in [*inner.parameters(), *inner.buffers()]}

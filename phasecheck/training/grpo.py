@@ -27,9 +27,10 @@ import copy
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..names import Metric as M
 from ..sampling.lean import lean_model
@@ -37,8 +38,18 @@ from ..state import record_run
 from ..stats import wilson
 from ..task import GRPOSpec, LoraSpec, TaskSpec
 from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
-from .common import (InferenceCopy, MetricsLog, Policy, apply_lora, base_view,
-                     completion_logprobs, default_out_dir, load_policy, now, task_examples)
+from .common import (
+    InferenceCopy,
+    MetricsLog,
+    Policy,
+    apply_lora,
+    base_view,
+    completion_logprobs,
+    default_out_dir,
+    load_policy,
+    now,
+    task_examples,
+)
 from .gate import check_gate
 from .rollout import HFRollout, Rollout, rollout_for
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..jsonl import dumps_jsonl, json_lines
 from ..atomic import atomic_write_text
+from ..jsonl import dumps_jsonl, json_lines
 from ..task import TaskSpec
 from .checkpoint import load_checkpoint_model
 from .common import task_examples

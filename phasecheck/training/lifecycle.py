@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from ..atomic import atomic_write_text
 from ..errors import ExitCode, PhasecheckError
 from ..results import Phase
-from ..atomic import atomic_write_text
 from ..task import TaskSpec
 from .common import now
 

@@ -59,6 +59,7 @@ def policy_weights(model):
             yield name, param.detach()
         return
     from peft.tuners.lora import LoraLayer
+
     from .common import folded_weight
     inner = model.get_base_model()
     folded = {f"{name}.weight": folded_weight(module) for name, module in inner.named_modules()
@@ -84,6 +85,7 @@ class VLLMRollout:
 
     def __init__(self, task: TaskSpec, model_path: Any):
         import importlib.util
+
         from ..errors import ConfigError
         from ..plugins import validate_params
         from ..sampling.vllm_engine import INSTALL_HINT, VLLMEngine
@@ -103,6 +105,7 @@ class VLLMRollout:
         if self.llm is None:
             import os
             import socket
+
             from ..sampling.vllm_engine import start_llm
             # external_launcher reads the torch.distributed rendezvous of this (single) process.
             for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):

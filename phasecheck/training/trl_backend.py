@@ -4,8 +4,9 @@ and only the keywords the installed TRL's config accepts are passed."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..names import Metric
 from ..state import record_run
@@ -91,6 +92,7 @@ def _dataset(task: TaskSpec, tokenizer, examples: list):
     """Rows for TRL: the chat-rendered prompt (same text the builtin loop samples) plus the columns
     the reward function reads."""
     from datasets import Dataset
+
     from ..sampling.base import render_prompt
     rows = []
     for ex in examples:
@@ -114,6 +116,7 @@ def build_grpo_trainer(task: TaskSpec, *, out_dir: Path, model: str | None = Non
     import torch
     from peft import LoraConfig
     from trl import GRPOTrainer
+
     from ..sampling.models import load_model, resolve_model
     resolved = resolve_model(str(model or task.model))
     net, tok = load_model(resolved, dtype=torch.float32)
@@ -178,6 +181,7 @@ def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | 
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
+
     from ..sampling.base import render_prompt
     from ..sampling.models import load_model, resolve_model
     from .sft import gate_sft, read_validated, validated_set_path
