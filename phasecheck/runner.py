@@ -15,13 +15,14 @@ from .errors import ConfigError
 from .evidence import Evidence, EvidenceView
 from .jsonl import step_rows, write_jsonl
 from .names import Artifact, CheckId, CheckMetric
+from .paths import default_out_dir
 from .records import prompt_text
 from .results import CheckResult, Status, Verdict
 from .stages import stage
 from .task import TaskSpec
 
 __all__ = ["PlannedCheck", "CheckOptions", "apply_overrides", "plan_checks", "reads_samples", "run_check",
-           "run_checks", "check_task", "resolve_after_grpo", "default_out_dir", "write_samples", "training_metrics"]
+           "run_checks", "check_task", "resolve_after_grpo", "write_samples", "training_metrics"]
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -143,10 +144,6 @@ def resolve_after_grpo(task: TaskSpec, model: str | None) -> tuple[TaskSpec, dic
     return task, {"path": str(model), "step": step}
 
 
-def default_out_dir(task: TaskSpec) -> Path:
-    return Path("reports") / task.slug
-
-
 def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | None = None,
                on_result: Callable[[CheckResult, float], None] | None = None) -> tuple[Verdict, Path]:
     """Run every planned check on `task`, save verdict.json (+ samples/validated) and record it.
@@ -162,7 +159,7 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
     with stage("plan checks"):
         planned = plan_checks(task, options.only)
     previous = load_verdict(options.compare) if options.compare else None
-    out_dir = Path(options.out_dir) if options.out_dir else default_out_dir(task)
+    out_dir = Path(options.out_dir) if options.out_dir else default_out_dir(task, "check")
     staging = _Staging(out_dir)
     try:
         if after is not None:

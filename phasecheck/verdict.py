@@ -9,11 +9,11 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .data import data_hashes
+from .paths import utc_now
 from .results import ACTIONS, CheckResult, Fingerprint, Phase, Status, Verdict, load_verdict
 from .task import TaskSpec
 
@@ -76,7 +76,7 @@ def build_verdict(task: TaskSpec, results: Sequence[CheckResult], fp: Fingerprin
                   command: Sequence[str] = (), artifacts: dict[str, str] | None = None, model: str | None = None,
                   created_at: str | None = None, grading: dict[str, dict[str, int]] | None = None) -> Verdict:
     phase = decide(results, task.gate.blocking, fail_on_warn=fail_on_warn)
-    created = created_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    created = created_at or utc_now()
     return Verdict(task=task.name, task_file=str(task.source) if task.source else None, status=phase,
                    action=ACTIONS[phase], checks=list(results), fingerprint=fp, created_at=created,
                    command=list(command), model=model, artifacts=dict(sorted((artifacts or {}).items())),

@@ -8,10 +8,11 @@ from .gate import GateDecision, check_gate
 from .grpo import GRPOResult, GRPOSettings, resolve_grpo, train_grpo
 from .harvest import HarvestResult, harvest
 from .lifecycle import LifecycleSummary, run_lifecycle
+from .run import Interrupted
 from .sft import SFTResult, train_sft
 
 __all__ = [
     "check_gate", "GateDecision", "train_grpo", "resolve_grpo", "GRPOSettings", "GRPOResult", "train_sft",
     "SFTResult", "harvest", "HarvestResult", "run_lifecycle", "LifecycleSummary", "save_checkpoint",
-    "load_checkpoint_model", "read_checkpoint_meta", "newest_checkpoint",
+    "load_checkpoint_model", "read_checkpoint_meta", "newest_checkpoint", "Interrupted",
 ]

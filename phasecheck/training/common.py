@@ -1,8 +1,7 @@
-"""Pieces both training loops share: loading a trainable policy, LoRA, token log-probs, rollouts,
-metrics lines and the run clock. Checkpoint writing lives in checkpoint.py."""
+"""Pieces the training loops share: loading a trainable policy, LoRA, token log-probs, rollouts and
+metrics lines. Checkpoint writing lives in checkpoint.py; a run's start and save in run.py."""
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import warnings
 from collections.abc import Callable
@@ -14,17 +13,8 @@ from ..errors import ConfigError
 from ..sampling.base import pad_left, pad_right
 from ..task import LoraSpec, TaskSpec
 
-__all__ = ["now", "Policy", "load_policy", "apply_lora", "token_logprobs", "completion_logprobs", "pad_right",
-           "MetricsLog", "task_examples", "default_out_dir", "InferenceCopy", "folded_weight", "base_view"]
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def default_out_dir(task: TaskSpec, kind: str) -> Path:
-    root = task.training.output_dir or (task.base_dir / "runs" / task.slug)
-    return Path(root) / kind
+__all__ = ["Policy", "load_policy", "lora_config", "apply_lora", "token_logprobs", "completion_logprobs", "pad_right",
+           "MetricsLog", "task_examples", "InferenceCopy", "folded_weight", "base_view"]
 
 
 def task_examples(task: TaskSpec) -> list:
@@ -62,15 +52,20 @@ def load_policy(model_name: str | None, *, device: str | None = None) -> Policy:
     return Policy(model, tok, str(resolved.path), resolved.identity, lora=False)
 
 
+def lora_config(spec: LoraSpec):
+    """The peft LoraConfig of a task's `lora:` block, for our loops and TRL's trainers alike."""
+    from peft import LoraConfig
+    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                      target_modules=spec.target_modules, task_type="CAUSAL_LM")
+
+
 def apply_lora(policy: Policy, spec: LoraSpec) -> Policy:
     """Wrap the policy's model in a fresh peft LoRA adapter (r, alpha, dropout, target modules)."""
-    from peft import LoraConfig, get_peft_model
-    cfg = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                     target_modules=spec.target_modules, task_type="CAUSAL_LM")
+    from peft import get_peft_model
     with warnings.catch_warnings():
         # peft reads transformers' deprecated `is_gradient_checkpointing`; nothing a user can act on.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        policy.model = get_peft_model(policy.model, cfg)
+        policy.model = get_peft_model(policy.model, lora_config(spec))
     policy.lora = True
     return policy
 

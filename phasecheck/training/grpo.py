@@ -32,26 +32,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..names import CheckId, CheckMetric
 from ..names import Metric as M
 from ..sampling.lean import lean_model
-from ..state import record_run
 from ..stats import wilson
 from ..task import GRPOSpec, LoraSpec, TaskSpec
-from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
-from .common import (
-    InferenceCopy,
-    MetricsLog,
-    Policy,
-    apply_lora,
-    base_view,
-    completion_logprobs,
-    default_out_dir,
-    load_policy,
-    now,
-    task_examples,
-)
+from .common import InferenceCopy, Policy, base_view, completion_logprobs, task_examples
 from .gate import check_gate
 from .rollout import HFRollout, Rollout, rollout_for
+from .run import begin_run, step_batches, steps_to_run
 
 __all__ = ["GRPOSettings", "PRESETS", "resolve_grpo", "train_grpo", "GRPOResult", "group_advantages",
            "plan_steps", "group_size_for"]
@@ -153,169 +142,167 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
 
     cfg = resolve_grpo(task, **overrides)
     gate = check_gate(task, "grpo")
-    out_dir = Path(out_dir) if out_dir else default_out_dir(task, "grpo")
     examples = list(examples) if examples is not None else task_examples(task)
     own_grader = grader is None
     if own_grader:
         from ..grading import Grader
         grader = Grader(task)
-    torch.manual_seed(cfg.seed)
-
-    # --- the policy, its reference, its optimiser -----------------------------------------------
-    start_step = 0
-    if resume:
-        net_, tok_, meta, is_lora = load_trainable(resume, device=device)
-        policy = Policy(net_, tok_, meta["base_model"], meta.get("base_identity"), lora=is_lora)
-    else:
-        policy = load_policy(model or task.model, device=device)
-        if cfg.lora is not None:
-            apply_lora(policy, cfg.lora)
+    run, policy = begin_run(task, "grpo", gate, out_dir=out_dir, config=cfg.to_json(), model=model or task.model,
+                            lora=cfg.lora, resume=resume, seed=cfg.seed, device=device)
     net, tok = policy.model, policy.tokenizer
     rollout = rollout or rollout_for(task, policy.base_path)
     net.eval()
-    ref = None
-    if cfg.beta > 0 and not policy.lora:
-        # Full fine-tuning: the reference is a frozen copy of the start weights (on resume, the
-        # recorded base again, so the KL anchor does not drift with each restart).
-        if resume:
-            from transformers import AutoModelForCausalLM
-            ref = AutoModelForCausalLM.from_pretrained(policy.base_path, dtype=torch.float32)
-            ref.to(next(net.parameters()).device)
-        else:
-            ref = copy.deepcopy(net)
-        ref.eval().requires_grad_(False)
-    elif cfg.beta > 0:
-        ref = base_view(net)
+    ref = _reference(policy, cfg.beta, resumed=bool(resume))
     # transformers rollouts of a LoRA policy sample a merged copy, except Llama-family models, which
     # sampling.lean folds itself; a vLLM rollout folds the adapter into what it pushes to the engine.
     infer = InferenceCopy(net) if policy.lora and isinstance(rollout, HFRollout) and lean_model(net) is None else None
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0, foreach=True)
-    if resume:
-        start_step = resume_optimizer(resume, opt)
-
+    start_step = run.restore(opt)
     from ..sampling.base import render_prompt
     texts = [render_prompt(tok, ex.prompt, task.sampling.system_prompt) for ex in examples]
-    prompt_ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    total = plan_steps(cfg, len(examples))
-    if max_steps is not None:
-        total = min(total, start_step + max_steps)
+    total = steps_to_run(plan_steps(cfg, len(examples)), start_step, max_steps)
+    loop = _Loop(cfg, net, tok, ref, infer, opt, params, rollout, grader, examples, texts,
+                 [tok(t, add_special_tokens=False)["input_ids"] for t in texts], next(net.parameters()).device, total)
     # The prompt order of every step is fixed by the seed, so a resumed run sees the same batches.
-    order: list[int] = []
-    rng = random.Random(cfg.seed)
-    while len(order) < total * cfg.batch_prompts:
-        epoch = list(range(len(examples)))
-        rng.shuffle(epoch)
-        order += epoch
-    log = MetricsLog(out_dir / "metrics.jsonl", on_step)
-    device_ = next(net.parameters()).device
-    fingerprint = _fingerprint(task, policy.identity)
-
-    def save(step: int, interrupted: bool = False) -> Path:
-        meta = {"kind": "grpo", "task": task.name, "task_file": str(task.source) if task.source else None,
-                "fingerprint": fingerprint, "verdict": gate.record(), "config": cfg.to_json(),
-                "created_at": now(), "interrupted": interrupted}
-        path = save_checkpoint(policy, out_dir, step=step, meta=meta, optimizer=opt)
-        record_run(task, kind="grpo", path=path, step=step, created_at=meta["created_at"])
-        return path
-
+    batches = step_batches(random.Random(cfg.seed), len(examples), cfg.batch_prompts, total, across_epochs=True)
+    log = run.metrics(on_step)
     step = start_step
     try:
         for step in range(start_step, total):
-            t0 = time.perf_counter()
-            batch = order[step * cfg.batch_prompts:(step + 1) * cfg.batch_prompts]
-            # --- rollouts: G completions per prompt from the current policy --------------------
-            with torch.no_grad():
-                if infer is not None:
-                    infer.sync()
-                groups = rollout(infer.model if infer is not None else net, tok, [texts[i] for i in batch], n=cfg.group_size,
-                                 seed=cfg.seed * 1_000_003 + step * cfg.batch_prompts * cfg.group_size,
-                                 temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
-            t_gen = time.perf_counter() - t0
-            # --- rewards: the grader's reward bands, then group-normalised advantages -------------
-            pairs = [(text, examples[i]) for i, group in zip(batch, groups) for text, _, _ in group]
-            grades = grader.grade_many(pairs)
-            rewards = torch.tensor([g.reward for g in grades], dtype=torch.float32).view(len(batch), cfg.group_size)
-            correct = [g.correct is True for g in grades]
-            adv = group_advantages(rewards, cfg.advantage_scale).view(-1)
-            # --- log-probs of the completion tokens: reference, old policy (for mu > 1) -----------
-            # Each prompt runs once for its whole group where the model allows (sampling.lean).
-            seqs = ([prompt_ids[i] for i in batch], [comp for group in groups for _, comp, _ in group],
-                    cfg.group_size, tok.pad_token_id)
-            adv_t = adv.to(device_).unsqueeze(1)
-            with torch.no_grad():
-                ref_logp = completion_logprobs(ref, *seqs)[0] if ref is not None else None
-                old_logp = completion_logprobs(net, *seqs)[0] if cfg.iterations > 1 else None
-            # --- the clipped surrogate + beta * k3 KL, token-level aggregation ----------------------
-            for _ in range(cfg.iterations):
-                logp, entropy, cmask = completion_logprobs(net, *seqs, with_entropy=True)
-                n_tok = cmask.sum().clamp(min=1.0)
-                ratio = torch.exp(logp - (old_logp if old_logp is not None else logp.detach()))
-                clipped = torch.clamp(ratio, 1 - cfg.epsilon, 1 + cfg.epsilon)
-                per_token = -torch.min(ratio * adv_t, clipped * adv_t)
-                kl = torch.zeros_like(logp)
-                if ref_logp is not None:
-                    delta = ref_logp - logp
-                    kl = torch.exp(delta) - delta - 1
-                    per_token = per_token + cfg.beta * kl
-                loss = (per_token * cmask).sum() / n_tok
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                opt.step()
-            # --- one metrics line per step -------------------------------------------------------
-            group_std = rewards.std(dim=1, unbiased=False)
-            lengths = [len(c) for g in groups for _, c, _ in g]
-            line = {
-                M.STEP: step + 1, M.TOTAL_STEPS: total, M.LOSS: loss.item(),
-                M.REWARD_MEAN: rewards.mean().item(), M.REWARD_STD: rewards.std(unbiased=False).item(),
-                M.FRAC_ZERO_STD: (group_std < 1e-6).float().mean().item(),
-                M.FRAC_ZERO_STD_CI: list(wilson(int((group_std < 1e-6).sum()), len(batch))),
-                M.KL: ((kl.detach() * cmask).sum() / n_tok).item(),
-                M.ENTROPY: ((entropy.detach() * cmask).sum() / n_tok).item(),
-                M.CLIP_FRAC: ((((ratio - 1).abs() > cfg.epsilon).float() * cmask).sum() / n_tok).item(),
-                M.COMPLETION_LENGTH: sum(lengths) / len(lengths),
-                M.TRUNCATED_FRAC: sum(not f for g in groups for _, _, f in g) / len(lengths),
-                M.ACCURACY: sum(correct) / len(correct), M.GRAD_NORM: float(grad_norm),
-                "advantage_min": adv.min().item(), "advantage_max": adv.max().item(),
-                M.LR: cfg.learning_rate, "gen_s": round(t_gen, 4), "step_s": round(time.perf_counter() - t0, 4),
-            }
+            line = loop.step(step, batches[step])
             if step == start_step:
                 line.update(predicted_zero_std(gate.verdict, cfg.group_size))
             log.write(line)
             if save_every and (step + 1) % save_every == 0 and step + 1 < total:
-                save(step + 1)
+                run.save(policy, step + 1, opt, interrupted=False)
     except KeyboardInterrupt:
         # Steps before `step` finished; the one in flight is dropped (its update may be half done
         # only if the interrupt hit inside opt.step, which the next rollout would not notice).
-        path = save(step, interrupted=True)
-        raise _Interrupted(path) from None
+        raise run.interrupted(policy, step, opt) from None
     finally:
         if own_grader:
             grader.close()
-    path = save(total)
-    return GRPOResult(path, total, log.path)
+    return GRPOResult(run.save(policy, total, opt, interrupted=False), total, log.path)
+
+
+def _reference(policy: Policy, beta: float, *, resumed: bool):
+    """The frozen KL reference, or None when beta is 0: with LoRA a plain view of the base that shares the
+    policy's weights; in full fine-tuning a copy of the start weights (on resume, the recorded base
+    again, so the KL anchor does not drift with each restart)."""
+    if beta <= 0:
+        return None
+    if policy.lora:
+        return base_view(policy.model)
+    if resumed:
+        import torch
+        from transformers import AutoModelForCausalLM
+        ref = AutoModelForCausalLM.from_pretrained(policy.base_path, dtype=torch.float32)
+        ref.to(next(policy.model.parameters()).device)
+    else:
+        ref = copy.deepcopy(policy.model)
+    return ref.eval().requires_grad_(False)
+
+
+@dataclass
+class _Loop:
+    """What each GRPO step reads: settings, policy, reference, optimiser, rollouts, grader and prompts."""
+
+    cfg: GRPOSettings
+    net: Any
+    tok: Any
+    ref: Any                        # the KL reference, None when beta is 0
+    infer: InferenceCopy | None     # the merged copy rollouts sample, when one is needed
+    opt: Any
+    params: list
+    rollout: Rollout
+    grader: Any
+    examples: list
+    texts: list[str]                # chat-rendered prompts
+    prompt_ids: list[list[int]]
+    device: Any
+    total: int
+
+    def step(self, step: int, batch: list[int]) -> dict[str, Any]:
+        """One optimiser step (mu updates) on the prompts in `batch`; returns its metrics line."""
+        import torch
+        cfg, net, tok = self.cfg, self.net, self.tok
+        t0 = time.perf_counter()
+        # --- rollouts: G completions per prompt from the current policy --------------------
+        with torch.no_grad():
+            if self.infer is not None:
+                self.infer.sync()
+            groups = self.rollout(self.infer.model if self.infer is not None else net, tok,
+                                  [self.texts[i] for i in batch], n=cfg.group_size,
+                                  seed=cfg.seed * 1_000_003 + step * cfg.batch_prompts * cfg.group_size,
+                                  temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
+        t_gen = time.perf_counter() - t0
+        # --- rewards: the grader's reward bands, then group-normalised advantages -------------
+        pairs = [(text, self.examples[i]) for i, group in zip(batch, groups) for text, _, _ in group]
+        grades = self.grader.grade_many(pairs)
+        rewards = torch.tensor([g.reward for g in grades], dtype=torch.float32).view(len(batch), cfg.group_size)
+        adv = group_advantages(rewards, cfg.advantage_scale).view(-1)
+        # --- log-probs of the completion tokens: reference, old policy (for mu > 1) -----------
+        # Each prompt runs once for its whole group where the model allows (sampling.lean).
+        seqs = ([self.prompt_ids[i] for i in batch], [comp for group in groups for _, comp, _ in group],
+                cfg.group_size, tok.pad_token_id)
+        adv_t = adv.to(self.device).unsqueeze(1)
+        with torch.no_grad():
+            ref_logp = completion_logprobs(self.ref, *seqs)[0] if self.ref is not None else None
+            old_logp = completion_logprobs(net, *seqs)[0] if cfg.iterations > 1 else None
+        # --- the clipped surrogate + beta * k3 KL, token-level aggregation ----------------------
+        for _ in range(cfg.iterations):
+            logp, entropy, cmask = completion_logprobs(net, *seqs, with_entropy=True)
+            n_tok = cmask.sum().clamp(min=1.0)
+            ratio = torch.exp(logp - (old_logp if old_logp is not None else logp.detach()))
+            clipped = torch.clamp(ratio, 1 - cfg.epsilon, 1 + cfg.epsilon)
+            per_token = -torch.min(ratio * adv_t, clipped * adv_t)
+            kl = torch.zeros_like(logp)
+            if ref_logp is not None:
+                delta = ref_logp - logp
+                kl = torch.exp(delta) - delta - 1
+                per_token = per_token + cfg.beta * kl
+            loss = (per_token * cmask).sum() / n_tok
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+            self.opt.step()
+        # --- one metrics line per step -------------------------------------------------------
+        line = _metrics_line(rewards, adv, groups, [g.correct is True for g in grades])
+        line.update({M.STEP: step + 1, M.TOTAL_STEPS: self.total, M.LOSS: loss.item(),
+                     M.KL: _token_mean(kl, cmask, n_tok), M.ENTROPY: _token_mean(entropy, cmask, n_tok),
+                     M.CLIP_FRAC: _token_mean(((ratio - 1).abs() > cfg.epsilon).float(), cmask, n_tok),
+                     M.GRAD_NORM: float(grad_norm), M.LR: cfg.learning_rate, "gen_s": round(t_gen, 4),
+                     "step_s": round(time.perf_counter() - t0, 4)})
+        return line
+
+
+def _token_mean(values, cmask, n_tok) -> float:
+    """The mean of a (N, Tc) per-token quantity over the real completion tokens."""
+    return ((values.detach() * cmask).sum() / n_tok).item()
+
+
+def _metrics_line(rewards, adv, groups, correct: list[bool]) -> dict[str, Any]:
+    """A step's metrics that come from its rewards and completions (the rest come from the update)."""
+    group_std = rewards.std(dim=1, unbiased=False)
+    lengths = [len(c) for g in groups for _, c, _ in g]
+    return {
+        M.REWARD_MEAN: rewards.mean().item(), M.REWARD_STD: rewards.std(unbiased=False).item(),
+        M.FRAC_ZERO_STD: (group_std < 1e-6).float().mean().item(),
+        M.FRAC_ZERO_STD_CI: list(wilson(int((group_std < 1e-6).sum()), len(group_std))),
+        M.COMPLETION_LENGTH: sum(lengths) / len(lengths),
+        M.TRUNCATED_FRAC: sum(not f for g in groups for _, _, f in g) / len(lengths),
+        M.ACCURACY: sum(correct) / len(correct),
+        "advantage_min": adv.min().item(), "advantage_max": adv.max().item(),
+    }
 
 
 def predicted_zero_std(verdict: Any, group_size: int) -> dict[str, Any]:
     """The newest verdict's grpo_readiness prediction of frac_zero_std, when it was made for this G,
     to set beside the first step's measured share (each with its interval)."""
-    check = next((c for c in verdict.checks if c.id == "grpo_readiness"), None) if verdict else None
+    check = next((c for c in verdict.checks if c.id == CheckId.GRPO_READINESS), None) if verdict else None
     m = check.metrics if check else {}
-    if m.get("group_size") != group_size or "zero_variance_ci" not in m:
+    if m.get(CheckMetric.GROUP_SIZE) != group_size or CheckMetric.ZERO_VARIANCE_CI not in m:
         return {}
-    return {"predicted_zero_std": m["zero_variance_share"], "predicted_zero_std_ci": m["zero_variance_ci"],
-            "predicted_exact": m.get("exact", True)}
-
-
-class _Interrupted(KeyboardInterrupt):
-    """A KeyboardInterrupt that says where the checkpoint saved on the way out went."""
-
-    def __init__(self, checkpoint: Path):
-        super().__init__(f"interrupted; checkpoint saved to {checkpoint}")
-        self.checkpoint = checkpoint
-
-
-def _fingerprint(task: TaskSpec, identity: str | None) -> dict:
-    from .gate import current_fingerprint
-    return current_fingerprint(task, identity).model_dump(mode="json")
+    return {"predicted_zero_std": m[CheckMetric.ZERO_VARIANCE_SHARE],
+            "predicted_zero_std_ci": m[CheckMetric.ZERO_VARIANCE_CI], "predicted_exact": m.get(CheckMetric.EXACT, True)}

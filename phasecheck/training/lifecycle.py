@@ -10,9 +10,9 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..errors import ExitCode, PhasecheckError
+from ..paths import default_out_dir, utc_now
 from ..results import Phase
 from ..task import TaskSpec
-from .common import now
 
 __all__ = ["run_lifecycle", "LifecycleSummary"]
 
@@ -35,8 +35,8 @@ def run_lifecycle(task: TaskSpec, *, out_dir: str | Path | None = None, backend:
                   train_kwargs: dict | None = None) -> LifecycleSummary:
     """Run the whole loop once; the summary (also in out_dir/lifecycle.json) says how far it got."""
     from ..runner import CheckOptions, apply_overrides, check_task
-    out = Path(out_dir) if out_dir else task.base_dir / "runs" / task.slug / "lifecycle"
-    summary = LifecycleSummary(task=task.name, started_at=now())
+    out = Path(out_dir) if out_dir else default_out_dir(task, "lifecycle")
+    summary = LifecycleSummary(task=task.name, started_at=utc_now())
     check_kwargs, train_kwargs = dict(check_kwargs or {}), dict(train_kwargs or {})
 
     def step(name: str, fn: Callable[[], dict]) -> dict | None:
@@ -59,28 +59,10 @@ def run_lifecycle(task: TaskSpec, *, out_dir: str | Path | None = None, backend:
         verdict, path = check_task(t, CheckOptions(out_dir=out / name, **check_kwargs, **opts))
         return {"status": verdict.status.value, "verdict": str(path)}
 
-    def grpo() -> dict:
-        if backend == "trl":
-            from .trl_backend import train_grpo_trl
-            res = train_grpo_trl(task, out_dir=out / "grpo", **train_kwargs)
-        else:
-            from .grpo import train_grpo
-            res = train_grpo(task, out_dir=out / "grpo", **train_kwargs)
-        return {"checkpoint": str(res.checkpoint), "steps": res.steps}
-
-    def sft() -> dict:
-        if backend == "trl":
-            from .trl_backend import train_sft_trl
-            return {"checkpoint": str(train_sft_trl(task, out_dir=out / "sft"))}
-        from .sft import train_sft
-        res = train_sft(task, out_dir=out / "sft")
-        return {"checkpoint": str(res.checkpoint), "steps": res.steps, "eval_loss_before": res.eval_loss_before,
-                "eval_loss_after": res.eval_loss_after}
-
     try:
         first = step("check", lambda: check("check"))
         if first and first["status"] == Phase.GRPO_PHASE.value:
-            trained = step("grpo", grpo)
+            trained = step("grpo", lambda: _grpo(task, backend, out / "grpo", train_kwargs))
             first = trained and step("check_after_grpo", lambda: check("check_after_grpo", after_grpo=True))
             if first and first["status"] == Phase.GRPO_PHASE.value:
                 summary.outcome = ("still GRPO PHASE after GRPO: train more (`phasecheck train grpo`), then "
@@ -90,12 +72,34 @@ def run_lifecycle(task: TaskSpec, *, out_dir: str | Path | None = None, backend:
             summary.outcome = f"INCONCLUSIVE at {summary.steps[-1]['step']}: a blocking check errored; see {first['verdict']}"
             summary.exit_code = int(ExitCode.RUNTIME)
         if first and first["status"] == Phase.GRADUATED.value:
-            tuned = step("sft", sft)
+            tuned = step("sft", lambda: _sft(task, backend, out / "sft"))
             final = tuned and step("final_check", lambda: check("final_check", model=tuned["checkpoint"]))
             if final:
                 summary.outcome = f"done: SFT checkpoint {tuned['checkpoint']}; final verdict {final['status']}"
     finally:
-        summary.finished_at = now()
+        summary.finished_at = utc_now()
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "lifecycle.json", json.dumps(summary.to_json(), indent=2, default=str) + "\n")
     return summary
+
+
+def _grpo(task: TaskSpec, backend: str, out_dir: Path, train_kwargs: dict) -> dict:
+    """The lifecycle's GRPO step on the chosen backend -> what its summary line records."""
+    if backend == "trl":
+        from .trl_backend import train_grpo_trl
+        res = train_grpo_trl(task, out_dir=out_dir, **train_kwargs)
+    else:
+        from .grpo import train_grpo
+        res = train_grpo(task, out_dir=out_dir, **train_kwargs)
+    return {"checkpoint": str(res.checkpoint), "steps": res.steps}
+
+
+def _sft(task: TaskSpec, backend: str, out_dir: Path) -> dict:
+    """The lifecycle's SFT step on the chosen backend -> what its summary line records."""
+    if backend == "trl":
+        from .trl_backend import train_sft_trl
+        return {"checkpoint": str(train_sft_trl(task, out_dir=out_dir))}
+    from .sft import train_sft
+    res = train_sft(task, out_dir=out_dir)
+    return {"checkpoint": str(res.checkpoint), "steps": res.steps, "eval_loss_before": res.eval_loss_before,
+            "eval_loss_after": res.eval_loss_after}

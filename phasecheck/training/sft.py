@@ -2,6 +2,7 @@
 labels masked by the attention mask (pad may equal eos), and a held-out split for eval loss."""
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable
@@ -13,11 +14,11 @@ from ..errors import ConfigError, DataError
 from ..jsonl import json_lines
 from ..names import Artifact
 from ..results import load_verdict
-from ..state import newest_run, newest_verdict, record_run
-from ..task import TaskSpec
-from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
-from .common import MetricsLog, Policy, apply_lora, default_out_dir, load_policy, now, pad_right
+from ..state import newest_run, newest_verdict
+from ..task import SFTSpec, TaskSpec
+from .common import pad_right
 from .gate import GateDecision, check_gate, current_fingerprint
+from .run import begin_run, step_batches, steps_to_run
 
 __all__ = ["train_sft", "SFTResult", "validated_set_path", "read_validated", "encode_pairs", "sft_start_model"]
 
@@ -164,59 +165,28 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
 
     spec = task.training.sft.model_copy(update=overrides)
     allowed = gate_sft(task, model=model, force=force, on_warning=on_warning)
-    start, current, gate = allowed.model, allowed.fingerprint, allowed.gate
     data_path = Path(validated) if validated else validated_set_path(task)
     rows = read_validated(data_path)
-    out_dir = Path(out_dir) if out_dir else default_out_dir(task, "sft")
-    torch.manual_seed(spec.seed)
-
-    if resume:
-        net_, tok_, meta, is_lora = load_trainable(resume, device=device)
-        policy = Policy(net_, tok_, meta["base_model"], meta.get("base_identity"), lora=is_lora)
-    else:
-        policy = load_policy(start, device=device)
-        if spec.lora is not None:
-            apply_lora(policy, spec.lora)
+    run, policy = begin_run(task, "sft", allowed.gate, out_dir=out_dir, config=spec.model_dump(mode="json"),
+                            model=allowed.model, lora=spec.lora, resume=resume, seed=spec.seed, device=device,
+                            fingerprint=allowed.fingerprint, validated_set=str(data_path), start_model=allowed.model)
     net, tok = policy.model, policy.tokenizer
     net.eval()         # dropout off; the tiny-step regime gains nothing from it
     dev = next(net.parameters()).device
     rng = random.Random(spec.seed)
-    order = list(range(len(rows)))
-    rng.shuffle(order)
-    n_eval = min(len(rows) - 1, math.ceil(len(rows) * spec.eval_fraction)) if spec.eval_fraction > 0 else 0
-    held = encode_pairs(tok, [rows[i] for i in order[:n_eval]], system_prompt=task.sampling.system_prompt,
-                        max_length=spec.max_length)
-    train = encode_pairs(tok, [rows[i] for i in order[n_eval:]], system_prompt=task.sampling.system_prompt,
-                         max_length=spec.max_length)
+    held, train = _split(rows, rng, tok, spec, task.sampling.system_prompt)
     if not train:
         raise DataError(f"{data_path}: no trainable rows (every prompt fills max_length={spec.max_length})")
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.0, foreach=True)
-    start_step = 0
-    if resume:
-        start_step = resume_optimizer(resume, opt)
+    start_step = run.restore(opt)
     per_epoch = math.ceil(len(train) / spec.batch_size)
-    total = max(1, math.ceil(spec.epochs * per_epoch))
-    if max_steps is not None:
-        total = min(total, start_step + max_steps)
-    batches: list[list[int]] = []
-    while len(batches) < total:
-        epoch = list(range(len(train)))
-        rng.shuffle(epoch)
-        batches += [epoch[i:i + spec.batch_size] for i in range(0, len(epoch), spec.batch_size)]
-    log = MetricsLog(out_dir / "metrics.jsonl", on_step)
-    eval_before = _eval_loss(net, held, tok.pad_token_id, spec.batch_size, dev)
+    total = steps_to_run(max(1, math.ceil(spec.epochs * per_epoch)), start_step, max_steps)
+    batches = step_batches(rng, len(train), spec.batch_size, total, across_epochs=False)
+    log = run.metrics(on_step)
+    eval_loss = functools.partial(_eval_loss, net, held, tok.pad_token_id, spec.batch_size, dev)
+    eval_before = eval_loss()
     log.write({"step": start_step, "eval_loss": eval_before, "total_steps": total})
-
-    def save(step: int, interrupted: bool = False) -> Path:
-        meta = {"kind": "sft", "task": task.name, "task_file": str(task.source) if task.source else None,
-                "fingerprint": current.model_dump(mode="json"), "verdict": gate.record(), "forced": gate.forced,
-                "config": spec.model_dump(mode="json"), "validated_set": str(data_path),
-                "created_at": now(), "interrupted": interrupted, "start_model": str(start)}
-        path = save_checkpoint(policy, out_dir, step=step, meta=meta, optimizer=opt)
-        record_run(task, kind="sft", path=path, step=step, created_at=meta["created_at"], forced=gate.forced)
-        return path
-
     losses: list[float] = []
     step = start_step
     try:
@@ -230,13 +200,24 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
             line = {"step": step + 1, "total_steps": total, "loss": losses[-1], "tokens": n,
                     "grad_norm": float(grad_norm), "lr": spec.learning_rate}
             if (step + 1) % per_epoch == 0 and step + 1 < total:
-                line["eval_loss"] = _eval_loss(net, held, tok.pad_token_id, spec.batch_size, dev)
+                line["eval_loss"] = eval_loss()
             log.write(line)
     except KeyboardInterrupt:
-        from .grpo import _Interrupted
-        raise _Interrupted(save(step, interrupted=True)) from None
-    eval_after = _eval_loss(net, held, tok.pad_token_id, spec.batch_size, dev)
+        raise run.interrupted(policy, step, opt) from None
+    eval_after = eval_loss()
     log.write({"step": total, "eval_loss": eval_after, "total_steps": total})
-    path = save(total)
+    path = run.save(policy, total, opt, interrupted=False)
     return SFTResult(path, total, log.path, eval_before, eval_after, losses[0] if losses else math.nan,
-                     losses[-1] if losses else math.nan, gate)
+                     losses[-1] if losses else math.nan, allowed.gate)
+
+
+def _split(rows: list[dict], rng: random.Random, tok, spec: SFTSpec, system_prompt: str | None):
+    """(held-out, train) encoded pairs: a shuffled eval_fraction of the rows (at least one row left to train)."""
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    n_eval = min(len(rows) - 1, math.ceil(len(rows) * spec.eval_fraction)) if spec.eval_fraction > 0 else 0
+    held = encode_pairs(tok, [rows[i] for i in order[:n_eval]], system_prompt=system_prompt,
+                        max_length=spec.max_length)
+    train = encode_pairs(tok, [rows[i] for i in order[n_eval:]], system_prompt=system_prompt,
+                         max_length=spec.max_length)
+    return held, train

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..names import Metric
-from ..state import record_run
 from ..task import TaskSpec
-from .checkpoint import save_checkpoint
-from .common import MetricsLog, Policy, default_out_dir, now, task_examples
+from .common import Policy, load_policy, lora_config, task_examples
 from .gate import check_gate
-from .grpo import GRPOResult, _fingerprint, resolve_grpo
+from .grpo import GRPOResult, resolve_grpo
+from .run import begin_run
 
 __all__ = ["trl_grpo_config", "build_grpo_trainer", "train_grpo_trl", "train_sft_trl", "accepted_kwargs"]
 
@@ -111,31 +111,23 @@ def _dataset(task: TaskSpec, tokenizer, examples: list):
 
 def build_grpo_trainer(task: TaskSpec, *, out_dir: Path, model: str | None = None, max_steps: int | None = None,
                        reward_func: Callable | None = None, examples: list | None = None, use_vllm: bool = False,
-                       **overrides: Any):
-    """A ready GRPOTrainer for the task -> (trainer, settings, dropped config keys)."""
-    import torch
-    from peft import LoraConfig
+                       policy: Policy | None = None, **overrides: Any):
+    """A ready GRPOTrainer for the task -> (trainer, settings, dropped config keys). It trains `policy`'s
+    model (LoRA added by TRL), by default `model` or the task's, loaded here."""
     from trl import GRPOTrainer
-
-    from ..sampling.models import load_model, resolve_model
-    resolved = resolve_model(str(model or task.model))
-    net, tok = load_model(resolved, dtype=torch.float32)
+    policy = policy or load_policy(model or task.model)
     config, dropped, cfg = trl_grpo_config(task, out_dir, max_steps=max_steps, use_vllm=use_vllm, **overrides)
     if reward_func is None:
         from ..grading import as_reward_func
         reward_func = as_reward_func(task)
     examples = list(examples) if examples is not None else task_examples(task)
-    peft_config = None
-    if cfg.lora is not None:
-        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                                 target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    tok = policy.tokenizer
     tok.padding_side = "left"
-    trainer = GRPOTrainer(model=net, reward_funcs=[reward_func], args=config,
+    trainer = GRPOTrainer(model=policy.model, reward_funcs=[reward_func], args=config,
                           train_dataset=_dataset(task, tok, examples), processing_class=tok,
-                          peft_config=peft_config)
+                          peft_config=lora_config(cfg.lora) if cfg.lora is not None else None)
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)       # our metrics.jsonl and progress bar report instead
-    trainer._phasecheck = (resolved, cfg)
     return trainer, cfg, dropped
 
 
@@ -145,13 +137,12 @@ def train_grpo_trl(task: TaskSpec, *, out_dir: str | Path | None = None, model: 
                    **overrides: Any) -> GRPOResult:
     """GRPO through TRL; writes metrics.jsonl and a phasecheck checkpoint like the builtin loop."""
     gate = check_gate(task, "grpo")
-    out_dir = Path(out_dir) if out_dir else default_out_dir(task, "grpo")
-    trainer, cfg, dropped = build_grpo_trainer(task, out_dir=out_dir, model=model, max_steps=max_steps,
-                                               reward_func=reward_func, examples=examples, use_vllm=use_vllm,
-                                               **overrides)
-    resolved, _ = trainer._phasecheck
+    run, policy = begin_run(task, "grpo", gate, out_dir=out_dir, config=resolve_grpo(task, **overrides).to_json(),
+                            model=model or task.model, backend="trl")
+    trainer, cfg, dropped = build_grpo_trainer(task, out_dir=run.out_dir, max_steps=max_steps, reward_func=reward_func,
+                                               examples=examples, use_vllm=use_vllm, policy=policy, **overrides)
     trainer.train()
-    log = MetricsLog(out_dir / "metrics.jsonl", on_step)
+    log = run.metrics(on_step)
     for entry in trainer.state.log_history:
         if "step" in entry and any(k in entry for k in _METRIC_NAMES):
             line = {"step": entry["step"], "backend": "trl"}
@@ -161,16 +152,12 @@ def train_grpo_trl(task: TaskSpec, *, out_dir: str | Path | None = None, model: 
                 line["reward_func_mean"] = acc[0]
             log.write(line)
     steps = int(trainer.state.global_step)
-    policy = Policy(trainer.model, trainer.processing_class, str(resolved.path), resolved.identity,
-                    lora=cfg.lora is not None)
-    meta = {"kind": "grpo", "backend": "trl", "task": task.name, "fingerprint": _fingerprint(task, resolved.identity),
-            "verdict": gate.record(), "config": cfg.to_json(), "trl_dropped_keys": dropped, "created_at": now()}
+    extra: dict[str, Any] = {"trl_dropped_keys": dropped}
     stats = getattr(trainer.reward_funcs[0], "stats", None)
     if stats is not None:              # None rewards (could not judge) are counted in the checkpoint, not lost
-        meta["rewards"] = stats.as_dict()
-    path = save_checkpoint(policy, out_dir, step=steps, meta=meta, optimizer=trainer.optimizer)
-    record_run(task, kind="grpo", path=path, step=steps, created_at=meta["created_at"], backend="trl")
-    return GRPOResult(path, steps, log.path)
+        extra["rewards"] = stats.as_dict()
+    trained = replace(policy, model=trainer.model, tokenizer=trainer.processing_class, lora=cfg.lora is not None)
+    return GRPOResult(run.save(trained, steps, trainer.optimizer, **extra), steps, log.path)
 
 
 def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None = None,
@@ -179,25 +166,24 @@ def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | 
     """SFT through TRL's SFTTrainer on the validated set (prompt/completion rows: completion-only loss)."""
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     from ..sampling.base import render_prompt
-    from ..sampling.models import load_model, resolve_model
     from .sft import gate_sft, read_validated, validated_set_path
     spec = task.training.sft
     allowed = gate_sft(task, model=model, force=force, on_warning=on_warning)
-    start, current, gate = allowed.model, allowed.fingerprint, allowed.gate
-    out_dir = Path(out_dir) if out_dir else default_out_dir(task, "sft")
-    resolved = resolve_model(str(start))
-    net, tok = load_model(resolved, dtype=torch.float32)
+    run, policy = begin_run(task, "sft", allowed.gate, out_dir=out_dir, config=spec.model_dump(mode="json"),
+                            model=allowed.model, fingerprint=allowed.fingerprint, backend="trl",
+                            start_model=allowed.model)
+    tok = policy.tokenizer
     tok.padding_side = "right"
     rows = read_validated(Path(validated) if validated else validated_set_path(task))
     data = Dataset.from_list([{"prompt": render_prompt(tok, r["prompt"], task.sampling.system_prompt),
                                "completion": r["completion"] + (tok.eos_token or "")} for r in rows])
     split = data.train_test_split(test_size=spec.eval_fraction, seed=spec.seed) if spec.eval_fraction and len(data) > 1 else None
     cpu = not torch.cuda.is_available()
-    wanted = {"output_dir": str(out_dir / "trl"), "num_train_epochs": spec.epochs, "learning_rate": spec.learning_rate,
+    wanted = {"output_dir": str(run.out_dir / "trl"), "num_train_epochs": spec.epochs,
+              "learning_rate": spec.learning_rate,
               "per_device_train_batch_size": spec.batch_size, "max_length": spec.max_length,
               "completion_only_loss": True, "packing": False, "lr_scheduler_type": "constant", "warmup_steps": 0,
               "weight_decay": 0.0, "max_grad_norm": 1.0, "max_steps": max_steps if max_steps is not None else -1,
@@ -206,24 +192,14 @@ def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | 
               "eval_strategy": "epoch" if split else "no", "gradient_checkpointing": False, "disable_tqdm": True,
               "dataloader_pin_memory": not cpu}
     kwargs, dropped = accepted_kwargs(SFTConfig, wanted)
-    peft_config = None
-    if spec.lora is not None:
-        peft_config = LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout,
-                                 target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
-    trainer = SFTTrainer(model=net, args=SFTConfig(**kwargs), train_dataset=split["train"] if split else data,
-                         eval_dataset=split["test"] if split else None, processing_class=tok, peft_config=peft_config)
+    trainer = SFTTrainer(model=policy.model, args=SFTConfig(**kwargs), train_dataset=split["train"] if split else data,
+                         eval_dataset=split["test"] if split else None, processing_class=tok,
+                         peft_config=lora_config(spec.lora) if spec.lora is not None else None)
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)
     trainer.train()
-    log = MetricsLog(out_dir / "metrics.jsonl")
+    log = run.metrics()
     for entry in trainer.state.log_history:
         log.write({"backend": "trl", **{k: v for k, v in entry.items() if isinstance(v, (int, float))}})
-    steps = int(trainer.state.global_step)
-    policy = Policy(trainer.model, tok, str(resolved.path), resolved.identity, lora=spec.lora is not None)
-    meta = {"kind": "sft", "backend": "trl", "task": task.name, "fingerprint": current.model_dump(mode="json"),
-            "verdict": gate.record(), "forced": gate.forced, "config": spec.model_dump(mode="json"),
-            "trl_dropped_keys": dropped, "created_at": now(), "start_model": str(start)}
-    path = save_checkpoint(policy, out_dir, step=steps, meta=meta, optimizer=trainer.optimizer)
-    record_run(task, kind="sft", path=path, step=steps, created_at=meta["created_at"], forced=gate.forced)
-    return path
-
+    trained = replace(policy, model=trainer.model, lora=spec.lora is not None)
+    return run.save(trained, int(trainer.state.global_step), trainer.optimizer, trl_dropped_keys=dropped)
