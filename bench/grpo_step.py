@@ -7,6 +7,7 @@ Each round trains `steps` steps with each backend, in alternating order (builtin
 rounds, TRL first in even ones), so a slow phase of a shared machine lands on both. A round's first
 step of each backend is warm-up and not counted. Prints JSON with the median seconds per optimiser
 step of each over all rounds, the per-round medians and the speedup."""
+
 from __future__ import annotations
 
 import argparse
@@ -43,6 +44,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 suits a tiny model on a shared CPU)")
     args = ap.parse_args()
     import torch
+
     torch.set_num_threads(args.threads)
     root = Path(tempfile.mkdtemp(prefix="grpo-step-"))
     prompts = [f"What is {i % 10} + {i // 10} ?" for i in range(args.prompts * args.steps)]
@@ -91,23 +93,43 @@ def main() -> None:
             got[name] = times[1:]
         builtin += got["builtin"]
         trl_times += got["trl"]
-        rounds.append({"first": order[0], "builtin_step_s_median": round(statistics.median(got["builtin"]), 4),
-                       "trl_step_s_median": round(statistics.median(got["trl"]), 4)})
+        rounds.append(
+            {
+                "first": order[0],
+                "builtin_step_s_median": round(statistics.median(got["builtin"]), 4),
+                "trl_step_s_median": round(statistics.median(got["trl"]), 4),
+            }
+        )
     b, t = statistics.median(builtin), statistics.median(trl_times)
     import trl
-    print(json.dumps({
-        "device": "cuda" if torch.cuda.is_available() else "cpu", "torch_threads": torch.get_num_threads(),
-        "model": "tiny 2-layer Llama (hidden 32), LoRA r=4 alpha=8, beta=0.2 (conservative preset)",
-        "group_size": args.group_size, "prompts_per_step": args.prompts, "max_new_tokens": args.max_new_tokens,
-        "steps_per_round": args.steps, "rounds": rounds, "steps_counted": {"builtin": len(builtin), "trl": len(trl_times)},
-        "builtin_step_s_median": round(b, 4), "trl_step_s_median": round(t, 4), "speedup": round(t / b, 2),
-        "builtin_step_s_min": round(min(builtin), 4), "trl_step_s_min": round(min(trl_times), 4),
-        "builtin_gen_s_median": round(statistics.median(x["gen_s"] for x in lines), 4),
-        "builtin_mean_completion_tokens": round(statistics.mean(x["completion_length"] for x in lines), 2),
-        "trl_mean_completion_tokens": round(statistics.mean(trl_lengths), 2) if trl_lengths else None,
-        "trl_version": trl.__version__, "trl_dropped_config_keys": sorted(dropped),
-        "command": "python bench/grpo_step.py " + " ".join(sys.argv[1:]),
-    }, indent=2))
+
+    print(
+        json.dumps(
+            {
+                "device": "cuda" if torch.cuda.is_available() else "cpu",
+                "torch_threads": torch.get_num_threads(),
+                "model": "tiny 2-layer Llama (hidden 32), LoRA r=4 alpha=8, beta=0.2 (conservative preset)",
+                "group_size": args.group_size,
+                "prompts_per_step": args.prompts,
+                "max_new_tokens": args.max_new_tokens,
+                "steps_per_round": args.steps,
+                "rounds": rounds,
+                "steps_counted": {"builtin": len(builtin), "trl": len(trl_times)},
+                "builtin_step_s_median": round(b, 4),
+                "trl_step_s_median": round(t, 4),
+                "speedup": round(t / b, 2),
+                "builtin_step_s_min": round(min(builtin), 4),
+                "trl_step_s_min": round(min(trl_times), 4),
+                "builtin_gen_s_median": round(statistics.median(x["gen_s"] for x in lines), 4),
+                "builtin_mean_completion_tokens": round(statistics.mean(x["completion_length"] for x in lines), 2),
+                "trl_mean_completion_tokens": round(statistics.mean(trl_lengths), 2) if trl_lengths else None,
+                "trl_version": trl.__version__,
+                "trl_dropped_config_keys": sorted(dropped),
+                "command": "python bench/grpo_step.py " + " ".join(sys.argv[1:]),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 
 Prints JSON: accuracy before and after (fresh samples, n per prompt, graded by the task's Grader),
 steps, seconds, and the command."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ def accuracy(task, model, tok, examples, n: int, seed: int) -> float:
     from phasecheck.grading import Grader
     from phasecheck.sampling.base import render_prompt
     from phasecheck.sampling.hf import generate
+
     texts = [render_prompt(tok, ex.prompt, None) for ex in examples]
     gens = generate(model, tok, texts, n=n, seeds=seed, temperature=1.0, top_p=1.0, max_new_tokens=8)
     with Grader(task) as grader:
@@ -50,6 +52,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     import torch
+
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     root = Path(args.out or tempfile.mkdtemp(prefix="grpo-toy-"))
     prompts = [f"What is {a} + {b} ?" for a in range(4) for b in range(4)]
@@ -68,14 +71,25 @@ def main() -> None:
     model, tok, _ = load_checkpoint_model(res.checkpoint)
     after = accuracy(task, model, tok, examples, n=16, seed=12345)
     lines = [row for _, row in json_lines(res.metrics)]
-    print(json.dumps({
-        "toy": "reward 1 when the completion contains a digit (regex verifier), tiny 2-layer Llama from scratch",
-        "accuracy_before": round(before, 4), "accuracy_after": round(after, 4), "steps": res.steps,
-        "train_seconds": round(seconds, 1), "train_reward_first_step": lines[0]["reward_mean"],
-        "train_reward_last_step": lines[-1]["reward_mean"], "group_size": 8, "prompts_per_step": 8,
-        "eval_samples": len(examples) * 16, "checkpoint": str(res.checkpoint),
-        "command": "python bench/grpo_toy.py " + " ".join(sys.argv[1:]),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "toy": "reward 1 when the completion contains a digit (regex verifier), tiny 2-layer Llama from scratch",
+                "accuracy_before": round(before, 4),
+                "accuracy_after": round(after, 4),
+                "steps": res.steps,
+                "train_seconds": round(seconds, 1),
+                "train_reward_first_step": lines[0]["reward_mean"],
+                "train_reward_last_step": lines[-1]["reward_mean"],
+                "group_size": 8,
+                "prompts_per_step": 8,
+                "eval_samples": len(examples) * 16,
+                "checkpoint": str(res.checkpoint),
+                "command": "python bench/grpo_toy.py " + " ".join(sys.argv[1:]),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
    with the old Wilson-over-samples interval.
 3. GRPO on the same toy: the first step's frac_zero_std of `train grpo` (builtin) and TRL's logged
    frac_reward_zero_std, over `--grpo-seeds` training seeds, against the prediction."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ from _simulate import POPULATIONS, agreement_truth, draw_samples, reward_probs, 
 from _tiny import tiny_task  # noqa: E402
 
 PROMPT_COUNTS = (8, 16, 50, 200)
-DESIGNS = ((1, 4), (2, 2), (4, 1), (2, 8), (4, 4), (4, 16))      # (runs, n): R x n = 4, 16, 64
+DESIGNS = ((1, 4), (2, 2), (4, 1), (2, 8), (4, 4), (4, 16))  # (runs, n): R x n = 4, 16, 64
 GROUP_SIZES = (4, 8)
 TARGET = (0.93, 0.97)
 
@@ -48,6 +49,7 @@ def _agreement(correct):
 
 def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
     from phasecheck.stats import clustered_mean, clustered_proportion, wilson, zero_variance_share
+
     mu = pop.expect(lambda p: p)
     agree_truth = pop.expect(lambda p: agreement_truth(p, runs, n)) if runs > 1 else None
     zv_truth = {g: pop.expect(lambda p, g=g: zero_variance_truth(p, g)) for g in GROUP_SIZES}
@@ -59,6 +61,7 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
     def tally(name, ci_low, ci_high, truth):
         hits[name] = hits.get(name, 0) + (ci_low <= truth <= ci_high)
         widths.setdefault(name, []).append(ci_high - ci_low)
+
     for _ in range(reps):
         rates = pop.draw(rng, prompts)
         correct, reward = draw_samples(rng, rates, runs, n)
@@ -79,20 +82,29 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
             tally(f"zero_variance G={g}", zv.interval.low, zv.interval.high, zv_truth[g])
             zv_est[g].append(zv.interval.estimate)
             # The plug-in it replaces: per-reward-value frequencies to the power G.
-            plug[g].append(sum(sum((c / (runs * n)) ** g for c in _counts(v).values())
-                               for v in rewards.values()) / prompts)
-    out = {"population": pop.name, "prompts": prompts, "runs": runs, "n": n, "reps": reps,
-           "coverage": {k: round(v / reps, 4) for k, v in hits.items()},
-           "mean_width": {k: round(statistics.fmean(v), 4) for k, v in widths.items()}}
-    out["zero_variance_bias"] = {f"G={g}": round(statistics.fmean(zv_est[g]) - zv_truth[g], 4)
-                                 for g in GROUP_SIZES if zv_est[g]}
+            plug[g].append(
+                sum(sum((c / (runs * n)) ** g for c in _counts(v).values()) for v in rewards.values()) / prompts
+            )
+    out = {
+        "population": pop.name,
+        "prompts": prompts,
+        "runs": runs,
+        "n": n,
+        "reps": reps,
+        "coverage": {k: round(v / reps, 4) for k, v in hits.items()},
+        "mean_width": {k: round(statistics.fmean(v), 4) for k, v in widths.items()},
+    }
+    out["zero_variance_bias"] = {
+        f"G={g}": round(statistics.fmean(zv_est[g]) - zv_truth[g], 4) for g in GROUP_SIZES if zv_est[g]
+    }
     # Monte Carlo standard error of that bias: how far from 0 it may sit by chance alone.
-    out["zero_variance_bias_se"] = {f"G={g}": round(statistics.stdev(zv_est[g]) / reps ** 0.5, 4)
-                                    for g in GROUP_SIZES if len(zv_est[g]) > 1}
-    out["zero_variance_exact_bias"] = {f"G={g}": exact_expectation(pop, runs * n, g) - zv_truth[g]
-                                       for g in GROUP_SIZES if runs * n >= g}
-    out["plug_in_bias"] = {f"G={g}": round(statistics.fmean(plug[g]) - zv_truth[g], 4)
-                           for g in GROUP_SIZES if plug[g]}
+    out["zero_variance_bias_se"] = {
+        f"G={g}": round(statistics.stdev(zv_est[g]) / reps**0.5, 4) for g in GROUP_SIZES if len(zv_est[g]) > 1
+    }
+    out["zero_variance_exact_bias"] = {
+        f"G={g}": exact_expectation(pop, runs * n, g) - zv_truth[g] for g in GROUP_SIZES if runs * n >= g
+    }
+    out["plug_in_bias"] = {f"G={g}": round(statistics.fmean(plug[g]) - zv_truth[g], 4) for g in GROUP_SIZES if plug[g]}
     return out
 
 
@@ -104,9 +116,11 @@ def exact_expectation(pop, m: int, g: int) -> float:
     import numpy as np
 
     from phasecheck.stats import equal_group_share
+
     values = list(reward_probs(0.5))
-    comps = np.array([(a, b, c, m - a - b - c) for a in range(m + 1) for b in range(m + 1 - a)
-                      for c in range(m + 1 - a - b)])
+    comps = np.array(
+        [(a, b, c, m - a - b - c) for a in range(m + 1) for b in range(m + 1 - a) for c in range(m + 1 - a - b)]
+    )
     est = np.array([equal_group_share({v: int(n) for v, n in zip(values, comp) if n}, m, g) for comp in comps])
     log_coef = math.lgamma(m + 1) - np.vectorize(math.lgamma)(comps + 1.0).sum(axis=1)
 
@@ -116,16 +130,19 @@ def exact_expectation(pop, m: int, g: int) -> float:
         impossible = ((comps > 0) & (probs == 0)).any(axis=1)
         logp = (comps * np.log(np.where(probs > 0, probs, 1.0))).sum(axis=1)
         return float((est * np.exp(log_coef + logp) * ~impossible).sum())
+
     return pop.expect(per_rate)
 
 
 def _counts(values):
     from phasecheck.stats import reward_classes
+
     return reward_classes(values)
 
 
 def simulate(reps: int, seed: int) -> dict:
     import numpy as np
+
     rng = np.random.default_rng(seed)
     cells = [_cell(rng, pop, k, r, n, reps) for pop in POPULATIONS for k in PROMPT_COUNTS for r, n in DESIGNS]
     summary: dict[str, dict] = {}
@@ -134,29 +151,54 @@ def simulate(reps: int, seed: int) -> dict:
         vals = [v for v, _ in cov]
         big = [v for v, c in cov if c["prompts"] >= 50]
         # The price of coverage: the median over cells of a cell's mean width, overall and by prompts drawn.
-        width = {k: round(statistics.median(c["mean_width"][name] for _, c in cov if c["prompts"] == k), 4)
-                 for k in PROMPT_COUNTS}
-        summary[name] = {"cells": len(vals), "min": min(vals), "median": statistics.median(vals), "max": max(vals),
-                         "median_width": round(statistics.median(c["mean_width"][name] for _, c in cov), 4),
-                         "median_width_by_prompts": width,
-                         "in_target": sum(TARGET[0] <= v <= TARGET[1] for v in vals),
-                         "median_at_50_prompts_or_more": statistics.median(big) if big else None,
-                         "below_target": [f"{c['population']}, {c['prompts']} prompts, R={c['runs']} n={c['n']}: {v}"
-                                          for v, c in cov if v < TARGET[0]]}
+        width = {
+            k: round(statistics.median(c["mean_width"][name] for _, c in cov if c["prompts"] == k), 4)
+            for k in PROMPT_COUNTS
+        }
+        summary[name] = {
+            "cells": len(vals),
+            "min": min(vals),
+            "median": statistics.median(vals),
+            "max": max(vals),
+            "median_width": round(statistics.median(c["mean_width"][name] for _, c in cov), 4),
+            "median_width_by_prompts": width,
+            "in_target": sum(TARGET[0] <= v <= TARGET[1] for v in vals),
+            "median_at_50_prompts_or_more": statistics.median(big) if big else None,
+            "below_target": [
+                f"{c['population']}, {c['prompts']} prompts, R={c['runs']} n={c['n']}: {v}"
+                for v, c in cov
+                if v < TARGET[0]
+            ],
+        }
     biases = [abs(b) for c in cells for b in c["zero_variance_bias"].values()]
-    z = [abs(b) / c["zero_variance_bias_se"][k] for c in cells for k, b in c["zero_variance_bias"].items()
-         if c["zero_variance_bias_se"].get(k)]
+    z = [
+        abs(b) / c["zero_variance_bias_se"][k]
+        for c in cells
+        for k, b in c["zero_variance_bias"].items()
+        if c["zero_variance_bias_se"].get(k)
+    ]
     plug = [b for c in cells for b in c["plug_in_bias"].values()]
-    return {"target_coverage": list(TARGET), "coverage_summary": summary,
-            "zero_variance_bias": {"max_abs": max(biases), "mean_abs": round(statistics.fmean(biases), 4),
-                                   "target_max_abs": 0.01, "monte_carlo_reps": reps,
-                                   "max_abs_in_monte_carlo_se": round(max(z), 2),
-                                   "cells_beyond_2_se": sum(v > 2 for v in z), "cells": len(z)},
-            "zero_variance_exact_bias": {"max_abs": max(abs(b) for c in cells for b in c["zero_variance_exact_bias"].values()),
-                                         "target_max_abs": 0.01, "cells": sum(len(c["zero_variance_exact_bias"]) for c in cells),
-                                         "how": "our estimator on every multinomial outcome of m rewards, weighted exactly"},
-            "plug_in_bias": {"mean": round(statistics.fmean(plug), 4), "max": max(plug)},
-            "cells": cells}
+    return {
+        "target_coverage": list(TARGET),
+        "coverage_summary": summary,
+        "zero_variance_bias": {
+            "max_abs": max(biases),
+            "mean_abs": round(statistics.fmean(biases), 4),
+            "target_max_abs": 0.01,
+            "monte_carlo_reps": reps,
+            "max_abs_in_monte_carlo_se": round(max(z), 2),
+            "cells_beyond_2_se": sum(v > 2 for v in z),
+            "cells": len(z),
+        },
+        "zero_variance_exact_bias": {
+            "max_abs": max(abs(b) for c in cells for b in c["zero_variance_exact_bias"].values()),
+            "target_max_abs": 0.01,
+            "cells": sum(len(c["zero_variance_exact_bias"]) for c in cells),
+            "how": "our estimator on every multinomial outcome of m rewards, weighted exactly",
+        },
+        "plug_in_bias": {"mean": round(statistics.fmean(plug), 4), "max": max(plug)},
+        "cells": cells,
+    }
 
 
 TOY = """\
@@ -180,6 +222,7 @@ def _toy_truth(task, examples, per_prompt: int):
     from phasecheck.sampling.hf import generate
     from phasecheck.sampling.models import load_model, resolve_model
     from phasecheck.stats import zero_variance_share
+
     model, tok = load_model(resolve_model(task.model))
     texts = [render_prompt(tok, ex.prompt, None) for ex in examples]
     # One seed block per prompt far from any task seed's blocks; every sample its own stream.
@@ -189,7 +232,7 @@ def _toy_truth(task, examples, per_prompt: int):
         grades = grader.grade_many([(g.text, ex) for ex, row in zip(examples, gens) for g in row])
     rates, rewards = {}, {}
     for j, ex in enumerate(examples):
-        mine = grades[j * per_prompt:(j + 1) * per_prompt]
+        mine = grades[j * per_prompt : (j + 1) * per_prompt]
         rates[ex.id] = sum(g.correct is True for g in mine) / per_prompt
         rewards[ex.id] = [g.reward for g in mine]
     zv = zero_variance_share(rewards, 8)
@@ -207,6 +250,7 @@ def toy(blocks: int, root: Path) -> dict:
     from phasecheck.sampling.hf import generate
     from phasecheck.stats import wilson
     from phasecheck.training.common import task_examples
+
     task, _ = tiny_task(root, TOY, PROMPTS, seed=1, train_seed=0)
     examples = task_examples(task)
     rates, zv_truth, (model, tok, texts) = _toy_truth(task, examples, 1024)
@@ -219,19 +263,38 @@ def toy(blocks: int, root: Path) -> dict:
         bm = BaseModel().run(ev, BaseModel.Params()).metrics
         st = Stability().run(ev, Stability.Params()).metrics
         gr = GrpoReadiness().run(ev, GrpoReadiness.Params()).metrics
-        new.append({"run_ci": bm["per_run_accuracy_ci"], "runs": bm["per_run_accuracy"], "acc": bm["pass_at_1"],
-                    "acc_ci": st["accuracy_ci"], "zv": gr["zero_variance_share"], "zv_ci": gr["zero_variance_ci"]})
+        new.append(
+            {
+                "run_ci": bm["per_run_accuracy_ci"],
+                "runs": bm["per_run_accuracy"],
+                "acc": bm["pass_at_1"],
+                "acc_ci": st["accuracy_ci"],
+                "zv": gr["zero_variance_share"],
+                "zv_ci": gr["zero_variance_ci"],
+            }
+        )
         # The old plan: sample i of run r used seed + r*n + i for every prompt.
         samples = []
         for r in range(4):
-            gens = generate(model, tok, texts, n=4, seeds=[b * 16 + r * 4] * len(texts), temperature=1.0, top_p=1.0,
-                            max_new_tokens=8)
-            samples += [Sample(example_id=ex.id, run=r, index=k, seed=b * 16 + r * 4 + k, completion=g.text)
-                        for ex, row in zip(examples, gens) for k, g in enumerate(row)]
+            gens = generate(
+                model,
+                tok,
+                texts,
+                n=4,
+                seeds=[b * 16 + r * 4] * len(texts),
+                temperature=1.0,
+                top_p=1.0,
+                max_new_tokens=8,
+            )
+            samples += [
+                Sample(example_id=ex.id, run=r, index=k, seed=b * 16 + r * 4 + k, completion=g.text)
+                for ex, row in zip(examples, gens)
+                for k, g in enumerate(row)
+            ]
         by_id = {ex.id: ex for ex in examples}
         with Grader(task) as grader:
             ok = [g.correct is True for g in grader.grade_many([(s.completion, by_id[s.example_id]) for s in samples])]
-        runs_old = [statistics.fmean(ok[r * 64:(r + 1) * 64]) for r in range(4)]
+        runs_old = [statistics.fmean(ok[r * 64 : (r + 1) * 64]) for r in range(4)]
         old.append({"acc": statistics.fmean(ok), "acc_ci": list(wilson(sum(ok), len(ok))), "runs": runs_old})
 
     def cover(rows, key):
@@ -241,27 +304,40 @@ def toy(blocks: int, root: Path) -> dict:
         # What the block-to-block spread of accuracy says the 256 samples were worth.
         var = statistics.variance([r["acc"] for r in rows])
         return round(truth * (1 - truth) / var, 1) if var > 0 else None
+
     runs_new = [a for r in new for a in r["runs"]]
     runs_old = [a for r in old for a in r["runs"]]
     zv = [r["zv"] for r in new]
     return {
         "model": "tiny 2-layer Llama (bench/_tiny.py, seed 1), digit-regex verifier, temperature 1.0, 8 tokens",
-        "prompts": len(examples), "design": "R=4 x n=4 per block", "blocks": blocks,
-        "true_pass_rate": round(truth, 4), "true_pass_rate_per_prompt_range": [min(rates.values()), max(rates.values())],
+        "prompts": len(examples),
+        "design": "R=4 x n=4 per block",
+        "blocks": blocks,
+        "true_pass_rate": round(truth, 4),
+        "true_pass_rate_per_prompt_range": [min(rates.values()), max(rates.values())],
         "truth_samples_per_prompt": 1024,
-        "new_seed_plan": {"pass_at_1_coverage": cover(new, "acc_ci"),
-                          "per_run_accuracy_coverage": round(statistics.fmean(
-                              lo <= truth <= hi for r in new for lo, hi in r["run_ci"]), 3),
-                          "effective_samples_of_256": eff_n(new),
-                          "per_run_accuracy_range": [min(runs_new), max(runs_new)],
-                          "zero_variance_G8": {"truth": round(zv_truth, 4), "mean_estimate": round(statistics.fmean(zv), 4),
-                                               "bias": round(statistics.fmean(zv) - zv_truth, 4),
-                                               "bias_se": round(statistics.stdev(zv) / len(zv) ** 0.5, 4),
-                                               "coverage": round(statistics.fmean(
-                                                   r["zv_ci"][0] <= zv_truth <= r["zv_ci"][1] for r in new), 3)}},
-        "old_seed_plan": {"wilson_coverage": cover(old, "acc_ci"), "effective_samples_of_256": eff_n(old),
-                          "per_run_accuracy_range": [min(runs_old), max(runs_old)]},
-        "task": task, "examples": examples,
+        "new_seed_plan": {
+            "pass_at_1_coverage": cover(new, "acc_ci"),
+            "per_run_accuracy_coverage": round(
+                statistics.fmean(lo <= truth <= hi for r in new for lo, hi in r["run_ci"]), 3
+            ),
+            "effective_samples_of_256": eff_n(new),
+            "per_run_accuracy_range": [min(runs_new), max(runs_new)],
+            "zero_variance_G8": {
+                "truth": round(zv_truth, 4),
+                "mean_estimate": round(statistics.fmean(zv), 4),
+                "bias": round(statistics.fmean(zv) - zv_truth, 4),
+                "bias_se": round(statistics.stdev(zv) / len(zv) ** 0.5, 4),
+                "coverage": round(statistics.fmean(r["zv_ci"][0] <= zv_truth <= r["zv_ci"][1] for r in new), 3),
+            },
+        },
+        "old_seed_plan": {
+            "wilson_coverage": cover(old, "acc_ci"),
+            "effective_samples_of_256": eff_n(old),
+            "per_run_accuracy_range": [min(runs_old), max(runs_old)],
+        },
+        "task": task,
+        "examples": examples,
     }
 
 
@@ -274,16 +350,28 @@ def grpo(task, examples, seeds: int, root: Path) -> dict:
     from phasecheck.stats import wilson
     from phasecheck.training.grpo import train_grpo
     from phasecheck.training.trl_backend import train_grpo_trl
+
     # The prediction from one ordinary check's worth of samples (R=4 x n=4, task seed 0).
     res = sample_task(task, examples, use_cache=False, progress=False)
     pred = GrpoReadiness().run(Evidence(task, examples=examples, samples=res.samples), GrpoReadiness.Params()).metrics
-    out = {"prediction": {"share": round(pred["zero_variance_share"], 4), "ci": [round(x, 4) for x in pred["zero_variance_ci"]],
-                          "group_size": pred["group_size"], "samples_per_prompt": 16}}
+    out = {
+        "prediction": {
+            "share": round(pred["zero_variance_share"], 4),
+            "ci": [round(x, 4) for x in pred["zero_variance_ci"]],
+            "group_size": pred["group_size"],
+            "samples_per_prompt": 16,
+        }
+    }
     for backend, fn in (("builtin", train_grpo), ("trl", train_grpo_trl)):
         zero, groups, per_seed, t0 = 0, 0, [], time.perf_counter()
         for s in range(seeds):
-            t = task.model_copy(update={"training": task.training.model_copy(update={
-                "grpo": task.training.grpo.model_copy(update={"seed": 100 + s})})})
+            t = task.model_copy(
+                update={
+                    "training": task.training.model_copy(
+                        update={"grpo": task.training.grpo.model_copy(update={"seed": 100 + s})}
+                    )
+                }
+            )
             result = fn(t, out_dir=root / f"{backend}-{s}", max_steps=1)
             first = next(row for _, row in json_lines(result.metrics))
             frac = first["frac_zero_std"]
@@ -291,10 +379,14 @@ def grpo(task, examples, seeds: int, root: Path) -> dict:
             zero += round(frac * 8)
             groups += 8
         lo, hi = wilson(zero, groups)
-        out[backend] = {"first_step_frac_zero_std": per_seed, "pooled": round(zero / groups, 4),
-                        "pooled_ci": [round(lo, 4), round(hi, 4)], "groups": groups,
-                        "agrees": lo <= pred["zero_variance_ci"][1] and pred["zero_variance_ci"][0] <= hi,
-                        "seconds": round(time.perf_counter() - t0, 1)}
+        out[backend] = {
+            "first_step_frac_zero_std": per_seed,
+            "pooled": round(zero / groups, 4),
+            "pooled_ci": [round(lo, 4), round(hi, 4)],
+            "groups": groups,
+            "agrees": lo <= pred["zero_variance_ci"][1] and pred["zero_variance_ci"][0] <= hi,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
     return out
 
 
@@ -311,6 +403,7 @@ def main() -> None:
     report = {} if args.skip_sim else {"simulated": simulate(args.reps, args.seed)}
     if not args.skip_toy:
         import torch
+
         torch.set_num_threads(min(2, os.cpu_count() or 1))
         root = Path(tempfile.mkdtemp(prefix="stat-coverage-"))
         t = toy(args.blocks, root)

@@ -1,6 +1,7 @@
 """Benchmark: our verifiers' grades against real labels (row agreement) and gold solutions' own answers.
 
 Usage: python bench/verify_agreement.py [--data DIR] [--limit N] [--workers 2] [--timeout 5]; prints JSON."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,21 @@ import time
 from collections import Counter
 from pathlib import Path
 
-SETS = {"gsm8k_test_model_solutions": ("numeric", "math"), "gsm8k_train_human": ("numeric", "math"),
-        "olympiadbench_human": ("math",)}
+SETS = {
+    "gsm8k_test_model_solutions": ("numeric", "math"),
+    "gsm8k_train_human": ("numeric", "math"),
+    "olympiadbench_human": ("math",),
+}
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?\d[\d.,e+-]*")
 
 
 def data_dir(given: str | None) -> Path:
-    for cand in [given, os.environ.get("PHASECHECK_REAL_DATA"), Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real",
-                 "/work/shared/data/real"]:
+    for cand in [
+        given,
+        os.environ.get("PHASECHECK_REAL_DATA"),
+        Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real",
+        "/work/shared/data/real",
+    ]:
         if cand and Path(cand, "gsm8k_train_human.jsonl").exists():
             return Path(cand)
     raise SystemExit("real data not found: pass --data DIR or set PHASECHECK_REAL_DATA")
@@ -35,8 +43,9 @@ def failure_class(grade, text: str) -> str:
     """Where the answer was read from, the outcome, and its detail with quoted/numeric parts blanked."""
     try:
         from phasecheck.grading.extract import final_answer
-        source = final_answer(text, 2000)[1]      # Math.Params().max_chars
-    except ImportError:                 # the code before final_answer existed
+
+        source = final_answer(text, 2000)[1]  # Math.Params().max_chars
+    except ImportError:  # the code before final_answer existed
         source = "whole"
     return f"{source} -> {grade.outcome.value}: {_QUOTED.sub('_', grade.detail)[:90]}"
 
@@ -45,29 +54,45 @@ def grade_rows(rows: list[dict], kind: str, workers: int, timeout: float):
     from phasecheck.grading import Grader
     from phasecheck.records import Example
     from phasecheck.task import TaskSpec
-    task = TaskSpec.model_validate({"name": "agreement", "grader": {
-        "verifier": {"kind": kind, "timeout": timeout}, "workers": workers}})
+
+    task = TaskSpec.model_validate(
+        {"name": "agreement", "grader": {"verifier": {"kind": kind, "timeout": timeout}, "workers": workers}}
+    )
     with Grader(task) as g:
         t = time.perf_counter()
-        grades = g.grade_many([(r["response"], Example(id=r["id"], prompt=r["question"], reference=r["answer"]))
-                               for r in rows])
+        grades = g.grade_many(
+            [(r["response"], Example(id=r["id"], prompt=r["question"], reference=r["answer"])) for r in rows]
+        )
         return grades, time.perf_counter() - t, g.pool.stats() if hasattr(g.pool, "stats") else {}
 
 
 def example(row: dict, grade) -> dict:
-    return {"id": row["id"], "reference": row["answer"], "answer": (grade.answer or "")[:80],
-            "outcome": grade.outcome.value, "detail": grade.detail[:120]}
+    return {
+        "id": row["id"],
+        "reference": row["answer"],
+        "answer": (grade.answer or "")[:80],
+        "outcome": grade.outcome.value,
+        "detail": grade.detail[:120],
+    }
 
 
 def labelled(rows: list[dict], kind: str, args) -> dict:
     grades, secs, pool = grade_rows(rows, kind, args.workers, args.timeout)
     pairs = [(g.correct is True, bool(r["is_correct"])) for g, r in zip(grades, rows)]
     misses = [example(r, g) for (ours, lab), g, r in zip(pairs, grades, rows) if ours != lab]
-    return {"rows": len(rows), "agree": len(rows) - len(misses), "agreement": round(1 - len(misses) / len(rows), 4),
-            "ours_correct": sum(o for o, _ in pairs), "labelled_correct": sum(lab for _, lab in pairs),
-            "false_correct": sum(o and not lab for o, lab in pairs), "false_wrong": sum(lab and not o for o, lab in pairs),
-            "outcomes": dict(Counter(g.outcome.value for g in grades)), "seconds": round(secs, 2), "pool": pool,
-            "disagreements": misses[:args.examples]}
+    return {
+        "rows": len(rows),
+        "agree": len(rows) - len(misses),
+        "agreement": round(1 - len(misses) / len(rows), 4),
+        "ours_correct": sum(o for o, _ in pairs),
+        "labelled_correct": sum(lab for _, lab in pairs),
+        "false_correct": sum(o and not lab for o, lab in pairs),
+        "false_wrong": sum(lab and not o for o, lab in pairs),
+        "outcomes": dict(Counter(g.outcome.value for g in grades)),
+        "seconds": round(secs, 2),
+        "pool": pool,
+        "disagreements": misses[: args.examples],
+    }
 
 
 def marker(text: str) -> str | None:
@@ -76,6 +101,7 @@ def marker(text: str) -> str | None:
     import re
 
     from phasecheck.grading.extract import answer_line, boxed_spans
+
     if boxed_spans(text):
         return "boxed"
     if answer_line(text):
@@ -99,12 +125,19 @@ def gold(rows: list[dict], kind: str, args) -> dict:
     for m in marks.values():
         m["pass_share"] = round(m["passing"] / m["rows"], 4)
         m["failure_classes"] = dict(m["failure_classes"].most_common())
-    return {"rows": len(rows), "references_read": len(readable), "passing": passed,
-            "pass_share": round(passed / len(readable), 4) if readable else None,
-            "unreadable_references": len(rows) - len(readable), "by_answer_marker": marks,
-            "outcomes": dict(Counter(g.outcome.value for g in grades)), "failure_classes": dict(fails.most_common()),
-            "seconds": round(secs, 2), "pool": pool,
-            "failures": [example(r, g) for g, r in readable if g.correct is not True][:args.examples]}
+    return {
+        "rows": len(rows),
+        "references_read": len(readable),
+        "passing": passed,
+        "pass_share": round(passed / len(readable), 4) if readable else None,
+        "unreadable_references": len(rows) - len(readable),
+        "by_answer_marker": marks,
+        "outcomes": dict(Counter(g.outcome.value for g in grades)),
+        "failure_classes": dict(fails.most_common()),
+        "seconds": round(secs, 2),
+        "pool": pool,
+        "failures": [example(r, g) for g, r in readable if g.correct is not True][: args.examples],
+    }
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 """phasecheck: is this domain still in its GRPO discovery phase, or has it graduated to SFT?"""
+
 from __future__ import annotations
 
 from .errors import ConfigError, DataError, EngineError, ExitCode, GateError, PhasecheckError, VerifierError
@@ -10,8 +11,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    "ConfigError", "DataError", "EngineError", "ExitCode", "GateError", "PhasecheckError", "VerifierError",
-    "Demonstration", "Example", "Grade", "Outcome", "Sample",
-    "CheckResult", "Finding", "Phase", "Status", "Verdict",
-    "TaskSpec", "find_task", "load_task",
+    "ConfigError",
+    "DataError",
+    "EngineError",
+    "ExitCode",
+    "GateError",
+    "PhasecheckError",
+    "VerifierError",
+    "Demonstration",
+    "Example",
+    "Grade",
+    "Outcome",
+    "Sample",
+    "CheckResult",
+    "Finding",
+    "Phase",
+    "Status",
+    "Verdict",
+    "TaskSpec",
+    "find_task",
+    "load_task",
 ]

@@ -1,4 +1,5 @@
 """`python -m phasecheck`."""
+
 from .cli import main
 
 main()

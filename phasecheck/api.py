@@ -20,6 +20,7 @@ not independent draws) and bound the share of the task a few prompts can miss; s
 Verifiers (`Verifier`), engines (`EngineBase`) and reporters (`Reporter`): see their docstrings.
 `examples/plugin/` is a distribution that adds a check this way; `phasecheck checks` lists what is installed.
 """
+
 from __future__ import annotations
 
 from .checks.base import Check, Condition, Measurement, Output, StrictParams, Unavailable
@@ -31,7 +32,30 @@ from .results import CheckResult, Finding, Status, Verdict
 from .sampling.base import EngineBase
 from .stats import Interval, clustered_mean, clustered_proportion
 
-__all__ = ["Check", "Condition", "Measurement", "Output", "StrictParams", "Unavailable", "EvidenceView",
-           "GradedSample", "GradedDemo", "Verifier", "Judgement", "EngineBase", "Reporter", "Example",
-           "Demonstration", "Sample", "Grade", "Outcome", "CheckResult", "Finding", "Status", "Verdict", "Interval",
-           "clustered_proportion", "clustered_mean"]
+__all__ = [
+    "Check",
+    "Condition",
+    "Measurement",
+    "Output",
+    "StrictParams",
+    "Unavailable",
+    "EvidenceView",
+    "GradedSample",
+    "GradedDemo",
+    "Verifier",
+    "Judgement",
+    "EngineBase",
+    "Reporter",
+    "Example",
+    "Demonstration",
+    "Sample",
+    "Grade",
+    "Outcome",
+    "CheckResult",
+    "Finding",
+    "Status",
+    "Verdict",
+    "Interval",
+    "clustered_proportion",
+    "clustered_mean",
+]

@@ -1,5 +1,6 @@
 """Atomic writes, the one way phasecheck writes a file others read (verdicts, reports, JSON lines, the
 sample cache): a temp file in the same directory, fsync, rename. A leaf: imports only the stdlib."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Formats (read in data_formats.py): JSONL, JSON (a list of objects, or one object per line), CSV/TSV,
 Parquet, and a saved `datasets` directory. Rows are 1-based; for JSONL the row number is the line number.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,16 @@ from .errors import DataError
 from .records import Demonstration, Example
 from .task import FieldMap, TaskSpec
 
-__all__ = ["Loaded", "iter_examples", "iter_demonstrations", "load_examples", "load_demonstrations",
-           "file_hash", "data_hashes", "SUPPORTED_FORMATS"]
+__all__ = [
+    "Loaded",
+    "iter_examples",
+    "iter_demonstrations",
+    "load_examples",
+    "load_demonstrations",
+    "file_hash",
+    "data_hashes",
+    "SUPPORTED_FORMATS",
+]
 
 T = TypeVar("T", bound=Example)
 OnBadRows = Literal["error", "skip"]
@@ -31,6 +40,7 @@ class _Bad(Exception):
 
 
 # --- rows -> records ---------------------------------------------------------------------------
+
 
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
@@ -52,17 +62,16 @@ def _check_prompt(col: str, value: Any) -> Any:
             raise _Bad(f"field {col!r} is an empty message list")
         for i, m in enumerate(value, 1):
             if not isinstance(m, dict):
-                raise _Bad(f"field {col!r}: message {i} is a {_kind(m)}, not a "
-                           "{\"role\": ..., \"content\": ...} object")
+                raise _Bad(f'field {col!r}: message {i} is a {_kind(m)}, not a {{"role": ..., "content": ...}} object')
             for key in ("role", "content"):
                 if key not in m:
                     raise _Bad(f"field {col!r}: message {i} has no {key!r}")
                 if not isinstance(m[key], str):
-                    raise _Bad(f"field {col!r}: message {i} {key!r} must be a string, "
-                               f"got {_kind(m[key])}")
+                    raise _Bad(f"field {col!r}: message {i} {key!r} must be a string, got {_kind(m[key])}")
         return value
-    raise _Bad(f"field {col!r} must be a string or a chat message list [{{\"role\": ..., \"content\": ...}}], "
-               f"got {_kind(value)}")
+    raise _Bad(
+        f'field {col!r} must be a string or a chat message list [{{"role": ..., "content": ...}}], got {_kind(value)}'
+    )
 
 
 def _builder(fields: FieldMap, cls: type, source: str) -> Callable[[Any, int], Any]:
@@ -94,17 +103,26 @@ def _builder(fields: FieldMap, cls: type, source: str) -> Callable[[Any, int], A
         scenario = _read_scenario(row, s_col, s_required)
         columns = {k: v for k, v in row.items() if k not in mapped}
         if c_col is None:
-            rec = Example(id=rid, prompt=prompt, reference=ref, scenario=scenario, source=source, row=n,
-                          columns=columns)
+            rec = Example(
+                id=rid, prompt=prompt, reference=ref, scenario=scenario, source=source, row=n, columns=columns
+            )
         else:
             if c_col not in row:
                 raise _Bad(_missing("completion", c_col, "completion" in explicit))
             completion = row[c_col]
             if not isinstance(completion, str):
                 raise _Bad(f"field {c_col!r} (the completion) must be a string, got {_kind(completion)}")
-            rec = Demonstration(id=rid, prompt=prompt, reference=ref, scenario=scenario, source=source, row=n,
-                                columns=columns, completion=completion)
-        if id_col is not None:          # generated row-<n> ids are unique by construction
+            rec = Demonstration(
+                id=rid,
+                prompt=prompt,
+                reference=ref,
+                scenario=scenario,
+                source=source,
+                row=n,
+                columns=columns,
+                completion=completion,
+            )
+        if id_col is not None:  # generated row-<n> ids are unique by construction
             seen[rid] = n
         return rec
 
@@ -168,19 +186,22 @@ def _iter(path: Path, fields: FieldMap, cls: type, on_bad_rows: str, skipped: li
         yield record
 
 
-def iter_examples(path: Path, fields: FieldMap, *, on_bad_rows: OnBadRows = "error",
-                  skipped: list | None = None) -> Iterator[Example]:
+def iter_examples(
+    path: Path, fields: FieldMap, *, on_bad_rows: OnBadRows = "error", skipped: list | None = None
+) -> Iterator[Example]:
     """Stream Examples from a data file; with on_bad_rows="skip", bad rows go to `skipped` as (row, reason)."""
     return _iter(path, fields, Example, on_bad_rows, skipped)
 
 
-def iter_demonstrations(path: Path, fields: FieldMap, *, on_bad_rows: OnBadRows = "error",
-                        skipped: list | None = None) -> Iterator[Demonstration]:
+def iter_demonstrations(
+    path: Path, fields: FieldMap, *, on_bad_rows: OnBadRows = "error", skipped: list | None = None
+) -> Iterator[Demonstration]:
     """Stream Demonstrations (examples with a completion) from a data file."""
     return _iter(path, fields, Demonstration, on_bad_rows, skipped)
 
 
 # --- whole files -------------------------------------------------------------------------------
+
 
 @dataclass
 class Loaded(Generic[T]):
@@ -241,6 +262,7 @@ def load_demonstrations(task: TaskSpec) -> Loaded[Demonstration]:
 
 # --- hashes ------------------------------------------------------------------------------------
 
+
 def _hash_file(h: hashlib._Hash, path: Path) -> None:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -269,5 +291,8 @@ def file_hash(path: Path) -> str:
 
 def data_hashes(task: TaskSpec) -> dict[str, str]:
     """file_hash of each data file the task names: keys among eval, train, samples."""
-    return {role: file_hash(_role_path(task, role)) for role in ("eval", "train", "samples")
-            if getattr(task.data, role) is not None}
+    return {
+        role: file_hash(_role_path(task, role))
+        for role in ("eval", "train", "samples")
+        if getattr(task.data, role) is not None
+    }

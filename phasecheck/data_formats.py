@@ -3,6 +3,7 @@
 Row numbers are 1-based; for JSONL (and JSON lines in a .json file) the row number is the line number.
 File-level problems raise DataError; a row that cannot be parsed comes back with its error text.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,8 @@ __all__ = ["raw_rows", "show_path", "SUPPORTED_FORMATS"]
 
 SUPPORTED_FORMATS = ".jsonl/.ndjson (JSON lines), .json, .csv, .tsv, .parquet, or a saved `datasets` directory"
 _CHUNK = 1 << 20
-_MAX_JSON_ROW = 64 << 20          # a single JSON row (or JSONL line) larger than this is a broken file, not a row
-MAX_DEPTH = 64                    # nesting levels a row's JSON value may have; data rows are flat records
+_MAX_JSON_ROW = 64 << 20  # a single JSON row (or JSONL line) larger than this is a broken file, not a row
+MAX_DEPTH = 64  # nesting levels a row's JSON value may have; data rows are flat records
 _WS = re.compile(r"[ \t\n\r]*")
 
 
@@ -106,14 +107,18 @@ def _rows_json(path: Path, show: str) -> Iterator[tuple]:
             try:
                 json.loads(first)
             except ValueError:
-                raise DataError(f"{show}:1: a .json data file must hold a list of row objects [{{...}}, ...] "
-                                "or one object per line; this one holds a single multi-line object") from None
+                raise DataError(
+                    f"{show}:1: a .json data file must hold a list of row objects [{{...}}, ...] "
+                    "or one object per line; this one holds a single multi-line object"
+                ) from None
             fh.close()
             yield from _rows_jsonl(path, show)
             return
         if start[0] != "[":
-            raise DataError(f"{show}:1: a .json data file must hold a list of row objects [{{...}}, ...] "
-                            f"or one object per line; it starts with {start[:20]!r}")
+            raise DataError(
+                f"{show}:1: a .json data file must hold a list of row objects [{{...}}, ...] "
+                f"or one object per line; it starts with {start[:20]!r}"
+            )
         try:
             yield from _json_array(fh, head, show)
         except UnicodeDecodeError:
@@ -143,7 +148,7 @@ def _json_array(fh, buf: str, show: str) -> Iterator[tuple]:
                 return buf[pos] if pos < len(buf) else ""
 
     skip_ws()
-    pos += 1                                   # the "[" checked by the caller
+    pos += 1  # the "[" checked by the caller
     if skip_ws() == "]":
         return
     while True:
@@ -161,8 +166,10 @@ def _json_array(fh, buf: str, show: str) -> Iterator[tuple]:
             except json.JSONDecodeError as exc:
                 if len(buf) - pos < _MAX_JSON_ROW and more():
                     continue
-                raise DataError(f"{show}:{line + buf.count(chr(10), pos, exc.pos)}: row {row + 1}: "
-                                f"invalid JSON: {exc.msg.removesuffix(' starting at')}") from None
+                raise DataError(
+                    f"{show}:{line + buf.count(chr(10), pos, exc.pos)}: row {row + 1}: "
+                    f"invalid JSON: {exc.msg.removesuffix(' starting at')}"
+                ) from None
         row += 1
         deep = _too_deep(value, MAX_DEPTH)
         yield row, line, None if deep else value, f"JSON nested deeper than {MAX_DEPTH} levels" if deep else None
@@ -172,8 +179,9 @@ def _json_array(fh, buf: str, show: str) -> Iterator[tuple]:
         if sep == "]":
             break
         if sep != ",":
-            raise DataError(f"{show}:{line}: invalid JSON after row {row}: expected ',' or ']', "
-                            f"found {sep or 'end of file'!r}")
+            raise DataError(
+                f"{show}:{line}: invalid JSON after row {row}: expected ',' or ']', found {sep or 'end of file'!r}"
+            )
         pos += 1
     pos += 1
     if skip_ws() != "":
@@ -183,8 +191,10 @@ def _json_array(fh, buf: str, show: str) -> Iterator[tuple]:
 def _check_columns(show: str, columns: list[str], need: dict[str, str]) -> None:
     for role, col in need.items():
         if col not in columns:
-            raise DataError(f"{show}: column {col!r} is missing (fields.{role} maps the {role} to {col!r}); "
-                            f"the columns are: {', '.join(map(str, columns)) or '(none)'}")
+            raise DataError(
+                f"{show}: column {col!r} is missing (fields.{role} maps the {role} to {col!r}); "
+                f"the columns are: {', '.join(map(str, columns)) or '(none)'}"
+            )
 
 
 def _rows_csv(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple]:
@@ -215,6 +225,7 @@ def _rows_csv(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple]:
 def _rows_parquet(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple]:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
@@ -232,17 +243,22 @@ def _rows_parquet(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple
 
 def _rows_saved(path: Path, show: str, need: dict[str, str]) -> Iterator[tuple]:
     if not ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file()):
-        raise DataError(f"{show}: a directory, but not one written by `datasets` save_to_disk "
-                        f"(no state.json or dataset_dict.json); supported: {SUPPORTED_FORMATS}")
+        raise DataError(
+            f"{show}: a directory, but not one written by `datasets` save_to_disk "
+            f"(no state.json or dataset_dict.json); supported: {SUPPORTED_FORMATS}"
+        )
     import datasets
+
     try:
         ds = datasets.load_from_disk(str(path))
     except Exception as exc:  # datasets raises many types for a damaged directory
         raise DataError(f"{show}: cannot load the saved dataset ({exc.__class__.__name__}: {exc})") from None
     if isinstance(ds, datasets.DatasetDict):
         if len(ds) != 1:
-            raise DataError(f"{show}: a DatasetDict with splits {', '.join(ds)}; point the task at one split "
-                            f"directory, e.g. {show}/{next(iter(ds), 'train')}")
+            raise DataError(
+                f"{show}: a DatasetDict with splits {', '.join(ds)}; point the task at one split "
+                f"directory, e.g. {show}/{next(iter(ds), 'train')}"
+            )
         ds = next(iter(ds.values()))
     _check_columns(show, ds.column_names, need)
     row = 0

@@ -1,19 +1,26 @@
 """One exception tree and the exit codes; the CLI maps one to the other in one place."""
+
 from __future__ import annotations
 
 import enum
 
 __all__ = [
-    "ExitCode", "PhasecheckError", "ConfigError", "DataError", "EngineError",
-    "VerifierError", "GateError", "PluginError",
+    "ExitCode",
+    "PhasecheckError",
+    "ConfigError",
+    "DataError",
+    "EngineError",
+    "VerifierError",
+    "GateError",
+    "PluginError",
 ]
 
 
 class ExitCode(enum.IntEnum):
     GRADUATED = 0
     GRPO_PHASE = 1
-    USAGE = 2          # usage, config or input error
-    RUNTIME = 3        # INCONCLUSIVE verdict or runtime failure
+    USAGE = 2  # usage, config or input error
+    RUNTIME = 3  # INCONCLUSIVE verdict or runtime failure
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # stdout's reader went away (`| head`), as a shell reports SIGPIPE
 

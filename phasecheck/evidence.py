@@ -1,5 +1,6 @@
 """What the checks look at. `Evidence` gathers it (load -> sample -> grade, each once, each a named stage)
 and owns the grader; `view()` hands the checks a frozen EvidenceView of what was gathered."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,8 +17,7 @@ from .task import TaskSpec
 
 __all__ = ["Unavailable", "GradedSample", "GradedDemo", "EvidenceView", "Evidence"]
 
-_NO_SAMPLES = ("the task has no model and no samples file "
-               "(set `model:` or `data.samples:`, or pass --model / --samples)")
+_NO_SAMPLES = "the task has no model and no samples file (set `model:` or `data.samples:`, or pass --model / --samples)"
 _NO_PROMPTS = "the task has no eval prompts (`data.eval:`) to sample the model on"
 
 
@@ -44,8 +44,8 @@ class EvidenceView:
     demonstrations: tuple[Demonstration, ...]
     graded_demonstrations: tuple[GradedDemo, ...]
     vocabulary: tuple[str, ...]
-    after_grpo: Mapping[str, Any] | None = None     # {"model": identity, "step": int, "path": str} after GRPO
-    previous: Verdict | None = None                 # an earlier verdict (--compare)
+    after_grpo: Mapping[str, Any] | None = None  # {"model": identity, "step": int, "path": str} after GRPO
+    previous: Verdict | None = None  # an earlier verdict (--compare)
     samples_or_why: tuple[GradedSample, ...] | str = _NO_SAMPLES
 
     @property
@@ -64,8 +64,10 @@ class EvidenceView:
     def grading_counts(self) -> dict[str, dict[str, int]]:
         """Per graded set: grades made and how many could not be judged (timeout, too_long, error)."""
         out = {}
-        sets = (("samples", self.samples_or_why if self.has_graded_samples else ()),
-                ("demonstrations", self.graded_demonstrations))
+        sets = (
+            ("samples", self.samples_or_why if self.has_graded_samples else ()),
+            ("demonstrations", self.graded_demonstrations),
+        )
         for name, graded in sets:
             if graded:
                 seen = Counter(g.grade.outcome for g in graded)
@@ -77,17 +79,25 @@ class Evidence:
     """Gathers the evidence once. Pass records directly (tests, embedding) or let it load from the task;
     a grader passed in is the caller's to close, one made here is closed by `close()` (or `with`)."""
 
-    def __init__(self, task: TaskSpec, *, examples: Sequence[Example] | None = None,
-                 demonstrations: Sequence[Demonstration] | None = None, samples: Sequence[Sample] | None = None,
-                 grader: Any = None, after_grpo: dict[str, Any] | None = None,
-                 previous: Verdict | None = None, use_cache: bool = True,
-                 progress: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        task: TaskSpec,
+        *,
+        examples: Sequence[Example] | None = None,
+        demonstrations: Sequence[Demonstration] | None = None,
+        samples: Sequence[Sample] | None = None,
+        grader: Any = None,
+        after_grpo: dict[str, Any] | None = None,
+        previous: Verdict | None = None,
+        use_cache: bool = True,
+        progress: Callable[..., Any] | None = None,
+    ) -> None:
         self.task = task
         self.after_grpo = after_grpo
         self.previous = previous
         self.use_cache = use_cache
         self.progress = progress
-        self.model: str | None = None          # what sampling resolved the model to
+        self.model: str | None = None  # what sampling resolved the model to
         self.engine: str | None = None
         self._examples = list(examples) if examples is not None else None
         self._demos = list(demonstrations) if demonstrations is not None else None
@@ -120,6 +130,7 @@ class Evidence:
         if getattr(self.task.data, role) is None:
             return []
         from .data import load_demonstrations, load_examples
+
         with stage(name):
             return list((load_examples if role == "eval" else load_demonstrations)(self.task).records)
 
@@ -129,6 +140,7 @@ class Evidence:
         if self._samples is not None:
             return True
         from .sampling import can_sample  # a samples file counts: it switches the engine to replay
+
         return can_sample(self.task)
 
     @property
@@ -139,6 +151,7 @@ class Evidence:
             if not self.examples:
                 raise Unavailable(_NO_PROMPTS)
             from .sampling import sample_task
+
             with stage("sample"):
                 result = sample_task(self.task, self.examples, use_cache=self.use_cache, progress=self.progress)
             self._samples = list(result.samples)
@@ -152,6 +165,7 @@ class Evidence:
     def grader(self) -> Any:
         if self._grader is None:
             from .grading import Grader
+
             with stage("set up the grader"):
                 self._grader = Grader(self.task)
         return self._grader
@@ -173,8 +187,11 @@ class Evidence:
             missing = sorted({s.example_id for s in samples} - set(by_id))
             if missing:
                 from .errors import DataError
-                raise DataError(f"{len(missing)} samples name example ids absent from the eval data "
-                                f"(first: {missing[0]!r}); were they made for another data file?")
+
+                raise DataError(
+                    f"{len(missing)} samples name example ids absent from the eval data "
+                    f"(first: {missing[0]!r}); were they made for another data file?"
+                )
             pairs = [(s.completion, by_id[s.example_id]) for s in samples]
             with stage("grade samples"):
                 grades = self.grader.grade_many(pairs) if pairs else []
@@ -185,7 +202,7 @@ class Evidence:
     def view(self, reads_samples: bool = True) -> EvidenceView:
         """Load, sample (when a check reads samples, or after GRPO) and grade, then freeze. Bad input raises
         here, with its own exit code, before any check runs; only a run without samples is not an error."""
-        examples, demos, _ = self.examples, self.demonstrations, self.grader   # the grader set up before sampling
+        examples, demos, _ = self.examples, self.demonstrations, self.grader  # the grader set up before sampling
         graded: tuple[GradedSample, ...] | str = _NO_SAMPLES
         if reads_samples or self.after_grpo is not None:
             try:
@@ -193,10 +210,15 @@ class Evidence:
             except Unavailable as exc:
                 graded = str(exc)
         return EvidenceView(
-            task=self.task, examples=tuple(examples), demonstrations=tuple(demos),
-            graded_demonstrations=tuple(self.graded_demonstrations), vocabulary=tuple(self.vocabulary),
+            task=self.task,
+            examples=tuple(examples),
+            demonstrations=tuple(demos),
+            graded_demonstrations=tuple(self.graded_demonstrations),
+            vocabulary=tuple(self.vocabulary),
             after_grpo=MappingProxyType(dict(self.after_grpo)) if self.after_grpo is not None else None,
-            previous=self.previous, samples_or_why=graded)
+            previous=self.previous,
+            samples_or_why=graded,
+        )
 
     @property
     def vocabulary(self) -> list[str]:
@@ -205,4 +227,3 @@ class Evidence:
     def close(self) -> None:
         if self._own_grader and self._grader is not None:
             self._grader.close()
-

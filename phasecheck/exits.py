@@ -1,4 +1,5 @@
 """Every exception a command raises, mapped to one line on stderr and its exit code: the one place that does."""
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,10 @@ class MapErrors:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.UsageError):
             raise
-        except click.exceptions.Abort:            # EOF or ^C at a prompt; click would exit 1
+        except click.exceptions.Abort:  # EOF or ^C at a prompt; click would exit 1
             click.echo("interrupted", err=True)
             ctx.exit(int(ExitCode.INTERRUPTED))
-        except click.ClickException as exc:       # click's own default exit code is 1, a verdict
+        except click.ClickException as exc:  # click's own default exit code is 1, a verdict
             exc.exit_code = int(ExitCode.USAGE)
             raise
         except PhasecheckError as exc:
@@ -41,7 +42,7 @@ class MapErrors:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(int(ExitCode.INTERRUPTED))
-        except BrokenPipeError:                   # `phasecheck checks | head`: the reader left; not a crash
+        except BrokenPipeError:  # `phasecheck checks | head`: the reader left; not a crash
             _silence_stdout()
             ctx.exit(int(ExitCode.BROKEN_PIPE))
         except Exception as exc:  # noqa: BLE001 - the one place an unforeseen failure becomes exit 3
@@ -51,6 +52,7 @@ class MapErrors:
 
 def _located(exc: BaseException, message: str) -> str:
     from .stages import stage_of
+
     where = stage_of(exc)
     return f"{message} (during {where})" if where and debug_enabled() else message
 
@@ -58,6 +60,7 @@ def _located(exc: BaseException, message: str) -> str:
 def _show_debug_traceback() -> None:
     if debug_enabled():
         import traceback
+
         traceback.print_exc(file=sys.stderr)
 
 
@@ -66,6 +69,7 @@ def _crash_line(exc: BaseException) -> str:
     import traceback
 
     from .stages import stage_of
+
     where = stage_of(exc) or "the command"
     what = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
     what = what if len(what) <= 200 else what[:197] + "..."
@@ -84,8 +88,10 @@ def _write_crash_log(text: str) -> str | None:
     from pathlib import Path
 
     from .atomic import atomic_write_text
+
     try:
         import platformdirs
+
         base = Path(os.environ.get("PHASECHECK_LOG_DIR") or platformdirs.user_log_dir("phasecheck"))
         path = base / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
         atomic_write_text(path, f"phasecheck {__version__}\nargv: {sys.argv!r}\n\n{text}")

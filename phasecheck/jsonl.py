@@ -1,5 +1,6 @@
 """JSON lines files phasecheck writes itself (samples, validated sets, example data): written atomically,
 read back one row at a time. Task data files go through data_formats.py, which reports a bad row and reads on."""
+
 from __future__ import annotations
 
 import json
@@ -51,6 +52,7 @@ def step_rows(path: str | Path, up_to: int = 0, what: str = "training metrics") 
     """A training run's metrics.jsonl: object rows with a numeric step, in step order, up to step `up_to`
     when given; a step written twice (a resumed run repeats steps) keeps its last row."""
     from .names import Metric
+
     rows: dict[float, dict[str, Any]] = {}
     for _, row in json_lines(path, what):
         at = row.get(Metric.STEP) if isinstance(row, dict) else None

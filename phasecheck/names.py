@@ -1,6 +1,7 @@
 """Names that cross layers, defined once: the built-in checks' ids and the keys of their metrics that other
 layers read, the keys of a training run's metrics.jsonl rows, and the artifacts a verdict lists beside itself.
 Checks and training write them, reports, training and the runner read them; none spells the string."""
+
 from __future__ import annotations
 
 __all__ = ["CheckId", "CheckMetric", "READ_ELSEWHERE", "Metric", "Artifact", "CURVES"]
@@ -20,13 +21,13 @@ class CheckId:
 class CheckMetric:
     """Keys of a built-in check's metrics that something outside the check reads."""
 
-    PER_RUN_ACCURACY = "per_run_accuracy"       # base_model: the HTML report's run bars
+    PER_RUN_ACCURACY = "per_run_accuracy"  # base_model: the HTML report's run bars
     PER_RUN_ACCURACY_CI = "per_run_accuracy_ci"
     THRESHOLD = "threshold"
-    PER_SCENARIO = "per_scenario"               # base_model and validated_set: scenario charts, --compare
-    PER_PROMPT = "per_prompt"                   # stability: the next --compare's per-prompt baseline
-    REGRESSED = "regressed"                     # stability under --compare: the verdict's diff, inspect
-    GROUP_SIZE = "group_size"                   # grpo_readiness: set beside GRPO's first step
+    PER_SCENARIO = "per_scenario"  # base_model and validated_set: scenario charts, --compare
+    PER_PROMPT = "per_prompt"  # stability: the next --compare's per-prompt baseline
+    REGRESSED = "regressed"  # stability under --compare: the verdict's diff, inspect
+    GROUP_SIZE = "group_size"  # grpo_readiness: set beside GRPO's first step
     ZERO_VARIANCE_SHARE = "zero_variance_share"
     ZERO_VARIANCE_CI = "zero_variance_ci"
     EXACT = "exact"
@@ -34,12 +35,20 @@ class CheckMetric:
 
 # Which check writes each key read elsewhere (tests/test_names.py runs the checks and holds them to it).
 READ_ELSEWHERE = {
-    CheckId.BASE_MODEL: (CheckMetric.PER_RUN_ACCURACY, CheckMetric.PER_RUN_ACCURACY_CI, CheckMetric.THRESHOLD,
-                         CheckMetric.PER_SCENARIO),
+    CheckId.BASE_MODEL: (
+        CheckMetric.PER_RUN_ACCURACY,
+        CheckMetric.PER_RUN_ACCURACY_CI,
+        CheckMetric.THRESHOLD,
+        CheckMetric.PER_SCENARIO,
+    ),
     CheckId.VALIDATED_SET: (CheckMetric.PER_SCENARIO,),
     CheckId.STABILITY: (CheckMetric.PER_PROMPT, CheckMetric.REGRESSED),
-    CheckId.GRPO_READINESS: (CheckMetric.GROUP_SIZE, CheckMetric.ZERO_VARIANCE_SHARE, CheckMetric.ZERO_VARIANCE_CI,
-                             CheckMetric.EXACT),
+    CheckId.GRPO_READINESS: (
+        CheckMetric.GROUP_SIZE,
+        CheckMetric.ZERO_VARIANCE_SHARE,
+        CheckMetric.ZERO_VARIANCE_CI,
+        CheckMetric.EXACT,
+    ),
 }
 
 
@@ -67,13 +76,18 @@ class Metric:
 class Artifact:
     """Names in Verdict.artifacts; each maps to a file beside verdict.json."""
 
-    SAMPLES = "samples"                       # samples.jsonl: every graded sample
-    DEMONSTRATIONS = "demonstrations"         # demonstrations.jsonl: failing or named demonstrations
-    VALIDATED = "validated"                   # validated.jsonl: the validated training set
-    TRAINING_METRICS = "training_metrics"     # training_metrics.jsonl: the GRPO run a check --after-grpo judged
+    SAMPLES = "samples"  # samples.jsonl: every graded sample
+    DEMONSTRATIONS = "demonstrations"  # demonstrations.jsonl: failing or named demonstrations
+    VALIDATED = "validated"  # validated.jsonl: the validated training set
+    TRAINING_METRICS = "training_metrics"  # training_metrics.jsonl: the GRPO run a check --after-grpo judged
 
 
 # The curves the HTML report draws from training metrics: (key, label, key of its spread or None).
-CURVES = ((Metric.REWARD_MEAN, "reward (mean ± std)", Metric.REWARD_STD), (Metric.ACCURACY, "accuracy", None),
-          (Metric.FRAC_ZERO_STD, "share of zero-variance groups", None), (Metric.KL, "KL to reference", None),
-          (Metric.ENTROPY, "entropy", None), (Metric.COMPLETION_LENGTH, "completion length", None))
+CURVES = (
+    (Metric.REWARD_MEAN, "reward (mean ± std)", Metric.REWARD_STD),
+    (Metric.ACCURACY, "accuracy", None),
+    (Metric.FRAC_ZERO_STD, "share of zero-variance groups", None),
+    (Metric.KL, "KL to reference", None),
+    (Metric.ENTROPY, "entropy", None),
+    (Metric.COMPLETION_LENGTH, "completion length", None),
+)

@@ -1,4 +1,5 @@
 """Click options shared by several commands, defined once."""
+
 from __future__ import annotations
 
 import os
@@ -6,10 +7,16 @@ import os
 import click
 
 task_argument = click.argument("task_arg", metavar="[TASK]", required=False)
-task_option = click.option("--task", "task_opt", metavar="NAME",
-                           help="Task name (in ./phasecheck.yaml or ./tasks/*.yaml) or task file path.")
-out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-                          help="Output directory (default reports/<task-slug>/).")
+task_option = click.option(
+    "--task", "task_opt", metavar="NAME", help="Task name (in ./phasecheck.yaml or ./tasks/*.yaml) or task file path."
+)
+out_option = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output directory (default reports/<task-slug>/).",
+)
 verbose_option = click.option("-v", "--verbose", count=True, help="Show findings and more detail.")
 
 _debug = {"on": False}
@@ -24,18 +31,25 @@ def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value:
         return
     import logging
+
     _debug["on"] = True
     log = logging.getLogger("phasecheck")
     if not any(getattr(h, "_phasecheck", False) for h in log.handlers):
-        handler = logging.StreamHandler()            # stderr, looked up when written
+        handler = logging.StreamHandler()  # stderr, looked up when written
         handler.setFormatter(logging.Formatter("debug: %(message)s"))
-        handler._phasecheck = True                   # type: ignore[attr-defined]
+        handler._phasecheck = True  # type: ignore[attr-defined]
         log.addHandler(handler)
     log.setLevel(logging.DEBUG)
 
 
-debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
-                            help="Log each stage and print tracebacks (also: PHASECHECK_DEBUG=1).")
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help="Log each stage and print tracebacks (also: PHASECHECK_DEBUG=1).",
+)
 
 
 def task_name(task_arg: str | None, task_opt: str | None) -> str | None:
@@ -52,33 +66,63 @@ def csv_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...])
     return items or None
 
 
-format_option = click.option("--format", "formats", multiple=True, metavar="FMT",
-                             help="Report format to write (text, json, junit, html); repeatable. Default: text, json and html.")
-fail_on_warn_option = click.option("--fail-on-warn", is_flag=True,
-                                   help="Treat a warning from any check as a failure for the verdict.")
+format_option = click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    metavar="FMT",
+    help="Report format to write (text, json, junit, html); repeatable. Default: text, json and html.",
+)
+fail_on_warn_option = click.option(
+    "--fail-on-warn", is_flag=True, help="Treat a warning from any check as a failure for the verdict."
+)
 
 
 def check_options(fn):
     """The options of `phasecheck check` and `check_domain_phase`, defined once for both."""
-    for deco in reversed([
-        task_argument, task_option,
-        click.option("--after-grpo", is_flag=True,
-                     help="Evaluate the newest GRPO checkpoint of this task and add its verified outputs to the validated set."),
-        click.option("--model", metavar="NAME|PATH", help="Model alias, local directory or hub id (overrides the task)."),
-        click.option("--engine", metavar="NAME", help="Sampling engine: transformers, vllm, openai, replay."),
-        click.option("--runs", type=click.IntRange(min=1), help="Independent sampled runs (R)."),
-        click.option("--n", "n", type=click.IntRange(min=1), help="Samples per prompt per run."),
-        click.option("--seed", type=click.IntRange(min=0), help="Base sampling seed."),
-        click.option("--samples", "samples_file", type=click.Path(dir_okay=False),
-                     help="Replay samples from this JSONL file instead of sampling a model."),
-        click.option("--only", multiple=True, callback=csv_list, metavar="IDS",
-                     help="Run only these checks (comma-separated; repeatable)."),
-        out_option, format_option, fail_on_warn_option, verbose_option,
-        click.option("--no-cache", is_flag=True, help="Sample afresh instead of reusing cached samples."),
-        click.option("--compare", type=click.Path(dir_okay=False), metavar="OLD.json",
-                     help="Compare with an earlier verdict.json and name the prompts that regressed."),
-        debug_option,
-    ]):
+    for deco in reversed(
+        [
+            task_argument,
+            task_option,
+            click.option(
+                "--after-grpo",
+                is_flag=True,
+                help="Evaluate the newest GRPO checkpoint of this task and add its verified outputs to the validated set.",
+            ),
+            click.option(
+                "--model", metavar="NAME|PATH", help="Model alias, local directory or hub id (overrides the task)."
+            ),
+            click.option("--engine", metavar="NAME", help="Sampling engine: transformers, vllm, openai, replay."),
+            click.option("--runs", type=click.IntRange(min=1), help="Independent sampled runs (R)."),
+            click.option("--n", "n", type=click.IntRange(min=1), help="Samples per prompt per run."),
+            click.option("--seed", type=click.IntRange(min=0), help="Base sampling seed."),
+            click.option(
+                "--samples",
+                "samples_file",
+                type=click.Path(dir_okay=False),
+                help="Replay samples from this JSONL file instead of sampling a model.",
+            ),
+            click.option(
+                "--only",
+                multiple=True,
+                callback=csv_list,
+                metavar="IDS",
+                help="Run only these checks (comma-separated; repeatable).",
+            ),
+            out_option,
+            format_option,
+            fail_on_warn_option,
+            verbose_option,
+            click.option("--no-cache", is_flag=True, help="Sample afresh instead of reusing cached samples."),
+            click.option(
+                "--compare",
+                type=click.Path(dir_okay=False),
+                metavar="OLD.json",
+                help="Compare with an earlier verdict.json and name the prompts that regressed.",
+            ),
+            debug_option,
+        ]
+    ):
         fn = deco(fn)
     return fn
 

@@ -1,4 +1,5 @@
 """Where runs write by default, and the one UTC timestamp format: a leaf module (stdlib only)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,4 +1,5 @@
 """Entry-point plugin registry: find -> load -> validate contract, with "did you mean" errors."""
+
 from __future__ import annotations
 
 import difflib
@@ -27,8 +28,11 @@ def _contract_check(obj: Any) -> list[str]:
     for attr in ("id", "question", "Params"):
         if not hasattr(obj, attr):
             problems.append(f"missing class attribute `{attr}`")
-    for method, signature in (("measure", "(evidence, params)"), ("judge", "(measurement, params)"),
-                              ("reads_samples", "(params)")):
+    for method, signature in (
+        ("measure", "(evidence, params)"),
+        ("judge", "(measurement, params)"),
+        ("reads_samples", "(params)"),
+    ):
         if not callable(getattr(obj, method, None)):
             problems.append(f"missing method `{method}{signature}` (subclass phasecheck.api.Check)")
     return problems
@@ -42,20 +46,25 @@ def _contract_params_run(method: str) -> Callable[[Any], list[str]]:
         if not callable(getattr(obj, method, None)):
             problems.append(f"missing method `{method}`")
         return problems
+
     return check
 
 
 def _contract_engine(obj: Any) -> list[str]:
     from .sampling.base import EngineBase  # the engine contract's class attributes live on the base
+
     problems = _contract_params_run("sample")(obj)
     if not (inspect.isclass(obj) and issubclass(obj, EngineBase)):
-        problems.append("not a subclass of phasecheck.sampling.base.EngineBase (it declares needs_model, "
-                        "caches_samples, can_sample and identity_for)")
+        problems.append(
+            "not a subclass of phasecheck.sampling.base.EngineBase (it declares needs_model, "
+            "caches_samples, can_sample and identity_for)"
+        )
     return problems
 
 
 def _contract_verifier(obj: Any) -> list[str]:
     from .grading.base import contract_problems  # the verifier contract is documented on grading.base.Verifier
+
     return contract_problems(obj)
 
 
@@ -87,7 +96,7 @@ def _installed(group: str) -> tuple[EntryPoint, ...]:
     eps = list(_extra.get(group, []))
     seen = {ep.name for ep in eps}
     for ep in entry_points(group=GROUPS[group]):
-        if ep.name not in seen:     # first wins: an injected plugin shadows an installed one
+        if ep.name not in seen:  # first wins: an injected plugin shadows an installed one
             eps.append(ep)
             seen.add(ep.name)
     return tuple(eps)
@@ -114,7 +123,9 @@ def find(group: str, name: str) -> EntryPoint:
     names = available(group)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     singular = group[:-1]
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"installed: {', '.join(names) or 'none'}"
+    hint = (
+        f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"installed: {', '.join(names) or 'none'}"
+    )
     raise PluginError(f"unknown {singular} {name!r}; {hint}")
 
 
@@ -122,10 +133,10 @@ def find(group: str, name: str) -> EntryPoint:
 def _load_ep(group: str, ep: EntryPoint) -> Any:
     label = plugin_label(ep)
     try:
-        obj = ep.load()                                      # step 2
+        obj = ep.load()  # step 2
     except Exception as exc:  # noqa: BLE001 - a broken plugin must not crash the run with a traceback
         raise PluginError(f"{label}: cannot load {ep.value} ({exc.__class__.__name__}: {exc})") from None
-    problems = CONTRACTS[group](obj)                         # step 3
+    problems = CONTRACTS[group](obj)  # step 3
     if group == "checks" and not problems and getattr(obj, "id", None) != ep.name:
         problems.append(f"its id {getattr(obj, 'id', None)!r} differs from the entry-point name")
     params = getattr(obj, "Params", None)
@@ -145,6 +156,7 @@ def validate_params(plugin: Any, params: dict | None, where: str) -> BaseModel:
     """Second config stage: the plugin's own Params. `where` is "FILE: field.path" or "field.path";
     errors read `FILE: field.path.key: message`."""
     from .task import format_validation_error
+
     source, _, field = where.rpartition(": ")
     try:
         return plugin.Params.model_validate(params or {})

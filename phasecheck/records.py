@@ -1,12 +1,12 @@
 """The records that flow through a check: examples, demonstrations, samples and their grades."""
+
 from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Prompt", "Example", "Demonstration", "Sample", "Outcome", "Grade", "prompt_text",
-           "GRADED_SAMPLE_FIELDS"]
+__all__ = ["Prompt", "Example", "Demonstration", "Sample", "Outcome", "Grade", "prompt_text", "GRADED_SAMPLE_FIELDS"]
 
 # A prompt is plain text or a chat message list [{"role": ..., "content": ...}, ...].
 Prompt = str | list
@@ -29,7 +29,7 @@ class Example:
     scenario: str | None = None
     source: str = ""
     row: int = 0
-    columns: dict = field(default_factory=dict)   # unmapped columns, passed to verifiers as **columns
+    columns: dict = field(default_factory=dict)  # unmapped columns, passed to verifiers as **columns
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,9 +51,9 @@ class Sample:
     index: int
     seed: int
     completion: str
-    finish_reason: str = "stop"      # stop | length | error
+    finish_reason: str = "stop"  # stop | length | error
     n_tokens: int = 0
-    model: str = ""                  # model identity hash, not a path
+    model: str = ""  # model identity hash, not a path
     engine: str = ""
 
     def to_dict(self) -> dict:
@@ -72,7 +72,7 @@ class Outcome(str, enum.Enum):
     HEDGED = "hedged"
     UNPARSED = "unparsed"
     TIMEOUT = "timeout"
-    TOO_LONG = "too_long"      # the answer is past what the verifier judges at a bounded cost
+    TOO_LONG = "too_long"  # the answer is past what the verifier judges at a bounded cost
     ERROR = "error"
 
 
@@ -88,8 +88,8 @@ class Grade:
     reward: float
     outcome: Outcome
     detail: str = ""
-    score: float | None = None        # the raw verifier score in [0, 1], None when not judged
-    answer: str | None = None         # the extracted answer the verifier saw
+    score: float | None = None  # the raw verifier score in [0, 1], None when not judged
+    answer: str | None = None  # the extracted answer the verifier saw
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -1,4 +1,5 @@
 """Status, CheckResult and Verdict: the JSON contract (`phasecheck.verdict/1`). No presentation here."""
+
 from __future__ import annotations
 
 import enum
@@ -12,8 +13,19 @@ from pydantic import ConfigDict, Field, ValidationError
 from .errors import DataError
 from .strict import Strict
 
-__all__ = ["Status", "Phase", "Finding", "CheckResult", "Fingerprint", "Verdict", "VERDICT_SCHEMA",
-           "ACTIONS", "load_verdict", "pct", "band"]
+__all__ = [
+    "Status",
+    "Phase",
+    "Finding",
+    "CheckResult",
+    "Fingerprint",
+    "Verdict",
+    "VERDICT_SCHEMA",
+    "ACTIONS",
+    "load_verdict",
+    "pct",
+    "band",
+]
 
 VERDICT_SCHEMA = "phasecheck.verdict/1"
 
@@ -34,10 +46,9 @@ class Phase(str, enum.Enum):
 
 ACTIONS = {
     Phase.GRPO_PHASE: "Run GRPO training. Discover the correct pattern first. "
-                      "Do not run SFT until this status resolves.",
+    "Do not run SFT until this status resolves.",
     Phase.GRADUATED: "SFT is now correct. Crystallize for deployment.",
-    Phase.INCONCLUSIVE: "A blocking check could not run. Fix the error and check again "
-                        "before training.",
+    Phase.INCONCLUSIVE: "A blocking check could not run. Fix the error and check again before training.",
 }
 
 
@@ -88,12 +99,15 @@ class Verdict(Strict):
     created_at: str = Field(description="UTC ISO-8601; the only field allowed to differ between identical runs.")
     command: list[str] = Field(default_factory=list, description="argv that reproduces this run.")
     model: str | None = Field(None, description="What the task's model resolved to (alias, path or hub id).")
-    artifacts: dict[str, str] = Field(default_factory=dict,
-                                      description="Name -> path relative to verdict.json (samples, validated set).")
+    artifacts: dict[str, str] = Field(
+        default_factory=dict, description="Name -> path relative to verdict.json (samples, validated set)."
+    )
     compare: dict[str, Any] | None = Field(None, description="Differences from an earlier verdict (--compare).")
     grading: dict[str, dict[str, int]] = Field(
-        default_factory=dict, description="Per graded set (samples, demonstrations): grades made, and how many "
-        "timed out, were too long to judge or errored. Timeouts and too_long earn the wrong band.")
+        default_factory=dict,
+        description="Per graded set (samples, demonstrations): grades made, and how many "
+        "timed out, were too long to judge or errored. Timeouts and too_long earn the wrong band.",
+    )
 
     def dump(self) -> dict:
         return self.model_dump(mode="json", by_alias=True)
@@ -120,8 +134,10 @@ def load_verdict(path: str | Path) -> Verdict:
         raise DataError(f"{path}: not a verdict (expected a JSON object)")
     schema = doc.get("schema")
     if schema != VERDICT_SCHEMA:
-        raise DataError(f"{path}: schema {schema!r} is not {VERDICT_SCHEMA!r}; "
-                        f"re-run `phasecheck check` with this version to write a new verdict")
+        raise DataError(
+            f"{path}: schema {schema!r} is not {VERDICT_SCHEMA!r}; "
+            f"re-run `phasecheck check` with this version to write a new verdict"
+        )
     try:
         return Verdict.model_validate(doc)
     except ValidationError as exc:

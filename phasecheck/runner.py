@@ -1,6 +1,7 @@
 """The check runner, in stages: load -> sample -> grade (evidence.py) -> measure -> judge (each check)
 -> verdict. Checks see one frozen view of the evidence; a check that raises becomes `error`, one whose
 evidence this run lacks is skipped. The run's files are staged and published together."""
+
 from __future__ import annotations
 
 import time
@@ -21,11 +22,23 @@ from .results import CheckResult, Status, Verdict
 from .stages import stage
 from .task import TaskSpec
 
-__all__ = ["PlannedCheck", "CheckOptions", "apply_overrides", "plan_checks", "reads_samples", "run_check",
-           "run_checks", "check_task", "resolve_after_grpo", "write_samples", "training_metrics"]
+__all__ = [
+    "PlannedCheck",
+    "CheckOptions",
+    "apply_overrides",
+    "plan_checks",
+    "reads_samples",
+    "run_check",
+    "run_checks",
+    "check_task",
+    "resolve_after_grpo",
+    "write_samples",
+    "training_metrics",
+]
 
 
 # --- planning ----------------------------------------------------------------------------------
+
 
 @dataclass
 class PlannedCheck:
@@ -40,7 +53,7 @@ def plan_checks(task: TaskSpec, only: Sequence[str] | None = None) -> list[Plann
     ids = task.check_ids()
     if only:
         for name in only:
-            plugins.find("checks", name)                     # unknown id -> "did you mean"
+            plugins.find("checks", name)  # unknown id -> "did you mean"
         ids = [i for i in ids if i in only] + [i for i in only if i not in ids]
     for b in task.gate.blocking:
         plugins.find("checks", b)
@@ -74,13 +87,19 @@ def run_check(planned: PlannedCheck, view: EvidenceView) -> tuple[CheckResult, l
     except Unavailable as exc:
         result = CheckResult(id=planned.id, question=plugin.question, status=Status.SKIP, headline=f"skipped: {exc}")
     except Exception as exc:  # noqa: BLE001 - a crashing check is a result (`error`), never a traceback
-        result = CheckResult(id=planned.id, question=plugin.question, status=Status.ERROR,
-                             headline=f"error in check {planned.id}: {exc!r}"[:300], metrics={"error": repr(exc)})
+        result = CheckResult(
+            id=planned.id,
+            question=plugin.question,
+            status=Status.ERROR,
+            headline=f"error in check {planned.id}: {exc!r}"[:300],
+            metrics={"error": repr(exc)},
+        )
     return result.model_copy(update={"blocking": planned.blocking, "id": planned.id}), outputs
 
 
-def run_checks(planned: Sequence[PlannedCheck], view: EvidenceView,
-               on_result: Callable[[CheckResult, float], None] | None = None) -> tuple[list[CheckResult], list[Output]]:
+def run_checks(
+    planned: Sequence[PlannedCheck], view: EvidenceView, on_result: Callable[[CheckResult, float], None] | None = None
+) -> tuple[list[CheckResult], list[Output]]:
     results, outputs = [], []
     for p in planned:
         t0 = time.perf_counter()
@@ -94,6 +113,7 @@ def run_checks(planned: Sequence[PlannedCheck], view: EvidenceView,
 
 # --- the whole command -------------------------------------------------------------------------
 
+
 @dataclass
 class CheckOptions:
     only: list[str] | None = None
@@ -106,9 +126,16 @@ class CheckOptions:
     progress: Callable[..., Any] | None = None
 
 
-def apply_overrides(task: TaskSpec, *, model: str | None = None, engine: str | None = None,
-                    runs: int | None = None, n: int | None = None, seed: int | None = None,
-                    samples: str | Path | None = None) -> TaskSpec:
+def apply_overrides(
+    task: TaskSpec,
+    *,
+    model: str | None = None,
+    engine: str | None = None,
+    runs: int | None = None,
+    n: int | None = None,
+    seed: int | None = None,
+    samples: str | Path | None = None,
+) -> TaskSpec:
     """A copy of the task with command-line overrides applied (the task file wins nowhere)."""
     task = task.model_copy(deep=True)
     if model is not None:
@@ -131,11 +158,14 @@ def apply_overrides(task: TaskSpec, *, model: str | None = None, engine: str | N
 def resolve_after_grpo(task: TaskSpec, model: str | None) -> tuple[TaskSpec, dict[str, Any]]:
     """Point the task at the newest GRPO checkpoint (or --model PATH) and say where it came from."""
     from .state import newest_run
+
     if model is None:
         run = newest_run(task, "grpo")
         if run is None:
-            raise ConfigError(f"{task.source or task.name}: --after-grpo found no GRPO checkpoint recorded "
-                              "for this task; run `phasecheck train grpo` first or pass --model PATH")
+            raise ConfigError(
+                f"{task.source or task.name}: --after-grpo found no GRPO checkpoint recorded "
+                "for this task; run `phasecheck train grpo` first or pass --model PATH"
+            )
         model, step = run["path"], int(run.get("step", 0))
     else:
         step = 0
@@ -144,8 +174,13 @@ def resolve_after_grpo(task: TaskSpec, model: str | None) -> tuple[TaskSpec, dic
     return task, {"path": str(model), "step": step}
 
 
-def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | None = None,
-               on_result: Callable[[CheckResult, float], None] | None = None) -> tuple[Verdict, Path]:
+def check_task(
+    task: TaskSpec,
+    options: CheckOptions,
+    *,
+    model_override: str | None = None,
+    on_result: Callable[[CheckResult, float], None] | None = None,
+) -> tuple[Verdict, Path]:
     """Run every planned check on `task`, save verdict.json (+ samples/validated) and record it.
 
     Returns the verdict and the path of verdict.json."""
@@ -164,17 +199,26 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
     try:
         if after is not None:
             after["model"] = model_identity_for(task)
-        with Evidence(task, after_grpo=after, previous=previous, use_cache=options.use_cache,
-                      progress=options.progress) as evidence:
-            view = evidence.view(reads_samples(planned))       # load -> sample -> grade
+        with Evidence(
+            task, after_grpo=after, previous=previous, use_cache=options.use_cache, progress=options.progress
+        ) as evidence:
+            view = evidence.view(reads_samples(planned))  # load -> sample -> grade
             model = evidence.model
-        results, outputs = run_checks(planned, view, on_result)      # measure -> judge
+        results, outputs = run_checks(planned, view, on_result)  # measure -> judge
         with stage("write evidence"):
             artifacts = _write_evidence(view, results, outputs, staging.dir)
         with stage("verdict"):
             fp = fingerprint(task, model_identity=model_identity_for(task))
-            verdict = build_verdict(task, results, fp, fail_on_warn=options.fail_on_warn, command=options.command,
-                                    artifacts=artifacts, model=model or task.model, grading=view.grading_counts())
+            verdict = build_verdict(
+                task,
+                results,
+                fp,
+                fail_on_warn=options.fail_on_warn,
+                command=options.command,
+                artifacts=artifacts,
+                model=model or task.model,
+                grading=view.grading_counts(),
+            )
             if previous is not None:
                 verdict = _with_compare(verdict, previous, options.compare)
             save_verdict(verdict, staging.dir / "verdict.json")
@@ -182,8 +226,9 @@ def check_task(task: TaskSpec, options: CheckOptions, *, model_override: str | N
     except BaseException:
         staging.discard()
         raise
-    state.record_verdict(task, path, created_at=verdict.created_at, status=verdict.status.value,
-                         digest=verdict.fingerprint.digest)
+    state.record_verdict(
+        task, path, created_at=verdict.created_at, status=verdict.status.value, digest=verdict.fingerprint.digest
+    )
     return verdict, path
 
 
@@ -200,12 +245,14 @@ class _Staging:
     def dir(self) -> Path:
         if self._dir is None:
             import tempfile
+
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._dir = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.out_dir))
         return self._dir
 
     def publish(self) -> Path:
         import os
+
         for name in sorted((p.name for p in self.dir.iterdir()), key=lambda n: (n == "verdict.json", n)):
             os.replace(self.dir / name, self.out_dir / name)
         self.dir.rmdir()
@@ -213,14 +260,16 @@ class _Staging:
 
     def discard(self) -> None:
         import shutil
+
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
         if self._created and self.out_dir.is_dir() and not any(self.out_dir.iterdir()):
             self.out_dir.rmdir()
 
 
-def _write_evidence(view: EvidenceView, results: list[CheckResult], outputs: list[Output],
-                    out_dir: Path) -> dict[str, str]:
+def _write_evidence(
+    view: EvidenceView, results: list[CheckResult], outputs: list[Output], out_dir: Path
+) -> dict[str, str]:
     """The checks' own files, then samples.jsonl and demonstrations.jsonl beside the verdict; after GRPO,
     the run's metrics up to the checkpoint judged, so the report draws its curves from the out dir alone.
     Returns the verdict's artifacts: name -> path relative to out_dir."""
@@ -245,6 +294,7 @@ def _write_evidence(view: EvidenceView, results: list[CheckResult], outputs: lis
 
 def _with_compare(verdict: Verdict, previous: Verdict, path: Path | None) -> Verdict:
     from .reports.common import compare_verdicts
+
     diff = compare_verdicts(previous, verdict, old_path=str(path) if path else None)
     stab = next((c for c in verdict.checks if c.id == CheckId.STABILITY), None)
     if stab is not None:
@@ -264,9 +314,15 @@ def write_samples(view: EvidenceView, path: Path) -> Path:
     rows = []
     for g in view.graded_samples:
         row = g.sample.to_dict()
-        row.update(prompt=prompt_text(g.example.prompt), reference=g.example.reference,
-                   scenario=g.example.scenario, correct=g.grade.correct, reward=g.grade.reward,
-                   outcome=g.grade.outcome.value, detail=g.grade.detail)
+        row.update(
+            prompt=prompt_text(g.example.prompt),
+            reference=g.example.reference,
+            scenario=g.example.scenario,
+            correct=g.grade.correct,
+            reward=g.grade.reward,
+            outcome=g.grade.outcome.value,
+            detail=g.grade.detail,
+        )
         rows.append(row)
     return write_jsonl(path, rows)
 
@@ -279,9 +335,20 @@ def write_demonstrations(view: EvidenceView, path: Path, named: set[str]) -> int
         d = g.demo
         if g.grade.correct is True and d.id not in named:
             continue
-        rows.append({"id": d.id, "row": d.row, "source": d.source, "prompt": prompt_text(d.prompt),
-                     "completion": d.completion, "reference": d.reference, "scenario": d.scenario,
-                     "correct": g.grade.correct, "outcome": g.grade.outcome.value, "detail": g.grade.detail})
+        rows.append(
+            {
+                "id": d.id,
+                "row": d.row,
+                "source": d.source,
+                "prompt": prompt_text(d.prompt),
+                "completion": d.completion,
+                "reference": d.reference,
+                "scenario": d.scenario,
+                "correct": g.grade.correct,
+                "outcome": g.grade.outcome.value,
+                "detail": g.grade.detail,
+            }
+        )
     if rows:
         write_jsonl(path, rows)
     return len(rows)

@@ -1,5 +1,6 @@
 """Named stages of a run (load, sample, grade, check, verdict, report, gate): `--debug` logs each one,
 and an unexpected exception carries the name of the innermost stage it escaped, for the one-line error."""
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,7 @@ def stage(name: str) -> Iterator[None]:
         if getattr(exc, _ATTR, None) is None:
             try:
                 setattr(exc, _ATTR, name)
-            except AttributeError:       # an exception type with __slots__; the stage goes unnamed
+            except AttributeError:  # an exception type with __slots__; the stage goes unnamed
                 pass
         log.debug("stage %s: failed after %.2f s (%s)", name, time.perf_counter() - t0, type(exc).__name__)
         raise

@@ -4,6 +4,7 @@ Layout (under the task file's directory):
   .phasecheck/<slug>/verdicts.jsonl   one line per saved verdict: {path, created_at, status, digest}
   .phasecheck/<slug>/runs.jsonl       one line per checkpoint: {kind: grpo|sft, path, step, created_at}
 """
+
 from __future__ import annotations
 
 import json
@@ -34,13 +35,15 @@ def _read(path: Path) -> list[dict[str, Any]]:
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:
-            continue          # a torn last line from a killed process is ignored
+            continue  # a torn last line from a killed process is ignored
     return out
 
 
 def record_verdict(task: TaskSpec, verdict_path: Path, *, created_at: str, status: str, digest: str) -> None:
-    _append(state_dir(task) / "verdicts.jsonl",
-            {"path": str(Path(verdict_path).resolve()), "created_at": created_at, "status": status, "digest": digest})
+    _append(
+        state_dir(task) / "verdicts.jsonl",
+        {"path": str(Path(verdict_path).resolve()), "created_at": created_at, "status": status, "digest": digest},
+    )
 
 
 def newest_verdict(task: TaskSpec) -> dict[str, Any] | None:
@@ -52,8 +55,10 @@ def newest_verdict(task: TaskSpec) -> dict[str, Any] | None:
 
 
 def record_run(task: TaskSpec, *, kind: str, path: Path, step: int, created_at: str, **extra: Any) -> None:
-    _append(state_dir(task) / "runs.jsonl",
-            {"kind": kind, "path": str(Path(path).resolve()), "step": step, "created_at": created_at, **extra})
+    _append(
+        state_dir(task) / "runs.jsonl",
+        {"kind": kind, "path": str(Path(path).resolve()), "step": step, "created_at": created_at, **extra},
+    )
 
 
 def newest_run(task: TaskSpec, kind: str) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """Statistics shared by the checks: proportions and means over prompts as clusters, the unbiased
 share of zero-variance GRPO groups, and Fisher's exact test on counts.
 Pure Python, analytic (no resampling), so verdicts are deterministic."""
+
 from __future__ import annotations
 
 import math
@@ -9,12 +10,26 @@ from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
 
-__all__ = ["Interval", "wilson", "modified_wilson", "poisson_lower", "t_quantile", "unseen_share", "clustered_mean",
-           "clustered_proportion", "ZeroVariance", "zero_variance_share", "reward_classes",
-           "equal_group_share", "fisher_less", "fisher_min_p"]
+__all__ = [
+    "Interval",
+    "wilson",
+    "modified_wilson",
+    "poisson_lower",
+    "t_quantile",
+    "unseen_share",
+    "clustered_mean",
+    "clustered_proportion",
+    "ZeroVariance",
+    "zero_variance_share",
+    "reward_classes",
+    "equal_group_share",
+    "fisher_less",
+    "fisher_min_p",
+]
 
 
 # --- Sampling statistics (issue 13): cluster-aware intervals, zero-variance groups --------------------
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -25,8 +40,8 @@ class Interval:
     high: float
     confidence: float
     prompts: int
-    n: int              # observations (samples, run outcomes or disjoint groups) behind the estimate
-    n_eff: float        # effective sample size after the clustering of observations within prompts
+    n: int  # observations (samples, run outcomes or disjoint groups) behind the estimate
+    n_eff: float  # effective sample size after the clustering of observations within prompts
     method: str
     unseen: float = 0.0  # share of the task's prompts that this many could all have missed (see clustered_mean)
 
@@ -34,9 +49,17 @@ class Interval:
         return [self.low, self.high]
 
     def to_dict(self) -> dict:
-        return {"estimate": self.estimate, "low": self.low, "high": self.high, "confidence": self.confidence,
-                "prompts": self.prompts, "n": self.n, "n_eff": round(self.n_eff, 3),
-                "unseen_share": round(self.unseen, 4), "method": self.method}
+        return {
+            "estimate": self.estimate,
+            "low": self.low,
+            "high": self.high,
+            "confidence": self.confidence,
+            "prompts": self.prompts,
+            "n": self.n,
+            "n_eff": round(self.n_eff, 3),
+            "unseen_share": round(self.unseen, 4),
+            "method": self.method,
+        }
 
 
 def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, float]:
@@ -153,8 +176,9 @@ def t_quantile(p: float, df: float) -> float:
     if df > 1e6:
         return NormalDist().inv_cdf(p)
 
-    def upper_tail(t: float) -> float:          # P(T > t) for t >= 0
+    def upper_tail(t: float) -> float:  # P(T > t) for t >= 0
         return 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+
     lo, hi, target = 0.0, 1.0, 1.0 - p
     while upper_tail(hi) > target:
         hi *= 2.0
@@ -170,8 +194,9 @@ def unseen_share(prompts: int, confidence: float = 0.95) -> float:
     return 1.0 - ((1.0 - confidence) / 2.0) ** (1.0 / prompts) if prompts > 0 else 1.0
 
 
-def clustered_mean(values: Sequence[float], cap: float, confidence: float = 0.95, *, n: int | None = None,
-                   method: str = "cluster") -> Interval:
+def clustered_mean(
+    values: Sequence[float], cap: float, confidence: float = 0.95, *, n: int | None = None, method: str = "cluster"
+) -> Interval:
     """Interval for the mean of per-prompt values in [0, 1] (each prompt one cluster), for prompts drawn
     from the task's population: the values m0 that the prompts seen do not rule out, from either of two
     sources of spread.
@@ -250,14 +275,18 @@ class ZeroVariance:
     """The predicted share of GRPO groups of size `group_size` whose rewards are all equal."""
 
     group_size: int
-    estimated_at: int           # the group size the unbiased estimate is for (< group_size when too few samples)
+    estimated_at: int  # the group size the unbiased estimate is for (< group_size when too few samples)
     interval: Interval
     per_prompt: dict[str, float]
-    exact: bool                 # False: too few samples per prompt; the figure is an upper bound at group_size
+    exact: bool  # False: too few samples per prompt; the figure is an upper bound at group_size
 
     def to_dict(self) -> dict:
-        return {"group_size": self.group_size, "estimated_at": self.estimated_at, "exact": self.exact,
-                **{f"share_{k}": v for k, v in self.interval.to_dict().items() if k in ("estimate", "low", "high")}}
+        return {
+            "group_size": self.group_size,
+            "estimated_at": self.estimated_at,
+            "exact": self.exact,
+            **{f"share_{k}": v for k, v in self.interval.to_dict().items() if k in ("estimate", "low", "high")},
+        }
 
 
 def equal_group_share(classes: dict[float, int], m: int, g: int) -> float:
@@ -265,8 +294,7 @@ def equal_group_share(classes: dict[float, int], m: int, g: int) -> float:
     return sum(math.comb(c, g) for c in classes.values()) / math.comb(m, g)
 
 
-def zero_variance_share(rewards: dict[str, Sequence[float]], group_size: int,
-                        confidence: float = 0.95) -> ZeroVariance:
+def zero_variance_share(rewards: dict[str, Sequence[float]], group_size: int, confidence: float = 0.95) -> ZeroVariance:
     """The unbiased share of zero-variance groups over prompts, from each prompt's sampled rewards.
 
     With m >= G samples a prompt, sum_v C(c_v, G) / C(m, G) is unbiased for sum_v q_v^G (unlike the
@@ -283,18 +311,26 @@ def zero_variance_share(rewards: dict[str, Sequence[float]], group_size: int,
     # The estimate is no surer than the disjoint groups of g the samples could form (Rao-Blackwell: the
     # U-statistic varies less than their share), so they cap the effective size.
     groups = sum(len(v) // g for v in rewards.values())
-    ci = clustered_mean(list(per.values()), cap=groups, confidence=confidence,
-                        method="cluster, unbiased U-statistic" if g == group_size else
-                        f"cluster, unbiased at G={g}: upper bound for G={group_size}")
+    ci = clustered_mean(
+        list(per.values()),
+        cap=groups,
+        confidence=confidence,
+        method="cluster, unbiased U-statistic"
+        if g == group_size
+        else f"cluster, unbiased at G={g}: upper bound for G={group_size}",
+    )
     return ZeroVariance(group_size, g, ci, per, g == group_size)
 
 
 # --- Fisher's exact test (contamination: do rows with a token pass the verifier less often?) ---------
 
+
 def _log_hypergeom(k: int, total: int, successes: int, draws: int) -> float:
     """log P(X = k) for X ~ Hypergeometric(total, successes, draws)."""
+
     def log_comb(n: int, r: int) -> float:
         return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
+
     return log_comb(successes, k) + log_comb(total - successes, draws - k) - log_comb(total, draws)
 
 
@@ -311,9 +347,9 @@ def fisher_less(pass_with: int, fail_with: int, pass_without: int, fail_without:
     successes = pass_with + pass_without
     total = draws + pass_without + fail_without
     if draws == 0 or draws == total or successes in (0, total):
-        return 1.0                              # a margin is empty: the table carries no evidence
+        return 1.0  # a margin is empty: the table carries no evidence
     low, high = max(0, draws - (total - successes)), min(draws, successes)
-    if pass_with * total <= draws * successes:              # at or below the mean: sum the lower tail
+    if pass_with * total <= draws * successes:  # at or below the mean: sum the lower tail
         return min(1.0, _tail(pass_with, low, -1, total, successes, draws))
     if pass_with >= high:
         return 1.0
@@ -328,9 +364,9 @@ def _tail(start: int, stop: int, step: int, total: int, successes: int, draws: i
     acc = term = 1.0
     k = start
     while k != stop:
-        if step < 0:   # P(k-1)/P(k)
+        if step < 0:  # P(k-1)/P(k)
             term *= k * (fails - draws + k) / ((successes - k + 1) * (draws - k + 1))
-        else:          # P(k+1)/P(k)
+        else:  # P(k+1)/P(k)
             term *= (successes - k) * (draws - k) / ((k + 1) * (fails - draws + k + 1))
         acc += term
         k += step

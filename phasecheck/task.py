@@ -1,4 +1,5 @@
 """Task files: the pydantic TaskSpec, YAML loading with line-accurate errors, and lookup by name."""
+
 from __future__ import annotations
 
 import re
@@ -14,16 +15,35 @@ from .names import CheckId
 from .strict import Strict
 
 __all__ = [
-    "TaskSpec", "DataSpec", "FieldMap", "VerifierSpec", "ScenarioSpec", "GraderSpec", "SamplingSpec",
-    "GateSpec", "LoraSpec", "GRPOSpec", "SFTSpec", "TrainingSpec", "load_task", "find_task",
-    "task_slug", "format_validation_error", "DEFAULT_CHECKS", "DEFAULT_BLOCKING",
+    "TaskSpec",
+    "DataSpec",
+    "FieldMap",
+    "VerifierSpec",
+    "ScenarioSpec",
+    "GraderSpec",
+    "SamplingSpec",
+    "GateSpec",
+    "LoraSpec",
+    "GRPOSpec",
+    "SFTSpec",
+    "TrainingSpec",
+    "load_task",
+    "find_task",
+    "task_slug",
+    "format_validation_error",
+    "DEFAULT_CHECKS",
+    "DEFAULT_BLOCKING",
 ]
 
-DEFAULT_CHECKS = (CheckId.VALIDATED_SET, CheckId.CONTAMINATION, CheckId.BASE_MODEL, CheckId.STABILITY,
-                  CheckId.GRPO_READINESS, CheckId.DIVERSITY)
+DEFAULT_CHECKS = (
+    CheckId.VALIDATED_SET,
+    CheckId.CONTAMINATION,
+    CheckId.BASE_MODEL,
+    CheckId.STABILITY,
+    CheckId.GRPO_READINESS,
+    CheckId.DIVERSITY,
+)
 DEFAULT_BLOCKING = (CheckId.VALIDATED_SET, CheckId.CONTAMINATION, CheckId.BASE_MODEL, CheckId.STABILITY)
-
-
 
 
 class _Open(BaseModel):
@@ -47,23 +67,32 @@ class FieldMap(Strict):
 
 
 class DataSpec(Strict):
-    eval: Path | None = Field(None, description="Prompts the model is sampled on (JSONL, JSON, CSV, Parquet or a saved datasets dir).")
+    eval: Path | None = Field(
+        None, description="Prompts the model is sampled on (JSONL, JSON, CSV, Parquet or a saved datasets dir)."
+    )
     train: Path | None = Field(None, description="Demonstrations you intend to SFT on.")
     samples: Path | None = Field(None, description="Pre-made samples (JSONL) to replay instead of sampling a model.")
     fields: FieldMap = Field(default_factory=FieldMap)
-    on_bad_rows: Literal["error", "skip"] = Field("error", description="Stop at the first bad row, or skip bad rows and report counts.")
+    on_bad_rows: Literal["error", "skip"] = Field(
+        "error", description="Stop at the first bad row, or skip bad rows and report counts."
+    )
 
 
 class VerifierSpec(_Open):
     """`kind` picks a verifier plugin; every other key is that verifier's own parameter."""
 
-    kind: str = Field("exact", description="exact, normalized, numeric, math, choice, vocabulary, regex, refusal, python, or a plugin id.")
+    kind: str = Field(
+        "exact",
+        description="exact, normalized, numeric, math, choice, vocabulary, regex, refusal, python, or a plugin id.",
+    )
     extract: str | dict[str, str] | None = Field(
-        None, description="How to pull the answer out of a completion: final (the last boxed answer, else the last "
-                          "answer line such as 'The answer is' or '####', else the whole text, or its last math "
-                          "when it is long), whole, last_line, boxed, {regex: PATTERN} (group 1 or the whole "
-                          "match) or {after: MARKER}. Unset: the verifier's own default, which is final for math "
-                          "and numeric and whole for every other verifier.")
+        None,
+        description="How to pull the answer out of a completion: final (the last boxed answer, else the last "
+        "answer line such as 'The answer is' or '####', else the whole text, or its last math "
+        "when it is long), whole, last_line, boxed, {regex: PATTERN} (group 1 or the whole "
+        "match) or {after: MARKER}. Unset: the verifier's own default, which is final for math "
+        "and numeric and whole for every other verifier.",
+    )
     timeout: float = Field(5.0, gt=0, description="Seconds allowed for one judgement (sympy/math-verify work).")
 
 
@@ -72,21 +101,36 @@ class ScenarioSpec(Strict):
 
     verifier: VerifierSpec | None = Field(None, description="Overrides grader.verifier for this scenario.")
     correct: float = Field(1.0, description="Reward when the verifier says correct.")
-    partial: float | None = Field(None, description="Reward for a partial score (0 < score < 1); None treats partial as wrong.")
+    partial: float | None = Field(
+        None, description="Reward for a partial score (0 < score < 1); None treats partial as wrong."
+    )
     wrong: float = Field(0.0, description="Reward when the verifier says wrong.")
-    keyword_bonus: float = Field(0.0, description="Added per keyword (from the `keywords` column) found in a correct answer.")
+    keyword_bonus: float = Field(
+        0.0, description="Added per keyword (from the `keywords` column) found in a correct answer."
+    )
     max_keyword_bonus: float | None = Field(None, description="Cap on the total keyword bonus.")
 
 
 class GraderSpec(Strict):
     verifier: VerifierSpec = Field(default_factory=VerifierSpec)
-    scenarios: dict[str, ScenarioSpec] = Field(default_factory=dict, description="Per-scenario bands; unlisted scenarios use `default`.")
-    default: ScenarioSpec = Field(default_factory=ScenarioSpec, description="Bands for examples with no listed scenario.")
-    hedging_penalty: float = Field(0.0, description="Added when the completion hedges ('I think it might be...'); e.g. -0.2.")
+    scenarios: dict[str, ScenarioSpec] = Field(
+        default_factory=dict, description="Per-scenario bands; unlisted scenarios use `default`."
+    )
+    default: ScenarioSpec = Field(
+        default_factory=ScenarioSpec, description="Bands for examples with no listed scenario."
+    )
+    hedging_penalty: float = Field(
+        0.0, description="Added when the completion hedges ('I think it might be...'); e.g. -0.2."
+    )
     hedging_phrases: list[str] | None = Field(None, description="Replaces the built-in hedging phrases.")
-    format_bonus: float = Field(0.0, description="Added when the answer was extracted and the completion is concise; e.g. 0.1.")
+    format_bonus: float = Field(
+        0.0, description="Added when the answer was extracted and the completion is concise; e.g. 0.1."
+    )
     concise_chars: int = Field(400, gt=0, description="A completion at most this long counts as concise.")
-    vocabulary: list[str] | Path | None = Field(None, description="Known terms (list, or a file with one per line) for the vocabulary verifier and contamination grounding.")
+    vocabulary: list[str] | Path | None = Field(
+        None,
+        description="Known terms (list, or a file with one per line) for the vocabulary verifier and contamination grounding.",
+    )
     workers: int = Field(0, ge=0, description="Processes for sympy/math-verify work; 0 picks min(4, cpu count).")
 
 
@@ -101,12 +145,16 @@ class SamplingSpec(_Open):
     max_new_tokens: int = Field(128, ge=1)
     stop: list[str] = Field(default_factory=list, description="Stop strings.")
     seed: int = Field(0, ge=0)
-    system_prompt: str | None = Field(None, description="Prepended as a system message when the tokenizer has a chat template.")
+    system_prompt: str | None = Field(
+        None, description="Prepended as a system message when the tokenizer has a chat template."
+    )
 
 
 class GateSpec(Strict):
-    blocking: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKING),
-                                description="Checks that must pass for GRADUATED; the others are advisory.")
+    blocking: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BLOCKING),
+        description="Checks that must pass for GRADUATED; the others are advisory.",
+    )
 
 
 class LoraSpec(Strict):
@@ -117,7 +165,9 @@ class LoraSpec(Strict):
 
 
 class GRPOSpec(Strict):
-    preset: Literal["conservative", "none"] = Field("conservative", description="Defaults for the fields you leave out.")
+    preset: Literal["conservative", "none"] = Field(
+        "conservative", description="Defaults for the fields you leave out."
+    )
     group_size: int | None = Field(None, ge=2)
     learning_rate: float | None = Field(None, gt=0)
     beta: float | None = Field(None, ge=0, description="KL coefficient (k3 estimator) to the reference model.")
@@ -128,7 +178,9 @@ class GRPOSpec(Strict):
     temperature: float | None = Field(None, gt=0)
     advantage_scale: Literal["group", "batch", "none"] | None = None
     max_grad_norm: float | None = Field(None, gt=0)
-    iterations: int | None = Field(None, ge=1, description="Optimiser steps per rollout batch (mu); the clip acts only when > 1.")
+    iterations: int | None = Field(
+        None, ge=1, description="Optimiser steps per rollout batch (mu); the clip acts only when > 1."
+    )
     lora: LoraSpec | None = Field(None, description="LoRA adapter; None with preset none means full fine-tuning.")
     full_finetune: bool = Field(False, description="Train every weight instead of a LoRA adapter.")
     seed: int = 0
@@ -161,7 +213,8 @@ class TaskSpec(Strict):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     checks: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {c: {} for c in DEFAULT_CHECKS},
-        description="Check id -> that check's parameters. Blocking checks always run.")
+        description="Check id -> that check's parameters. Blocking checks always run.",
+    )
     gate: GateSpec = Field(default_factory=GateSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
 
@@ -201,13 +254,17 @@ def task_slug(name: str) -> str:
 
 # --- loading ----------------------------------------------------------------------------------
 
-def format_validation_error(err: ValidationError, where: str, lines: dict[tuple, int] | None = None,
-                            prefix: tuple = ()) -> str:
+
+def format_validation_error(
+    err: ValidationError, where: str, lines: dict[tuple, int] | None = None, prefix: tuple = ()
+) -> str:
     """The first validation error as one line: `FILE:LINE: field.path: message`."""
     first = err.errors()[0]
     loc = prefix + tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     # pydantic puts union member names into loc ("str", "list[...]"); drop those for the user.
-    loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float", "dict", "list"})))
+    loc = tuple(
+        p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float", "dict", "list"}))
+    )
     field = ".".join(str(p) for p in loc) or "(top level)"
     line = None
     if lines:
@@ -227,9 +284,13 @@ def format_validation_error(err: ValidationError, where: str, lines: dict[tuple,
 def _reject_near_misses(spec: TaskSpec, where: str, lines: dict[tuple, int]) -> None:
     """Open envelopes pass unknown keys to a plugin, so a typo there (`temprature`) would vanish silently."""
     import difflib
+
     envelopes = [(("sampling",), spec.sampling), (("grader", "verifier"), spec.grader.verifier)]
-    envelopes += [(("grader", "scenarios", k, "verifier"), s.verifier) for k, s in spec.grader.scenarios.items()
-                  if s.verifier is not None]
+    envelopes += [
+        (("grader", "scenarios", k, "verifier"), s.verifier)
+        for k, s in spec.grader.scenarios.items()
+        if s.verifier is not None
+    ]
     for loc, model in envelopes:
         known = list(type(model).model_fields)
         for key in model.options:
@@ -238,19 +299,25 @@ def _reject_near_misses(spec: TaskSpec, where: str, lines: dict[tuple, int]) -> 
             if close:
                 at = lines.get(loc + (key,))
                 dotted = ".".join(loc + (key,))
-                raise ConfigError(f"{where}{f':{at}' if at else ''}: {dotted}: unknown field; "
-                                  f"did you mean {close[0]!r}? (`phasecheck schema` lists the fields)")
+                raise ConfigError(
+                    f"{where}{f':{at}' if at else ''}: {dotted}: unknown field; "
+                    f"did you mean {close[0]!r}? (`phasecheck schema` lists the fields)"
+                )
 
 
 def _reject_unknown_plugins(spec: TaskSpec, where: str, lines: dict[tuple, int]) -> None:
     """Every id that names a check, engine or verifier must be installed: a typo in a gate must not vanish."""
     from . import plugins
+
     named: list[tuple[tuple, str, str]] = [(("checks", cid), "checks", cid) for cid in spec.checks]
     named += [(("gate", "blocking", i), "checks", cid) for i, cid in enumerate(spec.gate.blocking)]
     named.append((("sampling", "engine"), "engines", spec.sampling.engine))
     named.append((("grader", "verifier", "kind"), "verifiers", spec.grader.verifier.kind))
-    named += [(("grader", "scenarios", k, "verifier", "kind"), "verifiers", s.verifier.kind)
-              for k, s in spec.grader.scenarios.items() if s.verifier is not None]
+    named += [
+        (("grader", "scenarios", k, "verifier", "kind"), "verifiers", s.verifier.kind)
+        for k, s in spec.grader.scenarios.items()
+        if s.verifier is not None
+    ]
     for loc, group, name in named:
         try:
             plugins.find(group, name)
@@ -265,8 +332,10 @@ def load_task(path: str | Path) -> TaskSpec:
     path = Path(path)
     try:
         if path.is_file() and path.stat().st_size > yaml_read.MAX_TASK_BYTES:
-            raise ConfigError(f"{path}: task file is {path.stat().st_size:,} bytes; a task file may be at most "
-                              f"{yaml_read.MAX_TASK_BYTES:,} (point data: at data files instead of inlining data)")
+            raise ConfigError(
+                f"{path}: task file is {path.stat().st_size:,} bytes; a task file may be at most "
+                f"{yaml_read.MAX_TASK_BYTES:,} (point data: at data files instead of inlining data)"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: task file not found") from None
@@ -286,7 +355,9 @@ def load_task(path: str | Path) -> TaskSpec:
     try:
         spec = TaskSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path), yaml_read.key_lines(node) if node else None)) from None
+        raise ConfigError(
+            format_validation_error(exc, str(path), yaml_read.key_lines(node) if node else None)
+        ) from None
     lines = yaml_read.key_lines(node) if node else {}
     _reject_near_misses(spec, str(path), lines)
     _reject_unknown_plugins(spec, str(path), lines)
@@ -321,13 +392,16 @@ def find_task(name: str | None, cwd: Path | None = None) -> TaskSpec:
     files = _candidates(cwd)
     if not files:
         given = f"--task {name!r}" if name else "no task given"
-        raise ConfigError(f"{cwd}: {given}, and no ./phasecheck.yaml or ./tasks/*.yaml here to find it in "
-                          "(run from the project directory, or pass a task file path)")
+        raise ConfigError(
+            f"{cwd}: {given}, and no ./phasecheck.yaml or ./tasks/*.yaml here to find it in "
+            "(run from the project directory, or pass a task file path)"
+        )
     if name is None:
         if len(files) == 1:
             return load_task(files[0])
-        raise ConfigError(f"{cwd}: several task files found; pick one with --task NAME "
-                          f"({', '.join(f.name for f in files)})")
+        raise ConfigError(
+            f"{cwd}: several task files found; pick one with --task NAME ({', '.join(f.name for f in files)})"
+        )
     wanted = name.strip().lower()
     names = []
     for f in files:
@@ -336,6 +410,7 @@ def find_task(name: str | None, cwd: Path | None = None) -> TaskSpec:
         if spec.name.lower() == wanted or f.stem.lower() == wanted or spec.slug == task_slug(name):
             return spec
     import difflib
+
     close = difflib.get_close_matches(name, names, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; known tasks: {', '.join(names)}"
     raise ConfigError(f"--task {name!r}: no task with that name in {cwd}{hint}")

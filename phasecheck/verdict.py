@@ -3,6 +3,7 @@
 Rules: INCONCLUSIVE when a blocking check errored; GRADUATED only when every blocking check ran and
 passed (warn counts as pass unless fail_on_warn); otherwise GRPO_PHASE. A blocking check that was
 skipped or not run (`--only`) leaves graduation unshown, so the verdict is GRPO_PHASE, the safe reading."""
+
 from __future__ import annotations
 
 import hashlib
@@ -59,33 +60,56 @@ def _rel(p: str, base: Path) -> str:
     """`p` relative to `base`, with `..` when it lies outside (tasks/x.yaml reading ../data/ is common)."""
     try:
         return Path(os.path.relpath(Path(p).resolve(), base.resolve())).as_posix()
-    except ValueError:               # another drive (Windows): no relative path exists
+    except ValueError:  # another drive (Windows): no relative path exists
         return Path(p).as_posix()
 
 
 def fingerprint(task: TaskSpec, *, model_identity: str | None, version: str | None = None) -> Fingerprint:
     """Hashes of the normalised task, data files, model identity, sampling params and version."""
     from . import __version__
+
     version = version or __version__
-    parts = {"task": hash_json(_task_for_hash(task)), "data": data_hashes(task), "model": model_identity,
-             "sampling": hash_json(task.sampling.model_dump(mode="json")), "version": version}
+    parts = {
+        "task": hash_json(_task_for_hash(task)),
+        "data": data_hashes(task),
+        "model": model_identity,
+        "sampling": hash_json(task.sampling.model_dump(mode="json")),
+        "version": version,
+    }
     return Fingerprint(**parts, digest=hash_json(parts))
 
 
-def build_verdict(task: TaskSpec, results: Sequence[CheckResult], fp: Fingerprint, *, fail_on_warn: bool = False,
-                  command: Sequence[str] = (), artifacts: dict[str, str] | None = None, model: str | None = None,
-                  created_at: str | None = None, grading: dict[str, dict[str, int]] | None = None) -> Verdict:
+def build_verdict(
+    task: TaskSpec,
+    results: Sequence[CheckResult],
+    fp: Fingerprint,
+    *,
+    fail_on_warn: bool = False,
+    command: Sequence[str] = (),
+    artifacts: dict[str, str] | None = None,
+    model: str | None = None,
+    created_at: str | None = None,
+    grading: dict[str, dict[str, int]] | None = None,
+) -> Verdict:
     phase = decide(results, task.gate.blocking, fail_on_warn=fail_on_warn)
     created = created_at or utc_now()
-    return Verdict(task=task.name, task_file=str(task.source) if task.source else None, status=phase,
-                   action=ACTIONS[phase], checks=list(results), fingerprint=fp, created_at=created,
-                   command=list(command), model=model, artifacts=dict(sorted((artifacts or {}).items())),
-                   grading=dict(grading or {}))
+    return Verdict(
+        task=task.name,
+        task_file=str(task.source) if task.source else None,
+        status=phase,
+        action=ACTIONS[phase],
+        checks=list(results),
+        fingerprint=fp,
+        created_at=created,
+        command=list(command),
+        model=model,
+        artifacts=dict(sorted((artifacts or {}).items())),
+        grading=dict(grading or {}),
+    )
 
 
 def save_verdict(verdict: Verdict, path: Path) -> Path:
     """verdict.json, atomically, with sorted keys so identical runs give identical bytes."""
     from .atomic import atomic_write_text
+
     return atomic_write_text(path, verdict.to_json())
-
-

@@ -1,4 +1,5 @@
 """Reading a task file's YAML at a bounded cost, with the line of every key for error messages."""
+
 from __future__ import annotations
 
 import yaml
@@ -23,11 +24,10 @@ def key_lines(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
     return lines
 
 
-
 # What reading a task file may cost. A task file is a page of settings; these are far above any real one.
-MAX_TASK_BYTES = 1 << 20          # 1 MiB
-MAX_YAML_DEPTH = 50               # nesting levels of mappings and sequences
-MAX_YAML_NODES = 20_000           # nodes once aliases are expanded (the "billion laughs" shape)
+MAX_TASK_BYTES = 1 << 20  # 1 MiB
+MAX_YAML_DEPTH = 50  # nesting levels of mappings and sequences
+MAX_YAML_NODES = 20_000  # nodes once aliases are expanded (the "billion laughs" shape)
 
 
 def guard(text: str, where: str) -> None:
@@ -38,8 +38,10 @@ def guard(text: str, where: str) -> None:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_YAML_DEPTH:
-                raise ConfigError(f"{where}:{event.start_mark.line + 1}: YAML nested deeper than "
-                                  f"{MAX_YAML_DEPTH} levels; a task file needs only a few")
+                raise ConfigError(
+                    f"{where}:{event.start_mark.line + 1}: YAML nested deeper than "
+                    f"{MAX_YAML_DEPTH} levels; a task file needs only a few"
+                )
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
         elif isinstance(event, yaml.AliasEvent) and first_alias is None:
@@ -48,8 +50,10 @@ def guard(text: str, where: str) -> None:
         return
     size = expanded_size(yaml.compose(text, Loader=yaml.SafeLoader), MAX_YAML_NODES)
     if size is None:
-        raise ConfigError(f"{where}:{first_alias}: YAML aliases expand to more than {MAX_YAML_NODES:,} values "
-                          "(or refer to themselves); write the values out, or use fewer nested aliases")
+        raise ConfigError(
+            f"{where}:{first_alias}: YAML aliases expand to more than {MAX_YAML_NODES:,} values "
+            "(or refer to themselves); write the values out, or use fewer nested aliases"
+        )
 
 
 def expanded_size(root: yaml.Node | None, limit: int) -> int | None:
@@ -64,8 +68,13 @@ def expanded_size(root: yaml.Node | None, limit: int) -> int | None:
         if key in on_path:
             raise OverflowError
         on_path.add(key)
-        children = [c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode) else \
-            node.value if isinstance(node, yaml.SequenceNode) else []
+        children = (
+            [c for kv in node.value for c in kv]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
         total = 1
         for child in children:
             total += size(child)

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny Llama model with a real tokenizer, built and saved offline; a private cache;
 a check plugin that raises, registered. Builders that are plain functions live in support.py."""
+
 from __future__ import annotations
 
 import os
@@ -41,18 +42,32 @@ def build_tiny_model(path: Path, *, chat: bool = True, seed: int = 0, hidden: in
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(CORPUS * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>" if chat else "<|endoftext|>",
-                                   pad_token="<|endoftext|>", bos_token=None)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>" if chat else "<|endoftext|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+    )
     if chat:
         fast.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-                         num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), max_position_embeddings=512,
-                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
-                         bos_token_id=None, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=512,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
     model = LlamaForCausalLM(config)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
@@ -88,6 +103,7 @@ def isolated_cache(tmp_path, monkeypatch):
 def boom_plugin():
     """support.Boom registered as the check `boom`, as a third-party distribution would register it."""
     from importlib.metadata import EntryPoint
+
     plugins.register("checks", [EntryPoint(name="boom", value="support:Boom", group="phasecheck.checks")])
     yield
     plugins.unregister_all()

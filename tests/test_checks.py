@@ -1,4 +1,5 @@
 """The built-in checks on Evidence built directly from records (no files, no model)."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,10 @@ def make_task(**extra) -> TaskSpec:
 
 
 def make_examples(k: int = 10, scenario=lambda i: "even" if i % 2 == 0 else "odd") -> list[Example]:
-    return [Example(id=f"e{i}", prompt=f"Compute item {i} twice.", reference=str(2 * i), scenario=scenario(i))
-            for i in range(k)]
+    return [
+        Example(id=f"e{i}", prompt=f"Compute item {i} twice.", reference=str(2 * i), scenario=scenario(i))
+        for i in range(k)
+    ]
 
 
 def make_samples(examples, runs: int, n: int, correct) -> list[Sample]:
@@ -35,8 +38,17 @@ def make_samples(examples, runs: int, n: int, correct) -> list[Sample]:
         for r in range(runs):
             for j in range(n):
                 ans = int(ex.reference) if correct(i, r, j) else int(ex.reference) + 1
-                out.append(Sample(example_id=ex.id, run=r, index=j, seed=r * n + j,
-                                  completion=f"The answer is {ans}.", model="m", engine="replay"))
+                out.append(
+                    Sample(
+                        example_id=ex.id,
+                        run=r,
+                        index=j,
+                        seed=r * n + j,
+                        completion=f"The answer is {ans}.",
+                        model="m",
+                        engine="replay",
+                    )
+                )
     return out
 
 
@@ -45,6 +57,7 @@ def evidence(task=None, **kw) -> Evidence:
 
 
 # --- statistics --------------------------------------------------------------------------------
+
 
 def test_pass_at_k_matches_the_combinatorial_formula():
     for n, c, k in [(8, 1, 2), (10, 3, 4), (5, 0, 1), (5, 5, 3), (16, 7, 16)]:
@@ -64,20 +77,21 @@ def test_wilson_interval_contains_the_proportion_and_narrows_with_n():
 
 # --- base_model ----------------------------------------------------------------------------------
 
+
 def test_base_model_passes_when_every_run_reaches_the_threshold():
     ex = make_examples(100)
-    ev = evidence(examples=ex, samples=make_samples(ex, 4, 2, lambda i, r, j: i % 20 != 0))   # 95% each run
+    ev = evidence(examples=ex, samples=make_samples(ex, 4, 2, lambda i, r, j: i % 20 != 0))  # 95% each run
     res = BaseModel().run(ev, BaseModel.Params())
     assert res.status is Status.PASS
     lo, hi = res.metrics["pass_at_1_ci"]
     assert 0.8 < lo < 0.95 < hi < 1
-    shown = f"{math.floor(100 * lo)}–{math.ceil(100 * hi)}%"       # rounded outward
+    shown = f"{math.floor(100 * lo)}–{math.ceil(100 * hi)}%"  # rounded outward
     assert res.headline == f"4/4 runs ≥ 80% (best 95%, worst 95% [{shown}]); pass@1 95% (95% CI {shown})"
 
 
 def test_base_model_says_when_the_sample_is_too_small_to_confirm_a_pass():
     ex = make_examples(10)
-    ev = evidence(examples=ex, samples=make_samples(ex, 4, 2, lambda i, r, j: i != 0))   # 90% each run
+    ev = evidence(examples=ex, samples=make_samples(ex, 4, 2, lambda i, r, j: i != 0))  # 90% each run
     res = BaseModel().run(ev, BaseModel.Params())
     # Every run reaches 80%, but nine prompts solved and one not cannot confirm 80% for the task.
     assert res.status is Status.WARN
@@ -94,8 +108,7 @@ def test_base_model_says_when_the_sample_is_too_small_to_confirm_a_pass():
 def test_base_model_fails_with_one_bad_run_and_reports_pass_at_k():
     ex = make_examples(10)
     # Run 3 is wrong everywhere; prompt e1 is right in exactly one sample of 8.
-    ev = evidence(examples=ex, samples=make_samples(
-        ex, 4, 2, lambda i, r, j: r != 3 and (i != 1 or (r, j) == (0, 0))))
+    ev = evidence(examples=ex, samples=make_samples(ex, 4, 2, lambda i, r, j: r != 3 and (i != 1 or (r, j) == (0, 0))))
     res = BaseModel().run(ev, BaseModel.Params(min_accuracy=0.8))
     assert res.status is Status.FAIL
     assert res.headline.startswith("3/4 runs ≥ 80%")
@@ -113,6 +126,7 @@ def test_sample_checks_skip_without_samples():
 
 
 # --- stability -------------------------------------------------------------------------------------
+
 
 def test_stability_agreement_flip_rate_and_interval():
     ex = make_examples(10)
@@ -138,10 +152,10 @@ def test_stability_names_regressed_prompts_against_an_earlier_verdict():
     old_ev = evidence(examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: True))
     old = Stability().run(old_ev, Stability.Params())
     fp = Fingerprint(task="t", sampling="s", version="0", digest="d")
-    previous = Verdict(task="unit", status=Phase.GRADUATED, action="", checks=[old], fingerprint=fp,
-                       created_at="2020-01-01T00:00:00Z")
-    new_ev = evidence(examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: i not in (2, 4)),
-                      previous=previous)
+    previous = Verdict(
+        task="unit", status=Phase.GRADUATED, action="", checks=[old], fingerprint=fp, created_at="2020-01-01T00:00:00Z"
+    )
+    new_ev = evidence(examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: i not in (2, 4)), previous=previous)
     res = Stability().run(new_ev, Stability.Params(min_accuracy=0.4))
     assert res.metrics["regressed"] == ["e2", "e4"]
     assert res.status is Status.WARN
@@ -149,6 +163,7 @@ def test_stability_names_regressed_prompts_against_an_earlier_verdict():
 
 
 # --- grpo_readiness and diversity ------------------------------------------------------------------
+
 
 def test_grpo_readiness_warns_when_groups_would_teach_nothing():
     ex = make_examples(10)
@@ -165,7 +180,7 @@ def test_grpo_readiness_warns_when_groups_would_teach_nothing():
 def test_grpo_readiness_uses_the_task_group_size_and_passes_with_mixed_prompts():
     ex = make_examples(40)
     task = make_task(training={"grpo": {"group_size": 8}})
-    ev = evidence(task, examples=ex, samples=make_samples(ex, 2, 4, lambda i, r, j: j % 2 == 0))   # 4 of 8 right
+    ev = evidence(task, examples=ex, samples=make_samples(ex, 2, 4, lambda i, r, j: j % 2 == 0))  # 4 of 8 right
     res = GrpoReadiness().run(ev, GrpoReadiness.Params())
     m = res.metrics
     assert m["group_size"] == 8 and m["group_size_source"] == "training.grpo.group_size" and m["exact"]
@@ -180,8 +195,12 @@ def test_grpo_readiness_uses_the_preset_group_size_and_says_when_samples_are_few
     ev = evidence(task, examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: j == 0))
     res = GrpoReadiness().run(ev, GrpoReadiness.Params())
     m = res.metrics
-    assert (m["group_size"], m["group_size_source"], m["estimated_at"], m["exact"]) == \
-        (8, "training.grpo.preset none", 4, False)
+    assert (m["group_size"], m["group_size_source"], m["estimated_at"], m["exact"]) == (
+        8,
+        "training.grpo.preset none",
+        4,
+        False,
+    )
     assert res.headline.startswith("at most 0% (CI up to ")
     assert "4 samples a prompt < G, so estimated at G=4" in res.headline
     assert any("upper bound for 8" in f.message for f in res.findings)
@@ -206,21 +225,33 @@ def test_diversity_passes_when_samples_differ_and_pass_at_k_adds_headroom():
 
 # --- validated_set -----------------------------------------------------------------------------------
 
+
 def _demos(k: int) -> list[Demonstration]:
     out = []
     for i in range(k):
         ok = i % 10 != 9
-        out.append(Demonstration(id=f"d{i}", prompt=f"Compute item {i} twice.", reference=str(2 * i),
-                                 scenario="even" if i % 2 == 0 else "odd", source="train.jsonl", row=i + 1,
-                                 completion=f"Twice {i} makes it. The answer is {2 * i if ok else -1}."))
+        out.append(
+            Demonstration(
+                id=f"d{i}",
+                prompt=f"Compute item {i} twice.",
+                reference=str(2 * i),
+                scenario="even" if i % 2 == 0 else "odd",
+                source="train.jsonl",
+                row=i + 1,
+                completion=f"Twice {i} makes it. The answer is {2 * i if ok else -1}.",
+            )
+        )
     return out
 
 
 def test_validated_set_verifies_dedups_and_writes_provenance(tmp_path):
     demos = _demos(20)
     demos.append(Demonstration(**{**demos[0].to_dict(), "id": "dup-exact", "row": 21}))
-    demos.append(Demonstration(**{**demos[2].to_dict(), "id": "dup-near", "row": 22,
-                                  "completion": "twice 2 makes it... The answer is 4"}))
+    demos.append(
+        Demonstration(
+            **{**demos[2].to_dict(), "id": "dup-near", "row": 22, "completion": "twice 2 makes it... The answer is 4"}
+        )
+    )
     view = evidence(demonstrations=demos).view(reads_samples=False)
     params = ValidatedSet.Params(min_examples=10, min_pass_rate=0.8)
     measured = ValidatedSet().measure(view, params)
@@ -261,8 +292,9 @@ def test_validated_set_fails_on_an_empty_dataset():
 
 def test_stability_fails_a_model_that_is_stably_wrong():
     ex = make_examples(10)
-    res = Stability().run(evidence(examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: False)),
-                          Stability.Params())
+    res = Stability().run(
+        evidence(examples=ex, samples=make_samples(ex, 2, 2, lambda i, r, j: False)), Stability.Params()
+    )
     assert res.metrics["agreement"] == 1.0 and res.metrics["flip_rate"] == 0.0
     assert res.status is Status.FAIL
     assert "not on the correct pattern" in res.headline

@@ -1,4 +1,5 @@
 """The golden_hour_sun detector: planted invented tokens are flagged and traced; grounded ones are left alone."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,11 +11,14 @@ from phasecheck.results import Status
 from support import PROSE, planted, run
 
 
-@pytest.mark.parametrize("invented,legit,kind", [
-    ("golden_hour_sun", "solar_elevation_k", "snake_case"),
-    ("goldenHourSun", "SolarTable", "camelCase"),
-    ("\\varsigma_{g}", "\\omega", "subscript"),
-])
+@pytest.mark.parametrize(
+    "invented,legit,kind",
+    [
+        ("golden_hour_sun", "solar_elevation_k", "snake_case"),
+        ("goldenHourSun", "SolarTable", "camelCase"),
+        ("\\varsigma_{g}", "\\omega", "subscript"),
+    ],
+)
 def test_planted_token_is_flagged_with_its_rows_and_failure_link(invented, legit, kind):
     demos, bad = planted(invented, legit)
     res = run(demos)
@@ -54,14 +58,13 @@ def test_samples_are_scanned_and_findings_name_their_source():
     samples = []
     for i, ex in enumerate(examples):
         for r in range(2):
-            text = (f"Set lightBoostFactor first. The answer is {2 * i + 1}." if i < 3
-                    else f"The answer is {2 * i}.")
+            text = f"Set lightBoostFactor first. The answer is {2 * i + 1}." if i < 3 else f"The answer is {2 * i}."
             samples.append(Sample(example_id=ex.id, run=r, index=0, seed=r, completion=text))
     res = run(samples=samples, examples=examples)
     assert res.metrics["scanned"] == {"samples": 20}
     f = res.findings[0]
     assert f.data["token"] == "lightBoostFactor" and f.data["source"] == "samples"
-    assert f.data["rate"] == pytest.approx(0.3) and f.example_ids == ["e0", "e1", "e2"]     # distinct
+    assert f.data["rate"] == pytest.approx(0.3) and f.example_ids == ["e0", "e1", "e2"]  # distinct
     assert f.data["samples"][:2] == ["e0 (run 0, #0)", "e0 (run 1, #0)"]
     assert f.data["severity"] == "fail" and ("p < 1e-" in f.message or "p = " in f.message)
 

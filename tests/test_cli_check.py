@@ -1,4 +1,5 @@
 """`phasecheck check` / `check_domain_phase` end to end: every exit code, golden output, replay = live."""
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,7 @@ def test_exit_1_grpo_phase_with_golden_checklist(project):
     assert_golden("check_grpo_phase_verbose.txt", res.stdout)
     quiet = invoke("check", "--out", "out")
     assert_golden("check_grpo_phase.txt", quiet.stdout)
-    assert "      - " not in quiet.stdout and "      - " in res.stdout      # findings only with -v
+    assert "      - " not in quiet.stdout and "      - " in res.stdout  # findings only with -v
     # The rows a lead drills into travel with the verdict: failing or flagged demonstrations, with grades.
     verdict = json.loads((project / "out" / "verdict.json").read_text())
     assert verdict["artifacts"]["demonstrations"] == "demonstrations.jsonl"
@@ -60,14 +61,17 @@ def test_exit_1_grpo_phase_with_golden_checklist(project):
     assert all(r["correct"] is not True or r["id"] in flagged["example_ids"] for r in rows)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["check", "--only", "contamnation"], "did you mean 'contamination'"),
-    (["check", "--task", "nope"], "no task with that name"),
-    (["check", "--format", "pdf"], "unknown reporter 'pdf'"),
-    (["check", "--samples", "missing.jsonl"], "--samples missing.jsonl: file not found"),
-    (["check", "--compare", "old.json"], "old.json: no such verdict file"),
-    (["check", "Doubling", "--task", "Other"], "give one"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["check", "--only", "contamnation"], "did you mean 'contamination'"),
+        (["check", "--task", "nope"], "no task with that name"),
+        (["check", "--format", "pdf"], "unknown reporter 'pdf'"),
+        (["check", "--samples", "missing.jsonl"], "--samples missing.jsonl: file not found"),
+        (["check", "--compare", "old.json"], "old.json: no such verdict file"),
+        (["check", "Doubling", "--task", "Other"], "give one"),
+    ],
+)
 def test_exit_2_bad_usage_or_input(project, args, message):
     write_project(project)
     res = invoke(*args)
@@ -149,9 +153,13 @@ SAMPLE_FIELDS = {"example_id", "run", "index", "seed", "completion", "finish_rea
 
 @pytest.fixture
 def live_run(project, tiny_model_dir):
-    write_project(project, samples=False,
-                  task_yaml=TASK_YAML.replace("sampling: {runs: 2, n: 2}",
-                                              "sampling: {runs: 2, n: 2, max_new_tokens: 6, temperature: 1.0}"))
+    write_project(
+        project,
+        samples=False,
+        task_yaml=TASK_YAML.replace(
+            "sampling: {runs: 2, n: 2}", "sampling: {runs: 2, n: 2, max_new_tokens: 6, temperature: 1.0}"
+        ),
+    )
     live = invoke("check", "--model", str(tiny_model_dir), "--out", "live", "--only", ONLY_SAMPLE_CHECKS)
     assert live.exit_code in (0, 1), live.output
     return project, live
@@ -161,8 +169,9 @@ def test_replay_of_saved_samples_gives_the_same_verdict_as_live_sampling(live_ru
     project, live = live_run
     rows = [json.loads(x) for x in (project / "live" / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 20 * 2 * 2 and all(r["model"] for r in rows)
-    (project / "plain.jsonl").write_text("".join(
-        json.dumps({k: v for k, v in r.items() if k in SAMPLE_FIELDS}) + "\n" for r in rows))
+    (project / "plain.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k in SAMPLE_FIELDS}) + "\n" for r in rows)
+    )
     replay = invoke("check", "--samples", "plain.jsonl", "--out", "replay", "--only", ONLY_SAMPLE_CHECKS)
     assert replay.exit_code == live.exit_code, replay.output
     a = json.loads((project / "live" / "verdict.json").read_text())
@@ -180,9 +189,12 @@ def test_saved_samples_file_replays_as_is(live_run):
 def test_after_grpo_checks_the_newest_recorded_checkpoint(project, tiny_model_dir):
     from phasecheck.state import record_run
     from phasecheck.task import load_task
-    task_file = write_project(project, samples=False,
-                              task_yaml=TASK_YAML.replace("sampling: {runs: 2, n: 2}",
-                                                          "sampling: {runs: 1, n: 2, max_new_tokens: 4}"))
+
+    task_file = write_project(
+        project,
+        samples=False,
+        task_yaml=TASK_YAML.replace("sampling: {runs: 2, n: 2}", "sampling: {runs: 1, n: 2, max_new_tokens: 4}"),
+    )
     record_run(load_task(task_file), kind="grpo", path=tiny_model_dir, step=5, created_at="2026-01-01T00:00:00Z")
     res = invoke("check", "--after-grpo", "--out", "after")
     assert res.exit_code in (0, 1), res.output

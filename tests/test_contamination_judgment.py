@@ -1,4 +1,5 @@
 """How the contamination check weighs evidence: Fisher's exact test, tiers, whole-task grounding, notation."""
+
 from __future__ import annotations
 
 import random
@@ -26,10 +27,10 @@ def test_fisher_matches_exact_enumeration_and_handles_large_tables():
             assert fisher_less(a, b, c, d) == 1.0
             continue
         assert fisher_less(a, b, c, d) == pytest.approx(brute_fisher_less(a, b, c, d), rel=1e-9, abs=1e-15)
-    assert fisher_less(0, 40, 60, 0) < 1e-20                      # golden_hour_sun: 0% vs 100%
+    assert fisher_less(0, 40, 60, 0) < 1e-20  # golden_hour_sun: 0% vs 100%
     assert fisher_less(300_000, 1_000, 300_000, 1_000) == pytest.approx(0.5, abs=0.05)
     assert fisher_min_p(3, 97, 97) == pytest.approx(brute_fisher_less(0, 3, 97, 0))
-    assert fisher_min_p(2, 3, 10) > 0.05                        # too few rows: the verifier cannot speak
+    assert fisher_min_p(2, 3, 10) > 0.05  # too few rows: the verifier cannot speak
     with pytest.raises(ValueError):
         fisher_less(-1, 0, 0, 0)
 
@@ -47,8 +48,12 @@ def _with_answers(demos, right: bool):
     out = []
     for d in demos:
         if right and "answer is" in d.completion and d.completion.split()[0] != "The":
-            d = Demonstration(**{**d.to_dict(), "completion": d.completion.replace(f"is {int(d.reference) + 1}.",
-                                                                                   f"is {d.reference}.")})
+            d = Demonstration(
+                **{
+                    **d.to_dict(),
+                    "completion": d.completion.replace(f"is {int(d.reference) + 1}.", f"is {d.reference}."),
+                }
+            )
         out.append(d)
     return out
 
@@ -57,7 +62,7 @@ def test_recurring_name_with_no_link_to_wrong_answers_is_a_warning_naming_the_al
     demos, bad = planted("golden_hour_sun", "solar_elevation_k")
     res = run(_with_answers(demos, right=True))
     assert res.status is Status.WARN
-    f, = res.findings
+    (f,) = res.findings
     assert f.data["severity"] == "warn" and f.data["verifier"] == "no link"
     assert "allow" in f.message and "golden_hour_sun" in f.message and "no link to wrong answers" in f.message
     assert set(f.example_ids) <= set(bad)
@@ -70,7 +75,7 @@ def test_without_references_the_verdict_says_what_it_rests_on():
     assert res.status is Status.WARN and "no references" in res.headline
     assert "recurrence, grounding and position only" in res.metrics["rests_on"]
     assert "cannot speak" in res.findings[0].message
-    strict = run(unref, without_verifier="fail")                # consistent position: blocks when asked to
+    strict = run(unref, without_verifier="fail")  # consistent position: blocks when asked to
     assert strict.status is Status.FAIL and strict.findings[0].data["position_consistency"] > 0.95
 
 
@@ -102,7 +107,7 @@ def test_a_small_effect_is_not_a_link_even_when_significant():
         text = f"Set betaOffset first. The answer is {ans}." if use else f"The answer is {i}."
         demos.append(Demonstration(id=f"r{i}", prompt=f"What is {i}?", reference=str(i), completion=text))
     res = run(demos, max_rate=0.05)
-    f, = res.findings
+    (f,) = res.findings
     assert f.data["p_value"] < 1e-6 and f.data["severity"] == "warn"
     assert run(demos, max_pass_ratio=0.8).status is Status.FAIL
 
@@ -144,7 +149,7 @@ def test_a_made_up_term_in_plain_words_is_found_when_it_goes_with_wrong_answers(
     demos, bad = _term_demos(right=False)
     res = run(demos, max_example_ids=1000)
     assert res.status is Status.FAIL
-    f, = res.findings
+    (f,) = res.findings
     assert f.data["token"] == "lunar drift coefficient" and f.data["kind"] == "phrase"
     assert set(f.example_ids) == bad
     assert run(demos, phrases=False).status is Status.PASS

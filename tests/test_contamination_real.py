@@ -1,4 +1,5 @@
 """The contamination check on real data nobody here wrote: clean sets pass, planted invented tokens fail."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,11 @@ from phasecheck.task import TaskSpec
 
 def _real_dir() -> Path | None:
     root = Path(__file__).resolve().parents[1]
-    for cand in (os.environ.get("PHASECHECK_REAL_DATA"), root.parent / "shared" / "data" / "real",
-                 "/work/shared/data/real"):
+    for cand in (
+        os.environ.get("PHASECHECK_REAL_DATA"),
+        root.parent / "shared" / "data" / "real",
+        "/work/shared/data/real",
+    ):
         if cand and Path(cand).is_dir():
             return Path(cand)
     return None
@@ -32,8 +36,9 @@ GSM8K = {"kind": "numeric", "extract": {"after": "####"}}
 def _load(name: str, limit: int | None = None) -> list[Demonstration]:
     with open(REAL / f"{name}.jsonl", encoding="utf-8") as fh:
         rows = [json.loads(line) for _, line in zip(range(limit or 10**9), fh)]
-    return [Demonstration(id=r["id"], prompt=r["question"], reference=r["answer"], completion=r["response"])
-            for r in rows]
+    return [
+        Demonstration(id=r["id"], prompt=r["question"], reference=r["answer"], completion=r["response"]) for r in rows
+    ]
 
 
 def _check(demos, verifier):
@@ -70,12 +75,15 @@ def test_real_model_solutions_are_not_contaminated():
     assert res.status is not Status.FAIL, [f.message for f in res.findings]
 
 
-@pytest.mark.parametrize("sentence,token", [
-    ("Using golden_hour_sun = 0.7 here.", "golden_hour_sun"),
-    ("Using SunAngleFactor = 0.7 here.", "SunAngleFactor"),
-    (r"Using $\varsigma_{g} = 0.7$ here.", r"\varsigma_g"),
-    ("Using the golden hour coefficient of 0.7 here.", "golden hour coefficient"),
-])
+@pytest.mark.parametrize(
+    "sentence,token",
+    [
+        ("Using golden_hour_sun = 0.7 here.", "golden_hour_sun"),
+        ("Using SunAngleFactor = 0.7 here.", "SunAngleFactor"),
+        (r"Using $\varsigma_{g} = 0.7$ here.", r"\varsigma_g"),
+        ("Using the golden hour coefficient of 0.7 here.", "golden hour coefficient"),
+    ],
+)
 def test_planted_tokens_are_found_with_their_rows_and_nothing_else(sentence, token):
     demos, bad = _plant(_load("gsm8k_train_human", 2000), sentence, 0.05, seed=len(token))
     res = _check(demos, GSM8K)

@@ -1,4 +1,5 @@
 """An unexpected exception in any stage exits 3 with one line naming the stage, never 0 or 1 (the verdicts)."""
+
 from __future__ import annotations
 
 import json
@@ -27,19 +28,27 @@ checks:
 @pytest.fixture()
 def project(tmp_path, monkeypatch):
     ids = ["a", "b", "c"]
-    (tmp_path / "eval.jsonl").write_text("".join(json.dumps({"id": i, "prompt": f"say {i}", "reference": i}) + "\n"
-                                                 for i in ids))
-    (tmp_path / "train.jsonl").write_text("".join(
-        json.dumps({"id": f"d{i}", "prompt": f"say {i}", "reference": i, "completion": i}) + "\n" for i in ids))
-    (tmp_path / "samples.jsonl").write_text("".join(
-        json.dumps({"example_id": i, "run": r, "index": k, "seed": r * 2 + k, "completion": i}) + "\n"
-        for i in ids for r in range(2) for k in range(2)))
+    (tmp_path / "eval.jsonl").write_text(
+        "".join(json.dumps({"id": i, "prompt": f"say {i}", "reference": i}) + "\n" for i in ids)
+    )
+    (tmp_path / "train.jsonl").write_text(
+        "".join(json.dumps({"id": f"d{i}", "prompt": f"say {i}", "reference": i, "completion": i}) + "\n" for i in ids)
+    )
+    (tmp_path / "samples.jsonl").write_text(
+        "".join(
+            json.dumps({"example_id": i, "run": r, "index": k, "seed": r * 2 + k, "completion": i}) + "\n"
+            for i in ids
+            for r in range(2)
+            for k in range(2)
+        )
+    )
     (tmp_path / "task.yaml").write_text(TASK)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PHASECHECK_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.setitem(_debug, "on", False)
     yield tmp_path
     import logging
+
     log = logging.getLogger("phasecheck")
     for h in [h for h in log.handlers if getattr(h, "_phasecheck", False)]:
         log.removeHandler(h)
@@ -56,7 +65,7 @@ def _boom(*args, **kwargs):
 
 def test_baseline_runs_every_stage(project):
     result = _check()
-    assert result.exit_code in (0, 1), result.output        # a verdict; 3 prompts are too few to graduate
+    assert result.exit_code in (0, 1), result.output  # a verdict; 3 prompts are too few to graduate
     assert (project / "out" / "verdict.json").is_file() and (project / "out" / "report.html").is_file()
 
 
@@ -78,6 +87,7 @@ STAGES = [
 
 def _target(dotted: str):
     import importlib
+
     module, _, cls = dotted.rpartition(".")
     try:
         return importlib.import_module(dotted)
@@ -90,7 +100,7 @@ def test_exception_in_a_stage_exits_3(project, monkeypatch, where, obj, attr):
     monkeypatch.setattr(_target(obj), attr, _boom)
     result = _check()
     assert result.exit_code == 3, (result.exit_code, result.output)
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]   # progress lines aside
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # progress lines aside
     assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
     assert lines[0].startswith(f"error: internal error during {where}: RuntimeError: injected failure")
     log = lines[0].split("traceback in ", 1)[1].split(",", 1)[0]
@@ -100,10 +110,12 @@ def test_exception_in_a_stage_exits_3(project, monkeypatch, where, obj, attr):
         assert not (project / "out").exists(), sorted((project / "out").rglob("*"))
 
 
-@pytest.mark.parametrize("check_id", ["validated_set", "contamination", "base_model", "stability",
-                                      "grpo_readiness", "diversity"])
+@pytest.mark.parametrize(
+    "check_id", ["validated_set", "contamination", "base_model", "stability", "grpo_readiness", "diversity"]
+)
 def test_exception_in_a_check_is_its_error(project, monkeypatch, check_id):
     from phasecheck import plugins
+
     monkeypatch.setattr(plugins.load("checks", check_id), "measure", _boom)
     result = _check()
     verdict = json.loads((project / "out" / "verdict.json").read_text())
@@ -111,12 +123,13 @@ def test_exception_in_a_check_is_its_error(project, monkeypatch, check_id):
     assert check["status"] == "error" and "injected failure" in check["headline"]
     if check["blocking"]:
         assert result.exit_code == 3 and verdict["status"] == "INCONCLUSIVE", result.output
-    else:   # an advisory check's error does not gate (ARCHITECTURE.md): the other checks decide
+    else:  # an advisory check's error does not gate (ARCHITECTURE.md): the other checks decide
         assert verdict["status"] != "INCONCLUSIVE" and result.exit_code in (0, 1), result.output
 
 
 def test_exception_in_the_training_gate_exits_3(project, monkeypatch, tiny_model_dir):
     import phasecheck.training.gate as gate
+
     monkeypatch.setattr(gate, "_decide", _boom)
     result = CliRunner().invoke(cli, ["train", "sft", "task.yaml", "--model", str(tiny_model_dir)])
     assert result.exit_code == 3, result.output
@@ -126,6 +139,7 @@ def test_exception_in_the_training_gate_exits_3(project, monkeypatch, tiny_model
 def test_recursion_error_is_a_crash_not_a_verdict(project, monkeypatch):
     def recurse(*a, **k):
         return recurse()
+
     monkeypatch.setattr(_target("phasecheck.grading.Grader"), "grade_many", recurse)
     result = _check()
     assert result.exit_code == 3
@@ -175,10 +189,12 @@ def test_a_closed_output_pipe_is_not_a_crash(tmp_path):
     import os
     import subprocess
     import sys
+
     env = {**os.environ, "PHASECHECK_LOG_DIR": str(tmp_path / "log")}
-    proc = subprocess.Popen([sys.executable, "-m", "phasecheck", "checks"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
-    proc.stdout.close()                   # the reader is gone before the first line is written
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phasecheck", "checks"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    proc.stdout.close()  # the reader is gone before the first line is written
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, err
     assert "internal error" not in err and not (tmp_path / "log").exists()

@@ -1,4 +1,5 @@
 """Data loading: every format with field mapping, chat prompts, bad rows, streaming and file hashes."""
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,14 @@ from phasecheck.task import FieldMap, load_task
 ROWS = [
     {"qid": "a1", "question": "What is 2 + 3?", "answer": "5", "response": "\\boxed{5}", "tag": "add", "level": 1},
     {"qid": "a2", "question": "What is 7 * 6?", "answer": "42", "response": "\\boxed{42}", "tag": "mul", "level": 2},
-    {"qid": "a3", "question": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+1?"}],
-     "answer": "2", "response": "2", "tag": "add", "level": 1},
+    {
+        "qid": "a3",
+        "question": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+1?"}],
+        "answer": "2",
+        "response": "2",
+        "tag": "add",
+        "level": 1,
+    },
 ]
 FIELDS = FieldMap(id="qid", prompt="question", reference="answer", completion="response", scenario="tag")
 
@@ -55,11 +62,13 @@ def write_format(tmp_path: Path, fmt: str, rows: list) -> Path:
     if fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
+
         path = tmp_path / "d.parquet"
         pq.write_table(pa.Table.from_pylist(rows), path)
         return path
     if fmt == "saved":
         import datasets
+
         path = tmp_path / "saved"
         datasets.Dataset.from_list(rows).save_to_disk(str(path))
         return path
@@ -108,7 +117,7 @@ def test_ids_numbered_when_id_field_is_none(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "a", "id": "x"}, {"prompt": "b", "id": "x"}])
     ex = list(iter_examples(path, FieldMap(id=None)))
     assert [e.id for e in ex] == ["row-1", "row-2"]
-    assert ex[0].columns == {"id": "x"}          # the unmapped id column is kept, not used
+    assert ex[0].columns == {"id": "x"}  # the unmapped id column is kept, not used
 
 
 def test_default_id_column_optional_but_explicit_id_required(tmp_path):
@@ -125,13 +134,20 @@ def test_error_message_names_file_row_field_and_mapping(tmp_path, monkeypatch):
     path = write_jsonl(tmp_path / "data" / "eval.jsonl", rows)
     with pytest.raises(DataError) as info:
         list(iter_examples(path, FieldMap(prompt="question")))
-    assert str(info.value) == ("data/eval.jsonl:17: row 17: field 'question' is missing "
-                               "(fields.prompt maps the prompt to 'question')")
+    assert str(info.value) == (
+        "data/eval.jsonl:17: row 17: field 'question' is missing (fields.prompt maps the prompt to 'question')"
+    )
 
 
 def test_skip_mode_counts_and_reasons(tmp_path):
-    rows = [{"prompt": "ok1", "id": 1}, {"prompt": 5, "id": 2}, {"id": 3}, {"prompt": "ok2", "id": 1},
-            {"prompt": [{"content": "no role"}], "id": 4}, {"prompt": "ok3", "id": 5}]
+    rows = [
+        {"prompt": "ok1", "id": 1},
+        {"prompt": 5, "id": 2},
+        {"id": 3},
+        {"prompt": "ok2", "id": 1},
+        {"prompt": [{"content": "no role"}], "id": 4},
+        {"prompt": "ok3", "id": 5},
+    ]
     path = write_jsonl(tmp_path / "d.jsonl", rows)
     with open(path, "a") as fh:
         fh.write("{broken\n")
@@ -148,8 +164,10 @@ def test_skip_mode_counts_and_reasons(tmp_path):
 
 
 def test_load_examples_summary_and_skips(tmp_path):
-    write_jsonl(tmp_path / "eval.jsonl", [{"question": "a"}, {"question": ""}, {"x": 1}, {"question": 3},
-                                          {"question": None}, {"question": "b"}])
+    write_jsonl(
+        tmp_path / "eval.jsonl",
+        [{"question": "a"}, {"question": ""}, {"x": 1}, {"question": 3}, {"question": None}, {"question": "b"}],
+    )
     task_file = tmp_path / "task.yaml"
     task_file.write_text("name: t\ndata:\n  eval: eval.jsonl\n  on_bad_rows: skip\n  fields: {prompt: question}\n")
     loaded = load_examples(load_task(task_file))
@@ -174,8 +192,10 @@ def test_load_demonstrations_and_empty_file(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", ROWS)
     (tmp_path / "eval.jsonl").write_text("\n")
     task_file = tmp_path / "task.yaml"
-    task_file.write_text("name: t\ndata:\n  eval: eval.jsonl\n  train: train.jsonl\n"
-                         "  fields: {id: qid, prompt: question, reference: answer, completion: response, scenario: tag}\n")
+    task_file.write_text(
+        "name: t\ndata:\n  eval: eval.jsonl\n  train: train.jsonl\n"
+        "  fields: {id: qid, prompt: question, reference: answer, completion: response, scenario: tag}\n"
+    )
     task = load_task(task_file)
     demos = load_demonstrations(task)
     assert [d.completion for d in demos] == ["\\boxed{5}", "\\boxed{42}", "2"]
@@ -206,6 +226,7 @@ def test_json_array_across_chunk_boundaries(tmp_path, monkeypatch):
 
 def _rss_mb() -> float:
     import psutil
+
     return psutil.Process(os.getpid()).memory_info().rss / 2**20
 
 
@@ -271,6 +292,7 @@ def test_data_hashes_for_present_roles(tmp_path):
 
 def test_saved_dataset_dict_single_split_and_several(tmp_path):
     import datasets
+
     dd = datasets.DatasetDict({"test": datasets.Dataset.from_list([{"prompt": "p"}])})
     dd.save_to_disk(str(tmp_path / "one"))
     assert [e.prompt for e in iter_examples(tmp_path / "one", FieldMap())] == ["p"]
@@ -281,8 +303,9 @@ def test_saved_dataset_dict_single_split_and_several(tmp_path):
     assert [e.prompt for e in iter_examples(tmp_path / "two" / "train", FieldMap())] == ["p"]
 
 
-@pytest.mark.parametrize("name, text", [("d.jsonl", '{"prompt": "p"}\n'), ("d.csv", "prompt\np\n"),
-                                        ("d.json", '[{"prompt": "p"}]')])
+@pytest.mark.parametrize(
+    "name, text", [("d.jsonl", '{"prompt": "p"}\n'), ("d.csv", "prompt\np\n"), ("d.json", '[{"prompt": "p"}]')]
+)
 def test_utf8_bom_is_accepted(tmp_path, name, text):
     path = tmp_path / name
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())

@@ -1,5 +1,6 @@
 """The bundled examples cannot rot: task files load, data loads, make_data.py reproduces the committed data
 byte for byte, and the data-only checks give each example's documented result (no model is run)."""
+
 from __future__ import annotations
 
 import json
@@ -29,6 +30,7 @@ def test_every_example_has_its_files():
 @pytest.mark.parametrize("path", TASK_FILES, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_task_file_loads_with_its_data(path):
     from phasecheck.data import load_demonstrations, load_examples
+
     spec = load_task(path)
     assert spec.data.eval is not None and spec.data.eval.is_file()
     examples = load_examples(spec)
@@ -47,8 +49,12 @@ def test_task_file_loads_with_its_data(path):
 @pytest.mark.parametrize("name", NAMES)
 def test_make_data_reproduces_committed_data(name, tmp_path):
     out = tmp_path / "data"
-    subprocess.run([sys.executable, str(EXAMPLES / name / "make_data.py"), "--out", str(out)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, str(EXAMPLES / name / "make_data.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     committed = sorted(p.name for p in (EXAMPLES / name / "data").iterdir())
     assert sorted(p.name for p in out.iterdir()) == committed
     for f in committed:
@@ -74,13 +80,15 @@ cli_module = pytest.importorskip("phasecheck.cli")
 def _check(tmp_path, monkeypatch, name: str, task: str, *extra: str) -> tuple[int, dict, str]:
     """Run `phasecheck check` on a copy of the example (state files land beside the task file)."""
     from click.testing import CliRunner
+
     work = tmp_path / name
     shutil.copytree(EXAMPLES / name, work, ignore=shutil.ignore_patterns(".phasecheck", "reports", "runs"))
     monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(work)
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli_module.cli, ["check", "--task", task, "--out", str(out), "--format", "json",
-                                              *extra], catch_exceptions=False)
+    res = CliRunner().invoke(
+        cli_module.cli, ["check", "--task", task, "--out", str(out), "--format", "json", *extra], catch_exceptions=False
+    )
     verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
     return res.exit_code, {c["id"]: c for c in verdict["checks"]}, res.output
 
@@ -98,8 +106,10 @@ def test_hamiltonian_contaminated_is_grpo_phase_and_names_the_token(tmp_path, mo
     assert cont["status"] == "fail" and cont["metrics"]["tokens"] == ["golden_hour_sun"]
     finding = cont["findings"][0]
     assert "golden_hour_sun" in finding["message"]
-    rows = {json.loads(x)["id"]: json.loads(x)
-            for x in (EXAMPLES / "hamiltonian/data/sft_contaminated.jsonl").read_text().splitlines()}
+    rows = {
+        json.loads(x)["id"]: json.loads(x)
+        for x in (EXAMPLES / "hamiltonian/data/sft_contaminated.jsonl").read_text().splitlines()
+    }
     assert finding["example_ids"]
     assert all("golden_hour_sun" in rows[i]["response"] for i in finding["example_ids"])
     assert finding["data"]["n_rows"] == 40 and finding["data"]["pass_rate_with"] == 0
@@ -123,8 +133,15 @@ def test_hvac_replay_shows_reverse_lookup_failing(tmp_path, monkeypatch):
     assert code == 1
     assert checks["validated_set"]["status"] == "pass" and checks["contamination"]["status"] == "pass"
     per = checks["base_model"]["metrics"]["per_scenario"]
-    assert set(per) == {"reverse_lookup", "direct_lookup", "multiple_choice", "physical_vs_virtual",
-                        "unknown_tag", "typo_robustness", "context_reasoning"}
+    assert set(per) == {
+        "reverse_lookup",
+        "direct_lookup",
+        "multiple_choice",
+        "physical_vs_virtual",
+        "unknown_tag",
+        "typo_robustness",
+        "context_reasoning",
+    }
     assert per["reverse_lookup"]["accuracy"] < 0.3
     assert all(v["accuracy"] >= 0.75 for k, v in per.items() if k != "reverse_lookup"), per
     assert checks["base_model"]["status"] == "fail"

@@ -1,5 +1,6 @@
 """The verdict gate: SFT refused on GRPO PHASE, INCONCLUSIVE, no verdict and a stale fingerprint;
 allowed on a fresh GRADUATED verdict; --force lets it through with the refusals recorded."""
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 def _ident(task):
     from phasecheck.sampling.models import resolve_model
+
     return resolve_model(task.model).identity
 
 
@@ -57,7 +59,7 @@ def test_stale_verdict_says_what_changed(tmp_path, tiny_model_dir):
 def test_stale_task_file_is_refused(tmp_path, tiny_model_dir):
     task = make_task(tmp_path / "t", tiny_model_dir)
     write_verdict(task, Phase.GRADUATED)
-    task.grader.default.correct = 5.0           # the grader's bands are part of what was judged
+    task.grader.default.correct = 5.0  # the grader's bands are part of what was judged
     with pytest.raises(GateError, match="the task file changed"):
         check_gate(task, "sft", model_identity=_ident(task))
 

@@ -1,4 +1,5 @@
 """Grader: extraction, outcomes, the per-scenario reward-band table from a task file, and the TRL reward func."""
+
 from __future__ import annotations
 
 import pytest
@@ -45,7 +46,14 @@ TABLE = [
     ("direct_lookup", "Tag: SPS-1 or DAT-3" + PAD, "SPS-1", None, 0.3, "wrong"),
     ("direct_lookup", "Tag: golden_hour_sun" + PAD, "SPS-1", None, -0.5, "wrong"),
     ("context_reasoning", "Tag: DAT-3" + PAD, "DAT-3", None, 0.6, "correct"),
-    ("context_reasoning", "Tag: DAT-3 (discharge air temperature)" + PAD, "DAT-3", ["discharge", "air", "temperature"], 0.8, "correct"),
+    (
+        "context_reasoning",
+        "Tag: DAT-3 (discharge air temperature)" + PAD,
+        "DAT-3",
+        ["discharge", "air", "temperature"],
+        0.8,
+        "correct",
+    ),
     ("context_reasoning", "Tag: DAT-3 discharge" + PAD, "DAT-3", "discharge, supply", 0.7, "correct"),
     ("context_reasoning", "Tag: SPS-1" + PAD, "DAT-3", None, -0.4, "wrong"),
     ("unknown_tag", "I don't know that tag; it is not in the taxonomy." + PAD, None, None, 1.0, "correct"),
@@ -82,7 +90,7 @@ def test_vocabulary_from_file_and_lazy_pool(task):
     with Grader(task) as g:
         assert g.vocabulary == ["SPS-1", "DAT-3", "ZN-2_RHC", "AHU-1_SF"]
         g.grade_many([("Tag: SPS-1", ex("reverse_lookup"))] * 3)
-        assert not g.pool.started                       # string verifiers never spawn a process
+        assert not g.pool.started  # string verifiers never spawn a process
 
 
 def test_grade_many_dedups_and_keeps_order(task):
@@ -95,7 +103,7 @@ def test_grade_many_dedups_and_keeps_order(task):
     grades = g.grade_many(pairs)
     assert [x.reward for x in grades] == [1.1, -0.7] * 5
     assert calls == [2]
-    g.grade_many(pairs)                                  # cached across calls too
+    g.grade_many(pairs)  # cached across calls too
     assert calls == [2]
 
 
@@ -128,9 +136,14 @@ def test_reward_func_trl_signature(task):
     fn = as_reward_func(task)
     assert fn.__name__ == "phasecheck_equipment_tags"
     completions = [[{"role": "assistant", "content": "Tag: SPS-1"}], "Tag: DAT-3", "I don't know that tag."]
-    got = fn(completions, prompts=["p"] * 3, reference=["SPS-1", "SPS-1", None],
-             scenario=["reverse_lookup", "direct_lookup", "unknown_tag"], completion_ids=[[1], [2], [3]],
-             trainer_state=object())
+    got = fn(
+        completions,
+        prompts=["p"] * 3,
+        reference=["SPS-1", "SPS-1", None],
+        scenario=["reverse_lookup", "direct_lookup", "unknown_tag"],
+        completion_ids=[[1], [2], [3]],
+        trainer_state=object(),
+    )
     assert got == pytest.approx([1.1, -0.4, 1.1])
     with pytest.raises(VerifierError, match="column 'reference' has 1 values for 3 completions"):
         fn(completions, reference=["SPS-1"])
@@ -147,9 +160,11 @@ def test_reward_func_none_only_when_not_judgeable(tmp_path):
 
 # --- as_reward_func as TRL calls it (issue 11) ----------------------------------------------------
 
+
 def _mapped_task(**fields):
-    return TaskSpec.model_validate({"name": "m", "data": {"fields": fields},
-                                    "grader": {"verifier": {"kind": "exact"}, "default": {"wrong": -1}}})
+    return TaskSpec.model_validate(
+        {"name": "m", "data": {"fields": fields}, "grader": {"verifier": {"kind": "exact"}, "default": {"wrong": -1}}}
+    )
 
 
 def test_reward_func_missing_reference_column_raises_on_first_call():
@@ -182,8 +197,17 @@ def test_reward_func_ignores_trl_keywords_that_are_not_columns():
         return real(pairs)
 
     fn.grader.grade_many = spy
-    got = fn(["a"], prompts=["p"], reference=["a"], completion_ids=[[1]], environments=[Env()],
-             log_extra=print, log_metric=print, trainer_state=object(), topic=["t"])
+    got = fn(
+        ["a"],
+        prompts=["p"],
+        reference=["a"],
+        completion_ids=[[1]],
+        environments=[Env()],
+        log_extra=print,
+        log_metric=print,
+        trainer_state=object(),
+        topic=["t"],
+    )
     assert got == [1.0] and seen["columns"] == [["topic"]]
     fn.grader.close()
 
@@ -193,8 +217,7 @@ def test_reward_func_counts_none_rewards_and_warns(caplog):
     with caplog.at_level("WARNING", logger="phasecheck"):
         assert fn(["a", "b"], reference=["a", None]) == [1.0, None]
         assert fn(["a"], reference=["a"]) == [1.0]
-    assert fn.stats.as_dict() == {"calls": 2, "completions": 3, "none": 1,
-                                  "outcomes": {"correct": 2, "error": 1}}
+    assert fn.stats.as_dict() == {"calls": 2, "completions": 3, "none": 1, "outcomes": {"correct": 2, "error": 1}}
     assert "1 of 2 rewards are None" in caplog.text and "no reference" in caplog.text
     fn.grader.close()
 
@@ -230,13 +253,26 @@ checks:
 
 def _count_project(root, long_rows: int):
     import json
+
     evals = [{"id": f"q{i}", "prompt": f"Double {i}.", "reference": str(2 * i)} for i in range(6)]
-    stall = "perhaps we should keep trying other ideas " * 3       # past max_chars, no final answer in it
-    samples = [{"example_id": f"q{i}", "run": 0, "index": j, "seed": j, "model": "", "engine": "replay",
-                "completion": stall if i < long_rows and j == 0 else f"The answer is {2 * i}."}
-               for i in range(6) for j in range(2)]
-    train = [{"id": f"t{i}", "prompt": f"Double {i}.", "reference": str(2 * i), "completion": f"It is {2 * i}."}
-             for i in range(6)]
+    stall = "perhaps we should keep trying other ideas " * 3  # past max_chars, no final answer in it
+    samples = [
+        {
+            "example_id": f"q{i}",
+            "run": 0,
+            "index": j,
+            "seed": j,
+            "model": "",
+            "engine": "replay",
+            "completion": stall if i < long_rows and j == 0 else f"The answer is {2 * i}.",
+        }
+        for i in range(6)
+        for j in range(2)
+    ]
+    train = [
+        {"id": f"t{i}", "prompt": f"Double {i}.", "reference": str(2 * i), "completion": f"It is {2 * i}."}
+        for i in range(6)
+    ]
     for name, rows in (("eval", evals), ("samples", samples), ("train", train)):
         (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "phasecheck.yaml").write_text(COUNT_TASK)
@@ -249,6 +285,7 @@ def test_unjudged_grades_are_counted_in_the_verdict_and_said_in_the_reports(tmp_
     from phasecheck.reports.text import TextReporter
     from phasecheck.results import load_verdict
     from phasecheck.runner import CheckOptions, check_task
+
     task = _count_project(tmp_path, long_rows)
     verdict, path = check_task(task, CheckOptions(out_dir=tmp_path / "out"))
     saved = load_verdict(path)
@@ -260,18 +297,30 @@ def test_unjudged_grades_are_counted_in_the_verdict_and_said_in_the_reports(tmp_
     said = f"Grading: {long_rows} too long to judge of 12 samples"
     assert (said in text) == (said in html) == bool(long_rows)
     if long_rows:
-        assert text.index(said) < text.index("Status:")        # beside the checklist, before the verdict line
+        assert text.index(said) < text.index("Status:")  # beside the checklist, before the verdict line
 
 
 def test_grading_note_names_each_set_and_kind():
     from phasecheck.reports.common import grading_note
     from phasecheck.results import Fingerprint, Phase, Verdict
+
     fp = Fingerprint(task="t", sampling="s", version="v", digest="d")
-    v = Verdict(task="t", status=Phase.GRPO_PHASE, action="a", checks=[], fingerprint=fp, created_at="now",
-                grading={"samples": {"graded": 512, "timeout": 3, "too_long": 1, "error": 0},
-                         "demonstrations": {"graded": 40, "timeout": 0, "too_long": 0, "error": 2}})
-    assert grading_note(v) == ("Grading: 3 timed out, 1 too long to judge of 512 samples; 2 could not be graded "
-                               "of 40 demonstrations (timed out and too long score as wrong).")
+    v = Verdict(
+        task="t",
+        status=Phase.GRPO_PHASE,
+        action="a",
+        checks=[],
+        fingerprint=fp,
+        created_at="now",
+        grading={
+            "samples": {"graded": 512, "timeout": 3, "too_long": 1, "error": 0},
+            "demonstrations": {"graded": 40, "timeout": 0, "too_long": 0, "error": 2},
+        },
+    )
+    assert grading_note(v) == (
+        "Grading: 3 timed out, 1 too long to judge of 512 samples; 2 could not be graded "
+        "of 40 demonstrations (timed out and too long score as wrong)."
+    )
     assert grading_note(v.model_copy(update={"grading": {}})) is None
 
 
@@ -283,11 +332,16 @@ def test_the_schema_says_extract_defaults_to_the_verifiers_own():
         verifier = {"kind": kind} if extract is None else {"kind": kind, "extract": extract}
         with Grader(TaskSpec.model_validate({"name": "x", "grader": {"verifier": verifier}})) as g:
             resolved[kind, extract] = g._verifiers[None][0].extract
-    assert resolved == {("math", None): "final", ("numeric", None): "final", ("exact", None): "whole",
-                        ("math", "boxed"): "boxed"}
+    assert resolved == {
+        ("math", None): "final",
+        ("numeric", None): "final",
+        ("exact", None): "whole",
+        ("math", "boxed"): "boxed",
+    }
 
 
 # --- the verifier contract: the Grader calls judge(), whichever method a plugin wrote --------------------
+
 
 @pytest.fixture()
 def third_party_verifiers():
@@ -295,10 +349,17 @@ def third_party_verifiers():
     from importlib.metadata import EntryPoint
 
     from phasecheck import plugins
-    names = {"score_only": "ScoreOnly", "score_only_verifier": "ScoreOnlyVerifier", "judge_only": "JudgeOnly",
-             "no_methods": "NoMethods"}
-    plugins.register("verifiers", [EntryPoint(name=n, value=f"support:{cls}", group="phasecheck.verifiers")
-                                   for n, cls in names.items()])
+
+    names = {
+        "score_only": "ScoreOnly",
+        "score_only_verifier": "ScoreOnlyVerifier",
+        "judge_only": "JudgeOnly",
+        "no_methods": "NoMethods",
+    }
+    plugins.register(
+        "verifiers",
+        [EntryPoint(name=n, value=f"support:{cls}", group="phasecheck.verifiers") for n, cls in names.items()],
+    )
     yield
     plugins.unregister_all()
 
@@ -308,8 +369,18 @@ def test_a_verifier_that_writes_only_score_grades_through_the_grader(third_party
     task = TaskSpec(name="t", grader={"verifier": {"kind": kind}, "default": {"correct": 1.0, "wrong": -1.0}})
     with Grader(task) as g:
         right, wrong, unjudged = g.grade_many([("42", ex(None, "42")), ("41", ex(None, "42")), ("?", ex(None, "42"))])
-    assert (right.correct, right.reward, right.outcome, right.detail) == (True, 1.0, Outcome.CORRECT, f"{kind} scored 1")
-    assert (wrong.correct, wrong.reward, wrong.outcome, wrong.detail) == (False, -1.0, Outcome.WRONG, f"{kind} scored 0")
+    assert (right.correct, right.reward, right.outcome, right.detail) == (
+        True,
+        1.0,
+        Outcome.CORRECT,
+        f"{kind} scored 1",
+    )
+    assert (wrong.correct, wrong.reward, wrong.outcome, wrong.detail) == (
+        False,
+        -1.0,
+        Outcome.WRONG,
+        f"{kind} scored 0",
+    )
     # None for an answer that was found is the verifier's failure, not the model's: error, reward 0
     assert (unjudged.correct, unjudged.reward, unjudged.outcome) == (None, 0.0, Outcome.ERROR)
     assert unjudged.detail == f"{kind} could not judge"
@@ -327,5 +398,6 @@ def test_a_verifier_that_writes_only_judge_grades_through_the_grader(third_party
 def test_a_verifier_subclass_that_writes_no_method_is_refused_when_loaded(third_party_verifiers):
     from phasecheck import plugins
     from phasecheck.errors import PluginError
+
     with pytest.raises(PluginError, match=r"local\[no_methods\]: breaks the verifier contract: implements none of"):
         plugins.load("verifiers", "no_methods")

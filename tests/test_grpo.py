@@ -1,5 +1,6 @@
 """Builtin GRPO on a tiny model: parameters move, metrics are written, reward bands reach the
 advantages, presets resolve field by field, fractional epochs, resume and Ctrl-C."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,21 @@ from support import make_task
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
-METRIC_KEYS = {"reward_mean", "reward_std", "frac_zero_std", "kl", "entropy", "completion_length", "accuracy",
-               "loss", "grad_norm", "step", "advantage_min", "advantage_max", "frac_zero_std_ci"}
+METRIC_KEYS = {
+    "reward_mean",
+    "reward_std",
+    "frac_zero_std",
+    "kl",
+    "entropy",
+    "completion_length",
+    "accuracy",
+    "loss",
+    "grad_norm",
+    "step",
+    "advantage_min",
+    "advantage_max",
+    "frac_zero_std_ci",
+}
 
 
 class ScriptedRollout:
@@ -28,8 +42,13 @@ class ScriptedRollout:
         if self.calls == self.interrupt_on_call:
             raise KeyboardInterrupt
         assert n == len(self.texts)
-        return [[(t, tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id], True)
-                 for t in self.texts] for _ in prompts]
+        return [
+            [
+                (t, tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id], True)
+                for t in self.texts
+            ]
+            for _ in prompts
+        ]
 
 
 def _lines(path):
@@ -39,15 +58,19 @@ def _lines(path):
 @pytest.mark.parametrize("mode", ["lora", "full"])
 def test_two_steps_change_every_trainable_parameter_and_write_metrics(tmp_path, tiny_model_dir, mode):
     import torch
-    grpo = ("{preset: conservative, learning_rate: 0.001, epochs: 1, batch_prompts: 4, group_size: 4}"
-            if mode == "lora" else "{preset: none, learning_rate: 0.001, epochs: 1, batch_prompts: 4, group_size: 4, beta: 0.1}")
+
+    grpo = (
+        "{preset: conservative, learning_rate: 0.001, epochs: 1, batch_prompts: 4, group_size: 4}"
+        if mode == "lora"
+        else "{preset: none, learning_rate: 0.001, epochs: 1, batch_prompts: 4, group_size: 4, beta: 0.1}"
+    )
     task = make_task(tmp_path / "t", tiny_model_dir, grpo=grpo)
     captured = {}
 
     def snapshot(line):
         captured.setdefault("lines", []).append(line)
 
-    rollout = ScriptedRollout(["7", "x", "42", "no"])   # half correct: every group has signal
+    rollout = ScriptedRollout(["7", "x", "42", "no"])  # half correct: every group has signal
     res = train_grpo(task, rollout=rollout, on_step=snapshot)
     assert res.steps == 2 and res.checkpoint.name == "checkpoint-2"
     lines = _lines(res.metrics)
@@ -61,6 +84,7 @@ def test_two_steps_change_every_trainable_parameter_and_write_metrics(tmp_path, 
     # `check --after-grpo` finds this checkpoint and can fingerprint it as a plain model directory.
     from phasecheck.runner import resolve_after_grpo
     from phasecheck.sampling import model_identity_for
+
     after_task, after = resolve_after_grpo(task, None)
     assert after == {"path": str(res.checkpoint.resolve()), "step": 2}
     assert model_identity_for(after_task) != model_identity_for(task)
@@ -68,16 +92,18 @@ def test_two_steps_change_every_trainable_parameter_and_write_metrics(tmp_path, 
 
     # Every trained tensor moved away from the start model.
     from transformers import AutoModelForCausalLM
+
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     if mode == "lora":
         from peft import PeftModel
-        trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                            res.checkpoint / "adapter")
+
+        trained = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(tiny_model_dir), res.checkpoint / "adapter"
+        )
         lora = {n: p for n, p in trained.named_parameters() if "lora_" in n}
         assert lora and all(p.abs().sum() > 0 for n, p in lora.items() if "lora_B" in n)
         merged = AutoModelForCausalLM.from_pretrained(res.checkpoint)
-        changed = [n for n, p in merged.named_parameters()
-                   if not torch.equal(p, dict(base.named_parameters())[n])]
+        changed = [n for n, p in merged.named_parameters() if not torch.equal(p, dict(base.named_parameters())[n])]
         assert any("q_proj" in n for n in changed)
     else:
         trained = AutoModelForCausalLM.from_pretrained(res.checkpoint)
@@ -89,8 +115,13 @@ def test_two_steps_change_every_trainable_parameter_and_write_metrics(tmp_path, 
 def test_reward_bands_reach_the_advantages(tmp_path, tiny_model_dir):
     out = {}
     for bands in ((1.0, 0.0), (2.0, -1.0)):
-        task = make_task(tmp_path / f"b{bands[0]}", tiny_model_dir, correct=bands[0], wrong=bands[1],
-                         grpo="{epochs: 1, batch_prompts: 8, group_size: 4, advantage_scale: none}")
+        task = make_task(
+            tmp_path / f"b{bands[0]}",
+            tiny_model_dir,
+            correct=bands[0],
+            wrong=bands[1],
+            grpo="{epochs: 1, batch_prompts: 8, group_size: 4, advantage_scale: none}",
+        )
         res = train_grpo(task, rollout=ScriptedRollout(["3", "a", "3", "a"]))
         out[bands] = _lines(res.metrics)[0]
     low, high = out[(1.0, 0.0)], out[(2.0, -1.0)]
@@ -102,10 +133,11 @@ def test_reward_bands_reach_the_advantages(tmp_path, tiny_model_dir):
 
 def test_group_advantages_scales():
     import torch
+
     r = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
     g = group_advantages(r, "group")
     assert g[0].tolist() == pytest.approx([1.0, -1.0, 1.0, -1.0], abs=1e-3)
-    assert g[1].abs().sum() == 0          # a zero-variance group carries no signal
+    assert g[1].abs().sum() == 0  # a zero-variance group carries no signal
     assert group_advantages(r, "none")[0].tolist() == pytest.approx([0.5, -0.5, 0.5, -0.5])
     b = group_advantages(r, "batch")
     assert b[0, 0].item() == pytest.approx(0.5 / (r.std(unbiased=False).item() + 1e-4))
@@ -130,16 +162,19 @@ def test_quarter_epoch_trains(tmp_path, tiny_model_dir):
 
 def test_resume_continues_from_the_saved_step(tmp_path, tiny_model_dir):
     import torch
-    task = make_task(tmp_path / "r", tiny_model_dir,
-                     grpo="{learning_rate: 0.001, epochs: 1, batch_prompts: 2, group_size: 4}")
+
+    task = make_task(
+        tmp_path / "r", tiny_model_dir, grpo="{learning_rate: 0.001, epochs: 1, batch_prompts: 2, group_size: 4}"
+    )
     first = train_grpo(task, rollout=ScriptedRollout(["5", "q", "5", "q"]), max_steps=1)
     assert first.checkpoint.name == "checkpoint-1"
     second = train_grpo(task, rollout=ScriptedRollout(["5", "q", "5", "q"]), resume=first.checkpoint, max_steps=1)
     assert second.checkpoint.name == "checkpoint-2"
     assert [x["step"] for x in _lines(second.metrics)] == [1, 2]
     state = load_trainer_state(second.checkpoint)
-    assert state["step"] == 2 and state["optimizer"]["state"]          # Adam moments came along
+    assert state["step"] == 2 and state["optimizer"]["state"]  # Adam moments came along
     from safetensors.torch import load_file
+
     a = load_file(first.checkpoint / "adapter" / "adapter_model.safetensors")
     b = load_file(second.checkpoint / "adapter" / "adapter_model.safetensors")
     assert any(not torch.equal(a[k], b[k]) for k in a)
@@ -171,13 +206,20 @@ def _report_draws_every_curve(checkpoint, out_dir):
     from phasecheck.reports.html import HtmlReporter
     from phasecheck.results import Fingerprint, Phase, Verdict
     from phasecheck.runner import training_metrics
+
     rows = training_metrics(checkpoint, 2)
     assert [r["step"] for r in rows] == [1, 2]
     assert {key for key, _, _ in CURVES} <= set(rows[0])
     write_jsonl(out_dir / "training_metrics.jsonl", rows)
-    verdict = Verdict(task="t", status=Phase.GRPO_PHASE, action="", checks=[],
-                      fingerprint=Fingerprint(task="t", sampling="s", version="0", digest="d"),
-                      created_at="2020-01-01T00:00:00Z", artifacts={Artifact.TRAINING_METRICS: "training_metrics.jsonl"})
+    verdict = Verdict(
+        task="t",
+        status=Phase.GRPO_PHASE,
+        action="",
+        checks=[],
+        fingerprint=Fingerprint(task="t", sampling="s", version="0", digest="d"),
+        created_at="2020-01-01T00:00:00Z",
+        artifacts={Artifact.TRAINING_METRICS: "training_metrics.jsonl"},
+    )
     charts = HtmlReporter._curves(verdict, out_dir)
     assert len(charts) == len(CURVES)
     assert all(title.split(" (")[0] in str(chart) for chart, (_, title, _) in zip(charts, CURVES))

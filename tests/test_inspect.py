@@ -1,4 +1,5 @@
 """`phasecheck inspect`: findings per check, failing examples, token rows highlighted, interactive prompts."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,19 @@ from support import TOKEN, failing_verdict, write_samples
 
 @pytest.fixture()
 def saved(tmp_path: Path) -> Path:
-    evil = {"example_id": "ex-evil", "run": 0, "index": 0, "seed": 0, "outcome": "wrong", "correct": False,
-            "reward": -1.0, "scenario": "unknown_tag", "prompt": "p",
-            "completion": f"\x1b[2J\x1b]0;owned\x07 uses {TOKEN} here", "detail": ""}
+    evil = {
+        "example_id": "ex-evil",
+        "run": 0,
+        "index": 0,
+        "seed": 0,
+        "outcome": "wrong",
+        "correct": False,
+        "reward": -1.0,
+        "scenario": "unknown_tag",
+        "prompt": "p",
+        "completion": f"\x1b[2J\x1b]0;owned\x07 uses {TOKEN} here",
+        "detail": "",
+    }
     write_samples(tmp_path, extra=[evil])
     return write_reports(failing_verdict(), tmp_path, ["json"])["json"]
 

@@ -1,5 +1,6 @@
 """sampling.lean holds to transformers: logits, gradients, the shared-prompt pass, decoding and sampled
 tokens, fused and unfused, plain and under LoRA; and it steps aside for what it does not cover."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,6 +17,7 @@ ATOL = 1e-5
 
 def _model(path):
     from transformers import AutoModelForCausalLM
+
     return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
 
 
@@ -23,6 +25,7 @@ def _lora(model, *, targets="all-linear", seed=0):
     """`model` under a LoRA adapter whose B is random (a fresh adapter is the identity, which would
     hide a missing adapter term)."""
     from phasecheck.training.common import Policy, apply_lora
+
     policy = apply_lora(Policy(model, None, "", None, lora=False), LoraSpec(target_modules=targets))
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -88,10 +91,14 @@ def test_full_finetune_gradients_reach_every_weight(tiny_model_dir, fuse_mode):
     model = _model(tiny_model_dir)
     ids, right, _, _ = _batch()
     names = [n for n, p in model.named_parameters()]
-    ref = torch.autograd.grad(model(input_ids=ids, attention_mask=right).logits[right.bool()].pow(2).mean(),
-                              list(model.parameters()), allow_unused=True)
-    ours = torch.autograd.grad(lean_model(model).logits(ids, right)[right.bool()].pow(2).mean(),
-                               list(model.parameters()), allow_unused=True)
+    ref = torch.autograd.grad(
+        model(input_ids=ids, attention_mask=right).logits[right.bool()].pow(2).mean(),
+        list(model.parameters()),
+        allow_unused=True,
+    )
+    ours = torch.autograd.grad(
+        lean_model(model).logits(ids, right)[right.bool()].pow(2).mean(), list(model.parameters()), allow_unused=True
+    )
     for name, a, b in zip(names, ours, ref):
         assert (a is None) == (b is None), name
         if a is not None:
@@ -100,6 +107,7 @@ def test_full_finetune_gradients_reach_every_weight(tiny_model_dir, fuse_mode):
 
 def test_adapters_off_is_the_base_model(tiny_model_dir, fuse_mode):
     from phasecheck.training.common import base_view
+
     model = _lora(_model(tiny_model_dir))
     ids, right, _, _ = _batch()
     with torch.no_grad():
@@ -113,6 +121,7 @@ def test_adapters_off_is_the_base_model(tiny_model_dir, fuse_mode):
 def test_shared_prompt_pass_equals_whole_sequences(tiny_model_dir, fuse_mode):
     """completion_logits (each prompt once for its group) gives what the whole sequences give."""
     from phasecheck.training.common import completion_logprobs, pad_right
+
     model = _lora(_model(tiny_model_dir))
     prompts = [[5, 6, 7, 8, 9], [10, 11, 12], [13, 14, 15, 16]]
     comps = [[20, 21, 22], [23], [24, 25, 26, 27], [28, 29], [30, 31, 32], [33]]
@@ -131,6 +140,7 @@ def test_shared_prompt_pass_equals_whole_sequences(tiny_model_dir, fuse_mode):
             assert abs(ent[r, t].item() + (row.exp() * row).sum().item()) < ATOL
     # The transformers fallback (PHASECHECK_LEAN=0) gives the same numbers through token_logprobs.
     import os
+
     os.environ["PHASECHECK_LEAN"] = "0"
     try:
         slow, slow_ent, slow_mask = completion_logprobs(model, prompts, comps, group, 0, with_entropy=True)
@@ -151,17 +161,19 @@ def test_prefill_and_decode_follow_the_full_forward(tiny_model_dir, fuse_mode):
         logits, cache = sampler.prefill(ids[:, :5], mask[:, :5], ids.shape[1])
         assert torch.allclose(logits, full[:, 4], atol=ATOL)
         for t in range(5, ids.shape[1]):
-            logits = sampler.decode(ids[:, t], pos[:, t:t + 1], mask[:, :t + 1], cache)
+            logits = sampler.decode(ids[:, t], pos[:, t : t + 1], mask[:, : t + 1], cache)
             assert torch.allclose(logits, full[:, t], atol=ATOL)
     # The folded copy leaves the live adapter alone (training goes on with W and BA apart).
     assert any(p.requires_grad and "lora_B" in n for n, p in model.named_parameters())
 
 
 @pytest.mark.parametrize("temperature,top_p", [(0.0, 1.0), (1.0, 1.0), (0.8, 0.9)])
-def test_generate_samples_the_same_tokens_as_the_transformers_path(tiny_model_dir, monkeypatch, fuse_mode,
-                                                                    temperature, top_p):
+def test_generate_samples_the_same_tokens_as_the_transformers_path(
+    tiny_model_dir, monkeypatch, fuse_mode, temperature, top_p
+):
     from phasecheck.sampling import load_model, resolve_model
     from phasecheck.sampling.hf import generate
+
     model, tok = load_model(resolve_model(str(tiny_model_dir)))
     model = _lora(model)
     assert lean_model(model) is not None
@@ -185,9 +197,18 @@ def test_adapters_on_some_projections_only(tiny_model_dir, fuse_mode):
 
 def test_qwen2_with_attention_biases(tmp_path, fuse_mode):
     from transformers import Qwen2Config, Qwen2ForCausalLM
+
     torch.manual_seed(0)
-    cfg = Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False)
+    cfg = Qwen2Config(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+    )
     model = Qwen2ForCausalLM(cfg).eval()
     with torch.no_grad():
         for layer in model.model.layers:
@@ -203,6 +224,7 @@ def test_qwen2_with_attention_biases(tmp_path, fuse_mode):
 
 def test_steps_aside_for_what_it_does_not_cover(tiny_model_dir, monkeypatch):
     from transformers import GPT2Config, GPT2LMHeadModel
+
     assert lean_model(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=32))) is None
     model = _model(tiny_model_dir)
     assert lean_model(model) is not None
@@ -211,8 +233,10 @@ def test_steps_aside_for_what_it_does_not_cover(tiny_model_dir, monkeypatch):
     monkeypatch.delenv("PHASECHECK_LEAN")
     # Dropout that would be active in training mode is transformers' job.
     from peft import LoraConfig, get_peft_model
-    dropped = get_peft_model(_model(tiny_model_dir), LoraConfig(r=2, lora_alpha=4, lora_dropout=0.1,
-                                                                 target_modules="all-linear"))
+
+    dropped = get_peft_model(
+        _model(tiny_model_dir), LoraConfig(r=2, lora_alpha=4, lora_dropout=0.1, target_modules="all-linear")
+    )
     assert lean_model(dropped.eval()) is not None
     assert lean_model(dropped.train()) is None
     # An adapter merged into the weights counts once, through the weights.

@@ -1,4 +1,5 @@
 """The grading pool: hung workers are killed and replaced, off the main thread too; hostile math finishes."""
+
 from __future__ import annotations
 
 import os
@@ -12,11 +13,11 @@ from phasecheck.grading.math import Math
 from phasecheck.grading.pool import ERROR, OK, TIMEOUT, TimeoutPool
 
 HOSTILE = [
-    "2^{2^{2^{2^{2^{2}}}}}",                    # a tower of exponents: sympy tries to evaluate it
-    "The answer is 9**9**9**9",                 # the same through math-verify's plain-expression path
+    "2^{2^{2^{2^{2^{2}}}}}",  # a tower of exponents: sympy tries to evaluate it
+    "The answer is 9**9**9**9",  # the same through math-verify's plain-expression path
     "10^{10^{8}}",
-    "(" * 3000 + "1" + ")" * 3000,              # deep nesting: recursion in the parser
-    "1+" * 50_000 + "1",                        # a 100k-character expression
+    "(" * 3000 + "1" + ")" * 3000,  # deep nesting: recursion in the parser
+    "1+" * 50_000 + "1",  # a 100k-character expression
 ]
 
 
@@ -38,16 +39,16 @@ def test_pool_starts_lazily_and_closes():
 
 
 def test_hung_worker_is_killed_and_replaced(pool):
-    pool.map(abs, [(1,), (2,)], 60)                       # start-up is not part of the timeout
+    pool.map(abs, [(1,), (2,)], 60)  # start-up is not part of the timeout
     t = time.monotonic()
     assert pool.call(time.sleep, (60,), 1.0)[0] == TIMEOUT
     assert time.monotonic() - t < 3
-    assert pool.call(abs, (-2,), 30) == (OK, 2)          # a fresh worker took its place
+    assert pool.call(abs, (-2,), 30) == (OK, 2)  # a fresh worker took its place
 
 
 def test_errors_crashes_and_memory_are_reported_not_raised(pool):
     assert pool.call(int, ("x",), 30)[0] == ERROR
-    status, why = pool.call(bytearray, (8 * 1024 ** 3,), 30)
+    status, why = pool.call(bytearray, (8 * 1024**3,), 30)
     assert status == ERROR and "MemoryError" in why
     status, why = pool.call(os._exit, (3,), 30)
     assert status == ERROR and "died" in why
@@ -77,9 +78,9 @@ BOUNDS = {"wall": 2.0 + 1.5, "cpu": 2 * 2.0 * 1.5 + 10}
 @pytest.mark.parametrize("clock", ["wall", "cpu"])
 def test_hostile_math_finishes_within_its_bound(pool, clock):
     v = Math(Math.Params(max_chars=200_000, clock=clock, wall_factor=1.5), timeout=2.0, pool=pool)
-    v.score(["1"], reference=["1 + 0"])                      # warm the workers: start-up is not judged time
+    v.score(["1"], reference=["1 + 0"])  # warm the workers: start-up is not judged time
     for text in HOSTILE:
-        pool.map(abs, [(1,)] * pool.size, 120, chunk=1)        # replacements started: start-up is not judged
+        pool.map(abs, [(1,)] * pool.size, 120, chunk=1)  # replacements started: start-up is not judged
         t = time.monotonic()
         [j] = v.judge([text], reference=["1"])
         took = time.monotonic() - t
@@ -90,7 +91,7 @@ def test_hostile_math_finishes_within_its_bound(pool, clock):
         if j.why == "timeout":
             assert ("CPU" in j.detail) == (clock == "cpu" and "budget" in j.detail) or "wall clock" in j.detail
         if clock == "cpu" and (cpu := re.search(r"([\d.]+)s CPU, budget", j.detail)):
-            assert float(cpu.group(1)) <= 2.0 + 1, j.detail      # stopped within timeout + 1 s of CPU, at any load
+            assert float(cpu.group(1)) <= 2.0 + 1, j.detail  # stopped within timeout + 1 s of CPU, at any load
 
 
 def test_hostile_math_from_a_thread_and_the_length_guard(pool):
@@ -101,4 +102,4 @@ def test_hostile_math_from_a_thread_and_the_length_guard(pool):
     th.start()
     th.join(30)
     assert time.monotonic() - t < 2 * (2.0 + 1.5)
-    assert "longer than 2000" in out[2].detail                # rejected before any parsing
+    assert "longer than 2000" in out[2].detail  # rejected before any parsing

@@ -1,5 +1,6 @@
 """Meta-tests from STYLE.md: every command has help, the CLI imports nothing heavy, and every built-in
 plugin in pyproject.toml loads by the same path a third party's does, with ids equal to module names."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,8 +17,11 @@ from phasecheck.cli import check_domain_phase_cmd, cli
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "datasets", "sympy", "math_verify")
 ENTRY_POINTS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["entry-points"]
-BUILTINS = [(group, name, value) for group, ep_group in plugins.GROUPS.items()
-            for name, value in ENTRY_POINTS.get(ep_group, {}).items()]
+BUILTINS = [
+    (group, name, value)
+    for group, ep_group in plugins.GROUPS.items()
+    for name, value in ENTRY_POINTS.get(ep_group, {}).items()
+]
 
 
 def _commands(cmd: click.Command, path: str):
@@ -43,8 +47,7 @@ def test_every_command_and_option_has_help(path, cmd):
 
 
 def test_cli_import_pulls_in_nothing_heavy():
-    code = ("import sys\nimport phasecheck.cli\n"
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    code = f"import sys\nimport phasecheck.cli\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"import phasecheck.cli imported {proc.stdout.strip()}"
@@ -71,5 +74,5 @@ def test_builtin_entry_point_loads_through_the_registry(group, name, value):
     assert obj.__module__ == module and obj.__qualname__ == attr
     if group == "checks":
         assert obj.id == name == module.rpartition(".")[2]
-    elif hasattr(obj, "id"):                  # engines declare one too
+    elif hasattr(obj, "id"):  # engines declare one too
         assert obj.id == name

@@ -1,4 +1,5 @@
 """Model resolution, loading and identity; the SmolLM2 alias conversion is the one slow test."""
+
 from __future__ import annotations
 
 import shutil
@@ -22,7 +23,7 @@ def test_identity_is_content_not_path(tiny_model_dir, tmp_path):
     assert a.identity == b.identity and len(a.identity) == 16 and b.path == copy.resolve()
     weights = copy / "model.safetensors"
     data = bytearray(weights.read_bytes())
-    data[-1] ^= 0xFF                                   # one flipped byte of one weight
+    data[-1] ^= 0xFF  # one flipped byte of one weight
     weights.write_bytes(bytes(data))
     assert model_identity(copy) != a.identity
     cfg = copy / "config.json"
@@ -64,15 +65,24 @@ def test_alias_resolves_without_converting():
 @pytest.mark.slow
 def test_smollm2_alias_converts_once_then_loads_fast():
     r = resolve_model("smollm2-135m-instruct")
-    model, tok = load_model(r)                         # converts the GGUF (20-40 s)
+    model, tok = load_model(r)  # converts the GGUF (20-40 s)
     assert (r.path / "model.safetensors").is_file() and (r.path / "tokenizer_config.json").is_file()
     assert tok.eos_token_id == tok.pad_token_id
     assert not getattr(model, "is_quantized", False) and getattr(model.config, "quantization_config", None) is None
     t = time.perf_counter()
     load_model(r)
-    assert time.perf_counter() - t <= 10                # target 5 s; 2 shared cores make it noisy
+    assert time.perf_counter() - t <= 10  # target 5 s; 2 shared cores make it noisy
     from phasecheck.sampling import render_prompt
     from phasecheck.sampling.hf import generate
-    out = generate(model, tok, [render_prompt(tok, "What is the capital of France?", None)], n=1, seeds=0,
-                   temperature=0.0, top_p=1.0, max_new_tokens=16)
+
+    out = generate(
+        model,
+        tok,
+        [render_prompt(tok, "What is the capital of France?", None)],
+        n=1,
+        seeds=0,
+        temperature=0.0,
+        top_p=1.0,
+        max_new_tokens=16,
+    )
     assert "Paris" in out[0][0].text

@@ -1,5 +1,6 @@
 """Names that cross layers are written by what owns them: every check metric another layer reads is one
 the check writes (names.READ_ELSEWHERE), so a renamed key fails here, not as a chart that never draws."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ def test_every_check_metric_read_elsewhere_is_written(tmp_path):
         assert by_id[check_id].status.value in ("pass", "warn", "fail"), by_id[check_id].headline
         missing = [k for k in keys if k not in by_id[check_id].metrics]
         assert not missing, f"{check_id} does not write {missing}"
-    json.loads(verdict.to_json())          # and they survive the verdict's one serialiser
+    json.loads(verdict.to_json())  # and they survive the verdict's one serialiser
 
 
 def test_check_ids_are_the_registered_ones():

@@ -1,5 +1,6 @@
 """The openai engine against a real stdlib HTTP server on 127.0.0.1 serving the tiny fixture model,
 including a failing, a malformed and a short-answering server."""
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ def server(tiny_model_dir):
     """Serves /v1/completions and /v1/chat/completions from the tiny model; `faults` scripts failures."""
     from phasecheck.sampling import load_model, render_prompt, resolve_model
     from phasecheck.sampling.hf import generate
+
     model, tok = load_model(resolve_model(str(tiny_model_dir)))
     lock = threading.Lock()
     state = {"faults": [], "requests": [], "auth": []}
@@ -52,15 +54,29 @@ def server(tiny_model_dir):
                 return self._send(200, b'{"choices": [')
             chat = self.path.endswith("/chat/completions")
             prompt = render_prompt(tok, req["messages"], None) if chat else req["prompt"]
-            with lock:      # one generate at a time: torch on 2 shared cores
-                gens = generate(model, tok, [prompt], n=req["n"], seeds=[req["seed"]],
-                                temperature=req["temperature"], top_p=req["top_p"],
-                                max_new_tokens=req["max_tokens"], stop=req.get("stop") or ())[0]
+            with lock:  # one generate at a time: torch on 2 shared cores
+                gens = generate(
+                    model,
+                    tok,
+                    [prompt],
+                    n=req["n"],
+                    seeds=[req["seed"]],
+                    temperature=req["temperature"],
+                    top_p=req["top_p"],
+                    max_new_tokens=req["max_tokens"],
+                    stop=req.get("stop") or (),
+                )[0]
             if fault == "short":
                 gens = gens[:-1]
-            choices = [({"index": i, "message": {"role": "assistant", "content": g.text}} if chat
-                        else {"index": i, "text": g.text}) | {"finish_reason": g.finish_reason}
-                       for i, g in reversed(list(enumerate(gens)))]          # out of order on purpose
+            choices = [
+                (
+                    {"index": i, "message": {"role": "assistant", "content": g.text}}
+                    if chat
+                    else {"index": i, "text": g.text}
+                )
+                | {"finish_reason": g.finish_reason}
+                for i, g in reversed(list(enumerate(gens)))
+            ]  # out of order on purpose
             usage = {"completion_tokens": sum(g.n_tokens for g in gens)}
             self._send(200, json.dumps({"choices": choices, "usage": usage}).encode())
 
@@ -73,13 +89,27 @@ def server(tiny_model_dir):
 
 
 def _task(server, **opts):
-    sampling = {"engine": "openai", "base_url": server["url"], "runs": 2, "n": 3, "temperature": 1.0,
-                "max_new_tokens": 8, "seed": 5, "retries": 2, "backoff": 0.01, "concurrency": 4, **opts}
+    sampling = {
+        "engine": "openai",
+        "base_url": server["url"],
+        "runs": 2,
+        "n": 3,
+        "temperature": 1.0,
+        "max_new_tokens": 8,
+        "seed": 5,
+        "retries": 2,
+        "backoff": 0.01,
+        "concurrency": 4,
+        **opts,
+    }
     return TaskSpec(name="t", model="tiny", sampling=sampling)
 
 
-EX = [Example(id="a", prompt="What is 2 + 3 ?"), Example(id="b", prompt="Compute 7 * 6 ."),
-      Example(id="c", prompt=[{"role": "user", "content": "unknown tag ?"}])]
+EX = [
+    Example(id="a", prompt="What is 2 + 3 ?"),
+    Example(id="b", prompt="Compute 7 * 6 ."),
+    Example(id="c", prompt=[{"role": "user", "content": "unknown tag ?"}]),
+]
 
 
 def test_chat_matches_local_sampling_and_caches(server):
@@ -92,23 +122,35 @@ def test_chat_matches_local_sampling_and_caches(server):
     from phasecheck.sampling import render_prompt
     from phasecheck.sampling.base import SamplingPlan
     from phasecheck.sampling.hf import generate
+
     plan = SamplingPlan.from_spec(_task(server).sampling)
     block = plan.block_seed("b", 1)
-    local = generate(server["model"], server["tok"], [render_prompt(server["tok"], "Compute 7 * 6 .", None)],
-                     n=3, seeds=[block], temperature=1.0, top_p=1.0, max_new_tokens=8)[0]
+    local = generate(
+        server["model"],
+        server["tok"],
+        [render_prompt(server["tok"], "Compute 7 * 6 .", None)],
+        n=3,
+        seeds=[block],
+        temperature=1.0,
+        top_p=1.0,
+        max_new_tokens=8,
+    )[0]
     got = [s for s in res.samples if s.example_id == "b" and s.run == 1]
-    assert [s.completion for s in got] == [g.text for g in local] and [s.seed for s in got] == [block + i for i in range(3)]
+    assert [s.completion for s in got] == [g.text for g in local] and [s.seed for s in got] == [
+        block + i for i in range(3)
+    ]
     assert {r["seed"] for r in server["requests"][-6:]} == {plan.block_seed(e.id, r) for e in EX for r in range(2)}
     before = len(server["requests"])
     again = sample_task(_task(server), EX, progress=False)
-    assert again.samples == res.samples and len(server["requests"]) == before      # all from the cache
+    assert again.samples == res.samples and len(server["requests"]) == before  # all from the cache
 
 
 def test_completions_endpoint_and_api_key(server, monkeypatch):
     server["faults"].clear()
     monkeypatch.setenv("MY_KEY", "sekrit")
-    res = sample_task(_task(server, endpoint="completions", api_key_env="MY_KEY"), EX[:2], use_cache=False,
-                      progress=False)
+    res = sample_task(
+        _task(server, endpoint="completions", api_key_env="MY_KEY"), EX[:2], use_cache=False, progress=False
+    )
     assert len(res.samples) == 12 and server["auth"][-1] == "Bearer sekrit"
     assert server["requests"][-1]["prompt"] in {"What is 2 + 3 ?", "Compute 7 * 6 ."}
     monkeypatch.delenv("MY_KEY")
@@ -120,13 +162,14 @@ def test_completions_endpoint_and_api_key(server, monkeypatch):
 def test_transient_faults_are_retried(server, fault):
     server["faults"][:] = [fault]
     clean = sample_task(_task(server, concurrency=1), EX[:1], use_cache=False, progress=False)
-    assert not server["faults"]                       # the fault was served, then retried
+    assert not server["faults"]  # the fault was served, then retried
     server["faults"].clear()
     assert clean.samples == sample_task(_task(server), EX[:1], use_cache=False, progress=False).samples
 
 
-@pytest.mark.parametrize("fault,message", [("500", "HTTP 500"), ("malformed", "malformed JSON"),
-                                           ("short", "2 choices, expected n=3")])
+@pytest.mark.parametrize(
+    "fault,message", [("500", "HTTP 500"), ("malformed", "malformed JSON"), ("short", "2 choices, expected n=3")]
+)
 def test_persistent_faults_give_one_line_errors(server, fault, message):
     server["faults"][:] = [fault] * 3
     with pytest.raises(EngineError, match=message) as e:
@@ -138,9 +181,18 @@ def test_persistent_faults_give_one_line_errors(server, fault, message):
 def test_unreachable_server_is_one_line_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]                   # closed again: nothing listens there
-    task = TaskSpec(name="t", model="m", sampling={"engine": "openai", "base_url": f"http://127.0.0.1:{port}/v1",
-                                                     "retries": 1, "backoff": 0.01, "timeout": 2})
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    task = TaskSpec(
+        name="t",
+        model="m",
+        sampling={
+            "engine": "openai",
+            "base_url": f"http://127.0.0.1:{port}/v1",
+            "retries": 1,
+            "backoff": 0.01,
+            "timeout": 2,
+        },
+    )
     with pytest.raises(EngineError, match="cannot reach server") as e:
         sample_task(task, EX[:1], use_cache=False, progress=False)
     assert "\n" not in str(e.value)

@@ -1,4 +1,5 @@
 """Text, JSON and JUnit reports, write_reports and load_verdict, against a realistic failing verdict."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,11 @@ def test_text_checklist_has_the_design_shape():
     assert lines[3] == "[✗] Has the model completed the task reliably?       1/4 runs ≥ 80% (best 83%, worst 41%)"
     assert "[✓] Will GRPO get a learning signal? (advisory)" in out
     assert "[!] Has the policy kept room to explore? (advisory)" in out
-    assert lines[-3:] == ["→ Status: GRPO PHASE", "Action: Run GRPO training. Discover the correct pattern first.",
-                          "Do not run SFT until this status resolves."]
+    assert lines[-3:] == [
+        "→ Status: GRPO PHASE",
+        "Action: Run GRPO training. Discover the correct pattern first.",
+        "Do not run SFT until this status resolves.",
+    ]
     assert "\x1b[" not in out
 
 
@@ -75,6 +79,7 @@ def test_render_text_follows_stdout_and_no_color(monkeypatch):
 
         def isatty(self):
             return True
+
     monkeypatch.setattr("sys.stdout", Tty())
     monkeypatch.delenv("NO_COLOR", raising=False)
     out = render(failing_verdict(), "text")
@@ -97,8 +102,12 @@ def test_junit_golden_and_structure():
     root = ET.fromstring(xml.encode("utf-8"))
     assert root.tag == "testsuites"
     suite = root.find("testsuite")
-    assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == \
-        {"tests": "6", "failures": "3", "errors": "0", "skipped": "0"}
+    assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
+        "tests": "6",
+        "failures": "3",
+        "errors": "0",
+        "skipped": "0",
+    }
     assert float(suite.get("time")) == pytest.approx(13.97)
     cases = suite.findall("testcase")
     assert [c.get("name").split(":")[0] for c in cases] == [c.id for c in failing_verdict().checks]
@@ -136,8 +145,12 @@ def test_json_round_trips_through_load_verdict(tmp_path):
 def test_write_reports_every_format(tmp_path):
     write_samples(tmp_path)
     paths = write_reports(failing_verdict(), tmp_path, list(FORMATS))
-    assert {k: p.name for k, p in paths.items()} == {"text": "report.txt", "json": "verdict.json",
-                                                      "junit": "junit.xml", "html": "report.html"}
+    assert {k: p.name for k, p in paths.items()} == {
+        "text": "report.txt",
+        "json": "verdict.json",
+        "junit": "junit.xml",
+        "html": "report.html",
+    }
     assert "→ Status: GRPO PHASE" in paths["text"].read_text(encoding="utf-8")
     assert "\x1b[" not in paths["text"].read_text(encoding="utf-8")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -145,13 +158,16 @@ def test_write_reports_every_format(tmp_path):
         write_reports(failing_verdict(), tmp_path, ["junitt"])
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such verdict file"),
-    ("{not json", "not valid JSON"),
-    ('{"schema": "phasecheck.verdict/0"}', "schema 'phasecheck.verdict/0' is not 'phasecheck.verdict/1'"),
-    ('{"schema": "phasecheck.verdict/1", "task": "x"}', "invalid verdict at status: Field required"),
-    ("[1]", "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such verdict file"),
+        ("{not json", "not valid JSON"),
+        ('{"schema": "phasecheck.verdict/0"}', "schema 'phasecheck.verdict/0' is not 'phasecheck.verdict/1'"),
+        ('{"schema": "phasecheck.verdict/1", "task": "x"}', "invalid verdict at status: Field required"),
+        ("[1]", "expected a JSON object"),
+    ],
+)
 def test_load_verdict_errors_name_the_file(tmp_path, content, message):
     path = tmp_path / "verdict.json"
     if content is not None:
@@ -184,8 +200,7 @@ def test_sample_down_is_deterministic_and_keeps_every_group():
     rng = random.Random(1)
     for k in range(5000):
         outcome = rng.choice(["correct"] * 8 + ["wrong", "hedged"])
-        rows.append({"example_id": f"e{k}", "run": 0, "index": 0, "outcome": outcome,
-                     "scenario": SCENARIOS[k % 7]})
+        rows.append({"example_id": f"e{k}", "run": 0, "index": 0, "outcome": outcome, "scenario": SCENARIOS[k % 7]})
     rows.append({"example_id": "rare", "run": 0, "index": 0, "outcome": "timeout", "scenario": "boundary_case"})
     picked = sample_down(rows, 100)
     assert len(picked) == 100 and picked == sample_down(list(reversed(rows)), 100)

@@ -1,4 +1,5 @@
 """`phasecheck report`: re-renders a saved verdict in every format, with --out and --compare, without torch."""
+
 from __future__ import annotations
 
 import json
@@ -29,12 +30,15 @@ def test_report_text_to_stdout(saved):
     assert "→ Status: GRPO PHASE" in res.output
 
 
-@pytest.mark.parametrize("fmt, check", [
-    ("json", lambda text: json.loads(text)["status"] == "GRPO_PHASE"),
-    ("junit", lambda text: ET.fromstring(text.encode()).find("testsuite").get("failures") == "3"),
-    ("html", lambda text: text.startswith("<!DOCTYPE html>") and 'id="samples-browser"' in text),
-    ("text", lambda text: "[✗] Has the model completed the task reliably?" in text),
-])
+@pytest.mark.parametrize(
+    "fmt, check",
+    [
+        ("json", lambda text: json.loads(text)["status"] == "GRPO_PHASE"),
+        ("junit", lambda text: ET.fromstring(text.encode()).find("testsuite").get("failures") == "3"),
+        ("html", lambda text: text.startswith("<!DOCTYPE html>") and 'id="samples-browser"' in text),
+        ("text", lambda text: "[✗] Has the model completed the task reliably?" in text),
+    ],
+)
 def test_report_every_format_to_a_file(saved, tmp_path, fmt, check):
     out = tmp_path / "out" / f"report.{fmt}"
     res = CliRunner().invoke(cli, ["report", str(saved), "--format", fmt, "--out", str(out)])
@@ -66,12 +70,15 @@ def test_report_errors_exit_2_with_one_line(saved, tmp_path):
 
 
 def test_report_imports_no_torch(saved, tmp_path):
-    code = ("import sys\nfrom phasecheck.cli import cli\n"
-            "try:\n    cli(['report', sys.argv[1], '--format', 'html', '--out', sys.argv[2]])\n"
-            "except SystemExit as e:\n    assert not e.code, e.code\n"
-            "heavy = [m for m in ('torch', 'transformers', 'datasets', 'math_verify', 'sympy') if m in sys.modules]\n"
-            "assert not heavy, heavy\nprint('clean')\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(saved), str(tmp_path / "r.html")],
-                          capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys\nfrom phasecheck.cli import cli\n"
+        "try:\n    cli(['report', sys.argv[1], '--format', 'html', '--out', sys.argv[2]])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'math_verify', 'sympy') if m in sys.modules]\n"
+        "assert not heavy, heavy\nprint('clean')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(saved), str(tmp_path / "r.html")], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "clean" and (tmp_path / "r.html").stat().st_size > 10_000

@@ -1,4 +1,5 @@
 """The HTML report: strict HTML5, self-contained, escaped model text (checked in a real browser), sampling-down."""
+
 from __future__ import annotations
 
 import re
@@ -18,16 +19,33 @@ PROBE = "PWNED_MARKER_7f3a"
 PAYLOADS = [
     f"<script>document.title='{PROBE}';document.body.insertAdjacentHTML('beforeend','<p id={PROBE}>')</script>",
     f"<img src=x onerror=\"document.title='{PROBE}';var p=document.createElement('p');p.id='{PROBE}';"
-    f"document.body.appendChild(p)\">",
+    f'document.body.appendChild(p)">',
     f"</textarea></pre></td></tr></table><svg onload=\"document.title='{PROBE}'\"></svg>",
 ]
 
 
 def xss_rows() -> list[dict]:
-    return [{"example_id": f"<b>x{i}</b>", "run": 0, "index": i, "seed": i, "completion": p + f" {TOKEN}",
-             "finish_reason": "stop", "n_tokens": 9, "model": "m", "engine": "replay", "prompt": p,
-             "reference": p, "scenario": "<i>evil</i>", "correct": False, "reward": -1.0,
-             "outcome": "wrong", "detail": p} for i, p in enumerate(PAYLOADS)]
+    return [
+        {
+            "example_id": f"<b>x{i}</b>",
+            "run": 0,
+            "index": i,
+            "seed": i,
+            "completion": p + f" {TOKEN}",
+            "finish_reason": "stop",
+            "n_tokens": 9,
+            "model": "m",
+            "engine": "replay",
+            "prompt": p,
+            "reference": p,
+            "scenario": "<i>evil</i>",
+            "correct": False,
+            "reward": -1.0,
+            "outcome": "wrong",
+            "detail": p,
+        }
+        for i, p in enumerate(PAYLOADS)
+    ]
 
 
 def build(tmp_path: Path, **kw) -> Path:
@@ -42,11 +60,18 @@ def parse_strict(html: str) -> None:
 def test_html_is_strict_html5_with_every_section(tmp_path):
     html = build(tmp_path).read_text(encoding="utf-8")
     parse_strict(html)
-    for section in ("checklist", "accuracy", "validated", "contamination", "samples-browser", "training",
-                    "fingerprint"):
+    for section in (
+        "checklist",
+        "accuracy",
+        "validated",
+        "contamination",
+        "samples-browser",
+        "training",
+        "fingerprint",
+    ):
         assert f'<section id="{section}">' in html, section
     assert "Status: GRPO PHASE" in html and "Do not run SFT until this status resolves." in html
-    assert html.count("<polyline") == 6                      # one curve per GRPO metric
+    assert html.count("<polyline") == 6  # one curve per GRPO metric
     assert "run 4" in html and "unknown_tag (n=32)" in html and "threshold 80%" in html
     assert f"<mark>{TOKEN}</mark>" in html
     assert "phasecheck check --task &#39;hamiltonian geometry evaluation&#39;" in html
@@ -59,7 +84,7 @@ def test_html_is_self_contained(tmp_path):
     assert "@import" not in html and "url(" not in html
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, re.S)
     assert len(scripts) == 1 and len(scripts[0]) < 2000
-    assert "script-src 'sha256-" in html                      # only that script may run
+    assert "script-src 'sha256-" in html  # only that script may run
 
 
 def test_html_escapes_model_text(tmp_path):
@@ -80,8 +105,12 @@ def test_html_samples_down_10k_runs_deterministically_within_2mb(tmp_path):
     assert first == render(failing_verdict(), "html", out_dir=tmp_path)
     body = first.split('<table id="samples">')[1]
     shown = set(re.findall(r'data-outcome="(\w+)" data-scenario="(\w+)"', body))
-    assert {s for _, s in shown} == set(SCENARIOS) and {o for o, _ in shown} == {"correct", "wrong", "hedged",
-                                                                                  "unparsed"}
+    assert {s for _, s in shown} == set(SCENARIOS) and {o for o, _ in shown} == {
+        "correct",
+        "wrong",
+        "hedged",
+        "unparsed",
+    }
 
 
 def test_html_compare_section_and_before_bars(tmp_path):
@@ -112,9 +141,17 @@ def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     exe = shutil.which("chromium")
     if not exe:
         pytest.skip("chromium not installed")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={cwd / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={cwd / 'profile'}",
+    ]
     return subprocess.run([exe, *flags, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
@@ -124,7 +161,7 @@ def test_chromium_screenshot_of_failing_report(tmp_path):
     png = tmp_path / "report.png"
     chromium(f"--screenshot={png}", "--window-size=1280,2000", report.as_uri(), cwd=tmp_path)
     data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000   # a blank page compresses far smaller
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a blank page compresses far smaller
 
 
 @pytest.mark.require_chromium
@@ -139,4 +176,3 @@ def test_chromium_runs_no_injected_script(tmp_path):
     assert '<img src="x"' not in dom and "<svg onload" not in dom
     # our own script did run: it un-hides the filters
     assert re.search(r'<div id="filters">', dom)
-

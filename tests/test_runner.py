@@ -1,4 +1,5 @@
 """The runner: planning, evidence gathered once and frozen, error/skip handling, and a whole run from files."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,9 @@ def test_plan_rejects_unknown_ids_and_bad_params_before_running(tmp_path):
         plan_checks(task, only=["contamnation"])
     bad = task.model_copy(deep=True)
     bad.checks["contamination"] = {"max_rate": "lots"}
-    with pytest.raises(ConfigError, match=r"phasecheck.yaml: checks.contamination.max_rate: Input should be a valid number"):
+    with pytest.raises(
+        ConfigError, match=r"phasecheck.yaml: checks.contamination.max_rate: Input should be a valid number"
+    ):
         plan_checks(bad)
     planned = plan_checks(task, only=["diversity"])
     assert [p.id for p in planned] == ["diversity"] and not planned[0].blocking
@@ -55,7 +58,7 @@ def test_data_only_run_checks_the_dataset_and_skips_sample_checks(tmp_path):
     assert by["validated_set"].status is Status.PASS and by["contamination"].status is Status.PASS
     for cid in ("base_model", "stability", "grpo_readiness", "diversity"):
         assert by[cid].status is Status.SKIP and "no model and no samples" in by[cid].headline
-    assert verdict.status is Phase.GRPO_PHASE          # a skipped blocking check: graduation not shown
+    assert verdict.status is Phase.GRPO_PHASE  # a skipped blocking check: graduation not shown
     assert "samples" not in verdict.artifacts and verdict.artifacts["validated"] == "validated.jsonl"
 
 

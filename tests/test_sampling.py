@@ -1,4 +1,5 @@
 """The sampling plan, prompt rendering, the transformers engine and sample_task on tiny models."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,13 @@ from phasecheck.records import Example
 from phasecheck.sampling import SamplingPlan, can_sample, model_identity_for, render_prompt, sample_task
 from phasecheck.task import SamplingSpec, TaskSpec
 
-PROMPTS = ["What is 2 + 3 ?", "Compute 7 * 6 .", "The hamiltonian H = p^2 / 2m gives", "unknown tag ?",
-           [{"role": "user", "content": "golden_hour_sun omega"}]]
+PROMPTS = [
+    "What is 2 + 3 ?",
+    "Compute 7 * 6 .",
+    "The hamiltonian H = p^2 / 2m gives",
+    "unknown tag ?",
+    [{"role": "user", "content": "golden_hour_sun omega"}],
+]
 
 
 @pytest.fixture(autouse=True)
@@ -32,15 +38,16 @@ def _task(model_dir, **sampling):
 def test_plan_seed_blocks_and_params_key():
     plan = SamplingPlan.from_spec(SamplingSpec(runs=3, n=4, seed=10, stop=["\n"]))
     blocks = [plan.block_seed("e0", r) for r in range(3)]
-    assert len(set(blocks)) == 3 and all(b % 4 == 0 and 0 <= b < 2 ** 32 for b in blocks)
+    assert len(set(blocks)) == 3 and all(b % 4 == 0 and 0 <= b < 2**32 for b in blocks)
     assert plan.stop == ("\n",)
     same = SamplingPlan.from_spec(SamplingSpec(runs=8, n=4, seed=99, stop=["\n"]))
-    assert plan.params_key() == same.params_key()          # runs and seed pick blocks, not their content
+    assert plan.params_key() == same.params_key()  # runs and seed pick blocks, not their content
     assert plan.params_key() != SamplingPlan.from_spec(SamplingSpec(runs=3, n=4, seed=10, temperature=0.2)).params_key()
 
 
 def test_render_prompt_chat_and_raw(tiny_model_dir, tiny_base_model_dir):
     from transformers import AutoTokenizer
+
     chat = AutoTokenizer.from_pretrained(tiny_model_dir)
     text = render_prompt(chat, "hi", "be brief")
     assert text == "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
@@ -53,20 +60,22 @@ def test_greedy_matches_transformers_generate(tiny_model_dir):
     """The hand-written KV-cache loop decodes exactly what model.generate decodes (greedy)."""
     from phasecheck.sampling import load_model, resolve_model
     from phasecheck.sampling.hf import generate
+
     model, tok = load_model(resolve_model(str(tiny_model_dir)))
     prompts = [render_prompt(tok, p, None) for p in PROMPTS]
     ours = generate(model, tok, prompts, n=2, seeds=0, temperature=0.0, top_p=1.0, max_new_tokens=8)
     for p, gens in zip(prompts, ours):
         enc = tok(p, return_tensors="pt", add_special_tokens=False)
         ref = model.generate(**enc, do_sample=False, max_new_tokens=8, pad_token_id=tok.pad_token_id)
-        ids = ref[0, enc["input_ids"].shape[1]:].tolist()
-        ids = ids[:ids.index(tok.eos_token_id)] if tok.eos_token_id in ids else ids
+        ids = ref[0, enc["input_ids"].shape[1] :].tolist()
+        ids = ids[: ids.index(tok.eos_token_id)] if tok.eos_token_id in ids else ids
         assert gens[0].token_ids == ids and gens[1].token_ids == ids
 
 
 def test_generate_seeds_independent_of_batching(tiny_model_dir):
     from phasecheck.sampling import load_model, resolve_model
     from phasecheck.sampling.hf import generate
+
     model, tok = load_model(resolve_model(str(tiny_model_dir)))
     prompts = [render_prompt(tok, p, None) for p in PROMPTS]
     kw = dict(n=3, temperature=1.0, top_p=0.9, max_new_tokens=10)
@@ -75,7 +84,7 @@ def test_generate_seeds_independent_of_batching(tiny_model_dir):
     alone = generate(model, tok, prompts[2:3], seeds=[6], **kw)
     assert [[g.text for g in gs] for gs in whole] == [[g.text for g in gs] for gs in small]
     assert [g.text for g in whole[2]] == [g.text for g in alone[0]]
-    assert len({g.text for g in whole[0]}) > 1                     # the n samples differ
+    assert len({g.text for g in whole[0]}) > 1  # the n samples differ
     other = generate(model, tok, prompts, seeds=[100, 103, 106, 109, 112], **kw)
     assert [[g.text for g in gs] for gs in other] != [[g.text for g in gs] for gs in whole]
 
@@ -83,6 +92,7 @@ def test_generate_seeds_independent_of_batching(tiny_model_dir):
 def test_generate_stop_strings_and_finish_reasons(tiny_model_dir):
     from phasecheck.sampling import load_model, resolve_model
     from phasecheck.sampling.hf import generate
+
     model, tok = load_model(resolve_model(str(tiny_model_dir)))
     prompts = [render_prompt(tok, p, None) for p in PROMPTS]
     free = generate(model, tok, prompts, n=4, seeds=0, temperature=1.0, top_p=1.0, max_new_tokens=16)
@@ -111,8 +121,9 @@ def test_sample_task_same_seed_same_samples_runs_differ(tiny_model_dir):
     assert [s.to_dict() for s in a.samples] == [s.to_dict() for s in b.samples]
     first = a.samples[:6]
     plan = SamplingPlan.from_spec(task.sampling)
-    assert [(s.example_id, s.run, s.index, s.seed) for s in first] == \
-        [("e0", r, i, plan.block_seed("e0", r) + i) for r in range(2) for i in range(3)]
+    assert [(s.example_id, s.run, s.index, s.seed) for s in first] == [
+        ("e0", r, i, plan.block_seed("e0", r) + i) for r in range(2) for i in range(3)
+    ]
     run0 = [s.completion for s in a.samples if s.run == 0]
     run1 = [s.completion for s in a.samples if s.run == 1]
     assert run0 != run1
@@ -121,16 +132,17 @@ def test_sample_task_same_seed_same_samples_runs_differ(tiny_model_dir):
 
 def test_sample_task_cache_reuses_blocks(tiny_model_dir, tmp_path, monkeypatch):
     from phasecheck.sampling import models
+
     ex = _examples()
     first = sample_task(_task(tiny_model_dir), ex, progress=False)
     assert first.stats["generated"] == 10 and first.stats["cached"] == 0
     assert list((tmp_path / "cache" / "samples").iterdir())
-    with monkeypatch.context() as m:          # a finished run re-renders without loading the weights
+    with monkeypatch.context() as m:  # a finished run re-renders without loading the weights
         m.setattr(models, "load_model", lambda *a, **k: pytest.fail("weights loaded for a cached run"))
         again = sample_task(_task(tiny_model_dir), ex, progress=False)
     assert again.stats == {"cached": 10, "generated": 0, "batches": 0}
     assert again.samples == first.samples
-    more = sample_task(_task(tiny_model_dir, runs=3), ex, progress=False)     # runs 0-1 reused
+    more = sample_task(_task(tiny_model_dir, runs=3), ex, progress=False)  # runs 0-1 reused
     assert more.stats["cached"] == 10 and more.stats["generated"] == 5
     assert more.samples[:6] == first.samples[:6]
     bypass = sample_task(_task(tiny_model_dir), ex, use_cache=False, progress=False)
@@ -191,6 +203,7 @@ def test_progress_bar_on_a_tty_and_nothing_when_disabled(monkeypatch):
 
 # --- the engine contract: sampling asks the engine's class, never its name -----------------------------
 
+
 @pytest.fixture()
 def register_engine():
     """Registers support's engines under any name, as a third-party distribution would."""
@@ -200,6 +213,7 @@ def register_engine():
 
     def register(name, cls):
         plugins.register("engines", [EntryPoint(name=name, value=f"support:{cls}", group="phasecheck.engines")])
+
     yield register
     plugins.unregister_all()
 
@@ -209,8 +223,9 @@ def register_engine():
 @pytest.mark.parametrize("cls, cached", [("CannedCachingEngine", True), ("CannedUncachedEngine", False)])
 def test_an_engine_plugin_is_asked_what_it_needs_not_named(register_engine, name, cls, cached):
     from support import CannedEngine
+
     register_engine(name, cls)
-    task = TaskSpec(name="t", sampling={"engine": name, "runs": 1, "n": 2, "tag": "x"})       # no model
+    task = TaskSpec(name="t", sampling={"engine": name, "runs": 1, "n": 2, "tag": "x"})  # no model
     assert can_sample(task) and model_identity_for(task) == "canned-x"
     CannedEngine.seen_stores.clear()
     res = sample_task(task, _examples(2), progress=False)
@@ -223,7 +238,11 @@ def test_an_engine_plugin_is_asked_what_it_needs_not_named(register_engine, name
 def test_an_engine_plugin_must_subclass_engine_base(register_engine):
     from phasecheck import plugins
     from phasecheck.errors import PluginError
+
     register_engine("not_an_engine", "ScoreOnly")
-    with pytest.raises(PluginError, match=r"local\[not_an_engine\]: breaks the engine contract: missing method "
-                                          r"`sample`; not a subclass of phasecheck.sampling.base.EngineBase"):
+    with pytest.raises(
+        PluginError,
+        match=r"local\[not_an_engine\]: breaks the engine contract: missing method "
+        r"`sample`; not a subclass of phasecheck.sampling.base.EngineBase",
+    ):
         plugins.load("engines", "not_an_engine")

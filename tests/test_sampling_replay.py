@@ -1,4 +1,5 @@
 """The replay engine: samples made elsewhere, checked to cover the plan exactly."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,12 @@ def _write(path, rows):
 
 
 def _rows(runs=2, n=2, ids=("a", "b")):
-    return [{"example_id": e, "run": r, "index": i, "seed": r * n + i, "completion": f"{e}{r}{i}", "n_tokens": 3}
-            for e in ids for r in range(runs) for i in range(n)]
+    return [
+        {"example_id": e, "run": r, "index": i, "seed": r * n + i, "completion": f"{e}{r}{i}", "n_tokens": 3}
+        for e in ids
+        for r in range(runs)
+        for i in range(n)
+    ]
 
 
 def _task(path, **sampling):
@@ -30,12 +35,13 @@ def _task(path, **sampling):
 def test_replay_returns_plan_order(tmp_path):
     rows = _rows(runs=3)
     path = _write(tmp_path / "s.jsonl", list(reversed(rows)))
-    task = _task(path, batch_tokens=99)            # options of another engine are ignored by replay
+    task = _task(path, batch_tokens=99)  # options of another engine are ignored by replay
     assert can_sample(task) and model_identity_for(task) is None
     res = sample_task(task, EX, progress=False)
     assert res.engine == "replay" and res.model is None
-    assert [(s.example_id, s.run, s.index) for s in res.samples] == \
-        [(e, r, i) for e in "ab" for r in range(2) for i in range(2)]          # run 2 is extra, unused
+    assert [(s.example_id, s.run, s.index) for s in res.samples] == [
+        (e, r, i) for e in "ab" for r in range(2) for i in range(2)
+    ]  # run 2 is extra, unused
     assert res.samples[0].completion == "a00" and res.samples[0].engine == "replay"
 
 

@@ -1,5 +1,6 @@
 """A sampling run killed mid-way (SIGKILL or SIGINT) resumes from the cache to exactly the samples
 an uninterrupted run gives, without re-sampling finished batches."""
+
 from __future__ import annotations
 
 import json
@@ -43,15 +44,24 @@ def test_killed_runs_resume_to_the_uninterrupted_set(tiny_model_dir, tmp_path, m
     monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path / "ref-cache"))
     ex = [Example(id=f"e{i}", prompt=p) for i, p in enumerate(PROMPTS)]
     # batch_tokens this small puts one prompt (n rows) in each batch: 8 prompts x 2 runs = 16 batches.
-    task = TaskSpec(name="t", model=str(tiny_model_dir), sampling={"runs": 2, "n": 3, "temperature": 1.0,
-                                                                    "max_new_tokens": 10, "seed": 7, "batch_tokens": 64})
+    task = TaskSpec(
+        name="t",
+        model=str(tiny_model_dir),
+        sampling={"runs": 2, "n": 3, "temperature": 1.0, "max_new_tokens": 10, "seed": 7, "batch_tokens": 64},
+    )
     reference = [s.to_dict() for s in sample_task(task, ex, use_cache=False, progress=False).samples]
     procs = {}
-    for sig in (signal.SIGKILL, signal.SIGINT):        # both at once: the start-up (imports) dominates
+    for sig in (signal.SIGKILL, signal.SIGINT):  # both at once: the start-up (imports) dominates
         cache = tmp_path / f"cache-{sig.name}"
         env = {**os.environ, "PHASECHECK_CACHE_DIR": str(cache)}
-        procs[sig] = (cache, subprocess.Popen([sys.executable, "-c", SCRIPT, task.model_dump_json(),
-                                               json.dumps(PROMPTS)], env=env, stderr=subprocess.PIPE))
+        procs[sig] = (
+            cache,
+            subprocess.Popen(
+                [sys.executable, "-c", SCRIPT, task.model_dump_json(), json.dumps(PROMPTS)],
+                env=env,
+                stderr=subprocess.PIPE,
+            ),
+        )
     for sig, (cache, proc) in procs.items():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(list(cache.glob("samples/*/batch-*.json"))) < 2:

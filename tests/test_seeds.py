@@ -1,5 +1,6 @@
 """The seed plan: one block of seeds per (task seed, example, run), never shared between prompts or runs,
 stable under reordering and more runs, and the same for transformers, vLLM requests and the openai body."""
+
 from __future__ import annotations
 
 import sys
@@ -32,6 +33,7 @@ def test_a_clash_of_blocks_is_resolved_and_later_runs_never_move_earlier_seeds(m
     def clashing(self, example_id, run, attempt=0):
         # Every first attempt lands on block 0: the plan must still give every request its own block.
         return 0 if attempt == 0 else real(self, example_id, run, attempt)
+
     monkeypatch.setattr(SamplingPlan, "block_seed", clashing)
     two = plan_seeds(_ids(5), SamplingPlan(runs=2, n=4))
     four = plan_seeds(_ids(5), SamplingPlan(runs=4, n=4))
@@ -52,8 +54,11 @@ def test_a_block_depends_on_task_seed_example_id_and_run_not_on_position_or_runs
 
 
 def _task(model_dir, **sampling):
-    return TaskSpec(name="t", model=str(model_dir),
-                    sampling={"runs": 2, "n": 4, "temperature": 1.0, "max_new_tokens": 12, "seed": 0, **sampling})
+    return TaskSpec(
+        name="t",
+        model=str(model_dir),
+        sampling={"runs": 2, "n": 4, "temperature": 1.0, "max_new_tokens": 12, "seed": 0, **sampling},
+    )
 
 
 def test_two_prompts_in_one_run_never_draw_the_same_random_stream(tiny_model_dir, tmp_path, monkeypatch):
@@ -76,6 +81,7 @@ def test_vllm_requests_carry_the_transformers_seed_blocks(tiny_model_dir, tmp_pa
     tiny model: the vllm engine's requests and samples equal the transformers engine's."""
     from phasecheck.sampling.hf import _eos_ids, _generate_batch
     from phasecheck.sampling.models import load_model, resolve_model
+
     monkeypatch.setenv("PHASECHECK_CACHE_DIR", str(tmp_path))
     fake = ModuleType("vllm")
     fake.SamplingParams = lambda **kw: SimpleNamespace(**kw)
@@ -86,21 +92,43 @@ def test_vllm_requests_carry_the_transformers_seed_blocks(tiny_model_dir, tmp_pa
         def generate(self, prompts, params, use_tqdm=False):
             model, tok = load_model(self.model)
             outs = []
-            for p, sp in zip(prompts, params):        # token-id prompts; vLLM keeps the EOS it stopped on
+            for p, sp in zip(prompts, params):  # token-id prompts; vLLM keeps the EOS it stopped on
                 requests.append(sp.seed)
                 ids = p["prompt_token_ids"]
-                gens = _generate_batch(model, tok, [tok.decode(ids)], [sp.seed], sp.n, sp.temperature, sp.top_p,
-                                       sp.max_tokens, (), _eos_ids(model, tok), [ids])[0]
-                outs.append(SimpleNamespace(outputs=[SimpleNamespace(
-                    index=i, text=g.text, finish_reason=g.finish_reason, stop_reason=None,
-                    token_ids=g.token_ids + ([tok.eos_token_id] if g.finish_reason == "stop" else []))
-                    for i, g in enumerate(gens)]))
+                gens = _generate_batch(
+                    model,
+                    tok,
+                    [tok.decode(ids)],
+                    [sp.seed],
+                    sp.n,
+                    sp.temperature,
+                    sp.top_p,
+                    sp.max_tokens,
+                    (),
+                    _eos_ids(model, tok),
+                    [ids],
+                )[0]
+                outs.append(
+                    SimpleNamespace(
+                        outputs=[
+                            SimpleNamespace(
+                                index=i,
+                                text=g.text,
+                                finish_reason=g.finish_reason,
+                                stop_reason=None,
+                                token_ids=g.token_ids + ([tok.eos_token_id] if g.finish_reason == "stop" else []),
+                            )
+                            for i, g in enumerate(gens)
+                        ]
+                    )
+                )
             return outs
 
     def start(path, params, *, seed):
         llm = LLM()
         llm.model = resolve_model(str(path))
         return llm
+
     monkeypatch.setattr("phasecheck.sampling.vllm_engine.start_llm", start)
     monkeypatch.setattr("phasecheck.sampling.vllm_engine.stop_llm", lambda llm: None)
     ex = [Example(id="a", prompt="What is 2 + 3 ?"), Example(id="b", prompt="Compute 7 * 6 .")]
@@ -108,8 +136,9 @@ def test_vllm_requests_carry_the_transformers_seed_blocks(tiny_model_dir, tmp_pa
     vl = sample_task(_task(tiny_model_dir, engine="vllm"), ex, use_cache=False, progress=False)
     plan = SamplingPlan.from_spec(_task(tiny_model_dir).sampling)
     assert sorted(requests) == sorted(plan.block_seed(e.id, r) for e in ex for r in range(2))
-    assert [(s.example_id, s.run, s.index, s.seed, s.completion, s.n_tokens) for s in vl.samples] == \
-        [(s.example_id, s.run, s.index, s.seed, s.completion, s.n_tokens) for s in hf.samples]
+    assert [(s.example_id, s.run, s.index, s.seed, s.completion, s.n_tokens) for s in vl.samples] == [
+        (s.example_id, s.run, s.index, s.seed, s.completion, s.n_tokens) for s in hf.samples
+    ]
 
 
 @pytest.mark.parametrize("n", [1, 3, 64])

@@ -1,5 +1,6 @@
 """phasecheck.stats: the t quantile, intervals over prompts as clusters, and the unbiased zero-variance
 share, checked against exact enumeration and against the zero-std groups GRPO itself measures."""
+
 from __future__ import annotations
 
 import itertools
@@ -27,8 +28,7 @@ from phasecheck.stats import (
 from phasecheck.task import TaskSpec
 
 
-@pytest.mark.parametrize("df, q", [(1, 12.7062), (2, 4.3027), (5, 2.5706), (9, 2.2622), (30, 2.0423),
-                                   (120, 1.9799)])
+@pytest.mark.parametrize("df, q", [(1, 12.7062), (2, 4.3027), (5, 2.5706), (9, 2.2622), (30, 2.0423), (120, 1.9799)])
 def test_t_quantile_matches_the_tables(df, q):
     assert t_quantile(0.975, df) == pytest.approx(q, abs=2e-4)
 
@@ -39,19 +39,25 @@ def test_wilson_is_the_score_interval():
     assert wilson(0, 0) == (0.0, 1.0)
 
 
-@pytest.mark.parametrize("count, alpha, bound", [
-    (1, 0.05, -math.log(0.95)),                      # P(X >= 1) = 1 - exp(-lambda)
-    (2, 0.05, 0.710723 / 2), (3, 0.05, 1.635383 / 2),  # chi2 tables: chi2_{2x, 0.05} / 2
-    (1, 0.025, -math.log(0.975)), (50, 0.05, 77.9295 / 2),
-    (0.5, 0.05, NormalDist().inv_cdf(0.525) ** 2 / 2),  # fractional: P(1/2, l) = erf(sqrt(l))
-])
+@pytest.mark.parametrize(
+    "count, alpha, bound",
+    [
+        (1, 0.05, -math.log(0.95)),  # P(X >= 1) = 1 - exp(-lambda)
+        (2, 0.05, 0.710723 / 2),
+        (3, 0.05, 1.635383 / 2),  # chi2 tables: chi2_{2x, 0.05} / 2
+        (1, 0.025, -math.log(0.975)),
+        (50, 0.05, 77.9295 / 2),
+        (0.5, 0.05, NormalDist().inv_cdf(0.525) ** 2 / 2),  # fractional: P(1/2, l) = erf(sqrt(l))
+    ],
+)
 def test_poisson_lower_bound_is_the_exact_one(count, alpha, bound):
     assert poisson_lower(count, alpha) == pytest.approx(bound, rel=1e-5)
 
 
 def _binomial_coverage(interval, n: int, p: float) -> float:
-    return sum(math.comb(n, x) * p ** x * (1 - p) ** (n - x) for x in range(n + 1)
-               if interval(x, n)[0] <= p <= interval(x, n)[1])
+    return sum(
+        math.comb(n, x) * p**x * (1 - p) ** (n - x) for x in range(n + 1) if interval(x, n)[0] <= p <= interval(x, n)[1]
+    )
 
 
 def test_modified_wilson_takes_the_poisson_bound_within_three_counts_of_an_end():
@@ -80,13 +86,13 @@ def test_agreement_interval_covers_a_nearly_perfect_agreement():
     true agreement 0.99965, and a prompt disagrees (value 1/2) with probability d. Exact over the number of
     disagreeing prompts: with one of them the plain Wilson step said <= 0.99955, so it covered only when
     none disagreed (87%)."""
-    q = sum(math.comb(8, j) * 0.95 ** j * 0.05 ** (8 - j) for j in range(5, 9))   # a run's majority is right
+    q = sum(math.comb(8, j) * 0.95**j * 0.05 ** (8 - j) for j in range(5, 9))  # a run's majority is right
     d = 0.95 * 2 * q * (1 - q)
     truth = 1 - d / 2
     coverage = 0.0
     for bad in range(12):
         ci = clustered_mean([0.5] * bad + [1.0] * (200 - bad), cap=400)
-        coverage += math.comb(200, bad) * d ** bad * (1 - d) ** (200 - bad) * (ci.low <= truth <= ci.high)
+        coverage += math.comb(200, bad) * d**bad * (1 - d) ** (200 - bad) * (ci.low <= truth <= ci.high)
     assert coverage >= 0.95
 
 
@@ -154,12 +160,12 @@ def _enumerate_share(q: dict[float, float], m: int, g: int) -> tuple[float, floa
     for draw in itertools.product(range(len(values)), repeat=m):
         p = math.prod(probs[i] for i in draw)
         expect += p * equal_group_share(reward_classes([values[i] for i in draw]), m, g)
-    return expect, sum(p ** g for p in probs)
+    return expect, sum(p**g for p in probs)
 
 
 @pytest.mark.parametrize("m, g", [(4, 4), (6, 4), (7, 3), (8, 8)])
 def test_zero_variance_estimate_is_unbiased_by_exact_enumeration(m, g):
-    q = {1.1: 0.2, 1.0: 0.1, 0.1: 0.45, 0.0: 0.25}      # correct x format bonus, four reward values
+    q = {1.1: 0.2, 1.0: 0.1, 0.1: 0.45, 0.0: 0.25}  # correct x format bonus, four reward values
     expect, truth = _enumerate_share(q, m, g)
     assert expect == pytest.approx(truth, abs=1e-12)
     # The plug-in (sample frequencies to the power g) is biased upward; measured here for contrast.
@@ -179,12 +185,21 @@ def test_zero_variance_below_g_is_an_upper_bound_and_says_so():
 
 # --- the prediction against what GRPO measures ------------------------------------------------------
 
+
 def _partial_credit_task() -> TaskSpec:
-    return TaskSpec.model_validate({
-        "name": "bands", "grader": {"verifier": {"kind": "exact", "extract": {"regex": r"answer is (-?\d+)"}},
-                                    "default": {"correct": 1.0, "wrong": -0.5}, "format_bonus": 0.2,
-                                    "concise_chars": 20},
-        "sampling": {"runs": 2, "n": 3}, "training": {"grpo": {"group_size": 4}}})
+    return TaskSpec.model_validate(
+        {
+            "name": "bands",
+            "grader": {
+                "verifier": {"kind": "exact", "extract": {"regex": r"answer is (-?\d+)"}},
+                "default": {"correct": 1.0, "wrong": -0.5},
+                "format_bonus": 0.2,
+                "concise_chars": 20,
+            },
+            "sampling": {"runs": 2, "n": 3},
+            "training": {"grpo": {"group_size": 4}},
+        }
+    )
 
 
 def _samples(examples):
@@ -197,8 +212,9 @@ def _samples(examples):
                 right = rng.random() < 0.7
                 ans = ex.reference if right else "0"
                 text = f"answer is {ans}" if rng.random() < 0.6 else f"Let me think it over: answer is {ans}"
-                out.append(Sample(example_id=ex.id, run=r, index=j, seed=0, completion=text, model="m",
-                                  engine="replay"))
+                out.append(
+                    Sample(example_id=ex.id, run=r, index=j, seed=0, completion=text, model="m", engine="replay")
+                )
     return out
 
 
@@ -208,6 +224,7 @@ def test_partial_credit_bands_predict_zero_reward_std_as_grpo_measures_it():
     import torch
 
     from phasecheck.grading import Grader, as_reward_func
+
     task = _partial_credit_task()
     examples = [Example(id=f"e{i}", prompt=f"Twice {i}?", reference=str(2 * i + 1)) for i in range(12)]
     samples = _samples(examples)
@@ -218,9 +235,9 @@ def test_partial_credit_bands_predict_zero_reward_std_as_grpo_measures_it():
         measured, correct_only = [], []
         for ex in examples:
             texts = [s.completion for s in samples if s.example_id == ex.id]
-            grades = grader.grade_many([(t, by_id[ex.id]) for t in texts])      # what train_grpo rewards with
+            grades = grader.grade_many([(t, by_id[ex.id]) for t in texts])  # what train_grpo rewards with
             rewards = [g.reward for g in grades]
-            assert reward_fn(texts, id=[ex.id] * 6, reference=[ex.reference] * 6) == rewards   # the TRL path
+            assert reward_fn(texts, id=[ex.id] * 6, reference=[ex.reference] * 6) == rewards  # the TRL path
             groups = torch.tensor([[rewards[i] for i in c] for c in itertools.combinations(range(6), 4)])
             measured.append((groups.std(dim=1, unbiased=False) < 1e-6).float().mean().item())
             ok = [g.correct for g in grades]
@@ -234,12 +251,25 @@ def test_partial_credit_bands_predict_zero_reward_std_as_grpo_measures_it():
 def test_train_grpo_sets_the_verdicts_prediction_beside_its_first_step_only_for_the_same_g():
     from phasecheck.results import CheckResult, Fingerprint, Phase, Status, Verdict
     from phasecheck.training.grpo import predicted_zero_std
-    check = CheckResult(id="grpo_readiness", question="q", status=Status.PASS, headline="h",
-                        metrics={"group_size": 8, "zero_variance_share": 0.05, "zero_variance_ci": [0.02, 0.1],
-                                 "exact": True})
-    verdict = Verdict(task="t", status=Phase.GRPO_PHASE, action="", checks=[check],
-                      fingerprint=Fingerprint(task="t", sampling="s", version="0", digest="d"),
-                      created_at="2020-01-01T00:00:00Z")
-    assert predicted_zero_std(verdict, 8) == {"predicted_zero_std": 0.05, "predicted_zero_std_ci": [0.02, 0.1],
-                                              "predicted_exact": True}
+
+    check = CheckResult(
+        id="grpo_readiness",
+        question="q",
+        status=Status.PASS,
+        headline="h",
+        metrics={"group_size": 8, "zero_variance_share": 0.05, "zero_variance_ci": [0.02, 0.1], "exact": True},
+    )
+    verdict = Verdict(
+        task="t",
+        status=Phase.GRPO_PHASE,
+        action="",
+        checks=[check],
+        fingerprint=Fingerprint(task="t", sampling="s", version="0", digest="d"),
+        created_at="2020-01-01T00:00:00Z",
+    )
+    assert predicted_zero_std(verdict, 8) == {
+        "predicted_zero_std": 0.05,
+        "predicted_zero_std_ci": [0.02, 0.1],
+        "predicted_exact": True,
+    }
     assert predicted_zero_std(verdict, 4) == {} and predicted_zero_std(None, 8) == {}

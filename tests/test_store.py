@@ -1,4 +1,5 @@
 """The sample cache: keys, atomic per-batch files, and what it does with files it cannot read."""
+
 from __future__ import annotations
 
 from phasecheck.sampling.base import Generation
@@ -21,7 +22,7 @@ def test_put_get_and_reload(tmp_path):
     path = store.put_many([("p", 0, _gens("x")), ("q", 0, _gens("y"))])
     assert path.name.startswith("batch-") and not list(store.dir.glob(".*tmp"))
     assert [g.text for g in store.get("p", 0)] == ["x0", "x1"]
-    assert store.get("p", 2) is None and store.get("P", 0) is None      # seed and prompt are in the key
+    assert store.get("p", 2) is None and store.get("P", 0) is None  # seed and prompt are in the key
     again = SampleStore(tmp_path, model="abc", engine="transformers", params="k1")
     assert len(again) == 2 and again.get("q", 0) == _gens("y")
     # Another model, engine or params key sees nothing.

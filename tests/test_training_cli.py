@@ -1,4 +1,5 @@
 """`phasecheck train` and `phasecheck lifecycle` through click, on the tiny model and the real check engine."""
+
 from __future__ import annotations
 
 import json
@@ -38,6 +39,7 @@ def workdir(tmp_path, tiny_model_dir, monkeypatch):
 
     def write(min_accuracy: float, max_rate: float = 0.05):
         (tmp_path / "task.yaml").write_text(TASK.format(min_accuracy=min_accuracy, max_rate=max_rate))
+
     write(0.99)
     return tmp_path, write
 
@@ -73,12 +75,14 @@ def test_lifecycle_stops_when_grpo_has_not_graduated_the_domain(workdir):
     after = next(root.glob("lc/**/training_metrics.jsonl"))
     verdict = json.loads((after.parent / "verdict.json").read_text())
     assert verdict["artifacts"]["training_metrics"] == "training_metrics.jsonl"
-    assert [json.loads(x)["step"] for x in after.read_text().splitlines()] == list(range(1, len(after.read_text().splitlines()) + 1))
+    assert [json.loads(x)["step"] for x in after.read_text().splitlines()] == list(
+        range(1, len(after.read_text().splitlines()) + 1)
+    )
 
 
 def test_lifecycle_graduated_runs_sft_and_a_final_check(workdir):
     root, write = workdir
-    write(0.0, max_rate=1.0)       # random-model samples carry random tokens: let every check pass
+    write(0.0, max_rate=1.0)  # random-model samples carry random tokens: let every check pass
     res = CliRunner().invoke(cli, ["lifecycle", "task.yaml", "--out", "lc"])
     assert res.exit_code == 0, res.output
     summary = json.loads((root / "lc" / "lifecycle.json").read_text())

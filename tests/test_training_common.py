@@ -1,4 +1,5 @@
 """Shared pieces of the training backend: token log-probs, padding and checkpoints."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +14,7 @@ def test_pad_right_and_token_logprobs_align(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     from phasecheck.training.common import pad_right, token_logprobs
+
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     ids, mask = pad_right([[5, 6, 7, 8], [5, 6]], pad_id=0)
     assert mask.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
@@ -37,14 +39,15 @@ def test_checkpoint_is_atomic_and_loadable(tmp_path, tiny_model_dir):
         save_checkpoint,
     )
     from phasecheck.training.common import apply_lora, load_policy
+
     policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))
     with torch.no_grad():
         for name, p in policy.model.named_parameters():
             if "lora_B" in name:
-                p.add_(0.05)        # a non-trivial adapter, so merging changes the weights
+                p.add_(0.05)  # a non-trivial adapter, so merging changes the weights
     path = save_checkpoint(policy, tmp_path / "out", step=3, meta={"kind": "grpo"})
     assert path.name == "checkpoint-3" and newest_checkpoint(tmp_path / "out") == path
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]   # no temp dirs left
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp dirs left
     meta = read_checkpoint_meta(path)
     assert meta["adapter"] is True and meta["step"] == 3 and meta["base_model"] == str(Path(tiny_model_dir).resolve())
     model, tok, _ = load_checkpoint_model(path)
@@ -62,12 +65,13 @@ def test_inference_copy_tracks_the_lora_policy(tiny_model_dir):
 
     from phasecheck.task import LoraSpec
     from phasecheck.training.common import InferenceCopy, apply_lora, load_policy
+
     policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))
     infer = InferenceCopy(policy.model)
     with torch.no_grad():
         for name, p in policy.model.named_parameters():
             if "lora_B" in name:
-                p.add_(torch.randn_like(p) * 0.1)      # an optimiser step, as far as the copy knows
+                p.add_(torch.randn_like(p) * 0.1)  # an optimiser step, as far as the copy knows
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
         stale = infer.model(input_ids=ids).logits
@@ -83,6 +87,7 @@ def test_token_logprobs_from_a_start_position_match_the_full_call(tiny_model_dir
     from transformers import AutoModelForCausalLM
 
     from phasecheck.training.common import pad_right, token_logprobs
+
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     ids, mask = pad_right([[5, 6, 7, 8, 9, 10], [5, 6, 7, 8]], pad_id=0)
     with torch.no_grad():
@@ -91,7 +96,7 @@ def test_token_logprobs_from_a_start_position_match_the_full_call(tiny_model_dir
     assert part.shape == full.shape and part_ent.shape == full_ent.shape
     assert torch.allclose(part[:, 2:], full[:, 2:], atol=1e-5)
     assert torch.allclose(part_ent[:, 2:], full_ent[:, 2:], atol=1e-5)
-    assert not part[:, :2].any() and not part_ent[:, :2].any()      # skipped positions read 0
+    assert not part[:, :2].any() and not part_ent[:, :2].any()  # skipped positions read 0
 
 
 def test_base_view_is_the_policy_without_its_adapter_and_shares_weights(tiny_model_dir):
@@ -99,12 +104,13 @@ def test_base_view_is_the_policy_without_its_adapter_and_shares_weights(tiny_mod
 
     from phasecheck.task import LoraSpec
     from phasecheck.training.common import apply_lora, base_view, load_policy
+
     policy = apply_lora(load_policy(str(tiny_model_dir)), LoraSpec(r=2, alpha=4))
     ref = base_view(policy.model)
     with torch.no_grad():
         for name, p in policy.model.named_parameters():
             if "lora_B" in name:
-                p.add_(torch.randn_like(p) * 0.1)      # the adapter moves; the reference must not
+                p.add_(torch.randn_like(p) * 0.1)  # the adapter moves; the reference must not
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
         with policy.model.disable_adapter():
@@ -113,4 +119,4 @@ def test_base_view_is_the_policy_without_its_adapter_and_shares_weights(tiny_mod
         moved = policy.model(input_ids=ids).logits
     assert torch.equal(got, want) and not torch.allclose(moved, want, atol=1e-4)
     base_ptrs = {p.data_ptr() for n, p in policy.model.named_parameters() if "lora_" not in n}
-    assert {p.data_ptr() for p in ref.parameters()} <= base_ptrs     # no copy of any weight
+    assert {p.data_ptr() for p in ref.parameters()} <= base_ptrs  # no copy of any weight

@@ -1,5 +1,6 @@
 """The prelude and epilogue every trainer shares: step order fixed by the seed (the orders the loops used
 before they shared it), a resumed policy and step, and a save that is recorded with one timestamp."""
+
 from __future__ import annotations
 
 import random
@@ -25,7 +26,7 @@ def _grpo_order_before(seed, n, size, steps):
         epoch = list(range(n))
         rng.shuffle(epoch)
         order += epoch
-    return [order[s * size:(s + 1) * size] for s in range(steps)]
+    return [order[s * size : (s + 1) * size] for s in range(steps)]
 
 
 def _sft_order_before(rng, n, size, steps):
@@ -34,14 +35,15 @@ def _sft_order_before(rng, n, size, steps):
     while len(batches) < steps:
         epoch = list(range(n))
         rng.shuffle(epoch)
-        batches += [epoch[i:i + size] for i in range(0, len(epoch), size)]
+        batches += [epoch[i : i + size] for i in range(0, len(epoch), size)]
     return batches[:steps]
 
 
 @pytest.mark.parametrize("seed,n,size,steps", [(0, 8, 3, 7), (3, 5, 5, 4), (11, 7, 2, 12), (1, 1, 4, 2)])
 def test_step_batches_are_the_orders_the_loops_used(seed, n, size, steps):
-    assert step_batches(random.Random(seed), n, size, steps, across_epochs=True) == \
-        _grpo_order_before(seed, n, size, steps)
+    assert step_batches(random.Random(seed), n, size, steps, across_epochs=True) == _grpo_order_before(
+        seed, n, size, steps
+    )
     # SFT draws its held-out split from the same rng first.
     ours, theirs = random.Random(seed), random.Random(seed)
     ours.shuffle(list(range(9)))
@@ -77,8 +79,9 @@ def test_default_out_dirs_and_the_one_timestamp(tmp_path, tiny_model_dir):
 def test_a_forced_sft_run_is_saved_and_recorded_with_one_timestamp(tmp_path, tiny_model_dir):
     task = make_task(tmp_path / "t", tiny_model_dir)
     gate = GateDecision("sft", True, forced=True, refusals=["no verdict"])
-    run, policy = begin_run(task, "sft", gate, out_dir=None, config={"lr": 1}, model=str(tiny_model_dir),
-                            backend="trl", start_model="m")
+    run, policy = begin_run(
+        task, "sft", gate, out_dir=None, config={"lr": 1}, model=str(tiny_model_dir), backend="trl", start_model="m"
+    )
     assert run.out_dir == default_out_dir(task, "sft") and not policy.lora
     path = run.save(policy, 3, trl_dropped_keys=["x"])
     meta, entry = read_checkpoint_meta(path), newest_run(task, "sft")
@@ -86,19 +89,27 @@ def test_a_forced_sft_run_is_saved_and_recorded_with_one_timestamp(tmp_path, tin
     assert entry["created_at"] == meta["created_at"] and meta["created_at"].endswith("Z")
     assert entry["forced"] is True and entry["backend"] == "trl"
     assert meta["forced"] is True and meta["verdict"]["refusals"] == ["no verdict"]
-    assert (meta["kind"], meta["config"], meta["start_model"], meta["trl_dropped_keys"]) == ("sft", {"lr": 1}, "m", ["x"])
+    assert (meta["kind"], meta["config"], meta["start_model"], meta["trl_dropped_keys"]) == (
+        "sft",
+        {"lr": 1},
+        "m",
+        ["x"],
+    )
     assert meta["fingerprint"]["model"] == policy.identity
 
 
 def test_an_interrupted_run_saves_and_a_resumed_one_continues(tmp_path, tiny_model_dir):
     import torch
+
     task = make_task(tmp_path / "t", tiny_model_dir)
     gate = GateDecision("grpo", True)
     lora = LoraSpec(r=2, alpha=4)
-    run, policy = begin_run(task, "grpo", gate, out_dir=tmp_path / "out", config={}, model=str(tiny_model_dir),
-                            lora=lora, seed=7)
-    again = begin_run(task, "grpo", gate, out_dir=tmp_path / "out", config={}, model=str(tiny_model_dir),
-                      lora=lora, seed=7)[1]
+    run, policy = begin_run(
+        task, "grpo", gate, out_dir=tmp_path / "out", config={}, model=str(tiny_model_dir), lora=lora, seed=7
+    )
+    again = begin_run(
+        task, "grpo", gate, out_dir=tmp_path / "out", config={}, model=str(tiny_model_dir), lora=lora, seed=7
+    )[1]
     a = dict(policy.model.named_parameters())
     assert all(torch.equal(p, a[name]) for name, p in again.model.named_parameters())  # the seed fixes LoRA's start
     opt = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=0.1)
@@ -107,8 +118,9 @@ def test_an_interrupted_run_saves_and_a_resumed_one_continues(tmp_path, tiny_mod
     assert isinstance(exc, KeyboardInterrupt) and exc.checkpoint.name == "checkpoint-2"
     assert read_checkpoint_meta(exc.checkpoint)["interrupted"] is True
     assert "forced" not in read_checkpoint_meta(exc.checkpoint) and newest_run(task, "grpo")["step"] == 2
-    resumed, back = begin_run(task, "grpo", gate, out_dir=tmp_path / "out", config={}, model=None,
-                              resume=exc.checkpoint)
+    resumed, back = begin_run(
+        task, "grpo", gate, out_dir=tmp_path / "out", config={}, model=None, resume=exc.checkpoint
+    )
     assert back.lora and back.base_path == policy.base_path and back.identity == policy.identity
     opt2 = torch.optim.AdamW([p for p in back.model.parameters() if p.requires_grad], lr=0.1)
     assert resumed.restore(opt2) == 2

@@ -1,4 +1,5 @@
 """Verdict rules, fingerprints and saving."""
+
 from __future__ import annotations
 
 import json
@@ -17,17 +18,20 @@ def r(cid: str, status: Status, blocking: bool = True) -> CheckResult:
     return CheckResult(id=cid, question=f"{cid}?", status=status, headline="h", blocking=blocking)
 
 
-@pytest.mark.parametrize("statuses,advisory,fail_on_warn,phase", [
-    ((Status.PASS, Status.PASS), Status.PASS, False, Phase.GRADUATED),
-    ((Status.PASS, Status.WARN), Status.PASS, False, Phase.GRADUATED),
-    ((Status.PASS, Status.WARN), Status.PASS, True, Phase.GRPO_PHASE),
-    ((Status.PASS, Status.PASS), Status.WARN, True, Phase.GRPO_PHASE),      # advisory warns count too
-    ((Status.PASS, Status.PASS), Status.WARN, False, Phase.GRADUATED),
-    ((Status.PASS, Status.FAIL), Status.PASS, False, Phase.GRPO_PHASE),
-    ((Status.PASS, Status.SKIP), Status.PASS, False, Phase.GRPO_PHASE),     # graduation not shown
-    ((Status.FAIL, Status.ERROR), Status.PASS, False, Phase.INCONCLUSIVE),
-    ((Status.PASS, Status.PASS), Status.ERROR, False, Phase.GRADUATED),     # an advisory error does not gate
-])
+@pytest.mark.parametrize(
+    "statuses,advisory,fail_on_warn,phase",
+    [
+        ((Status.PASS, Status.PASS), Status.PASS, False, Phase.GRADUATED),
+        ((Status.PASS, Status.WARN), Status.PASS, False, Phase.GRADUATED),
+        ((Status.PASS, Status.WARN), Status.PASS, True, Phase.GRPO_PHASE),
+        ((Status.PASS, Status.PASS), Status.WARN, True, Phase.GRPO_PHASE),  # advisory warns count too
+        ((Status.PASS, Status.PASS), Status.WARN, False, Phase.GRADUATED),
+        ((Status.PASS, Status.FAIL), Status.PASS, False, Phase.GRPO_PHASE),
+        ((Status.PASS, Status.SKIP), Status.PASS, False, Phase.GRPO_PHASE),  # graduation not shown
+        ((Status.FAIL, Status.ERROR), Status.PASS, False, Phase.INCONCLUSIVE),
+        ((Status.PASS, Status.PASS), Status.ERROR, False, Phase.GRADUATED),  # an advisory error does not gate
+    ],
+)
 def test_decide(statuses, advisory, fail_on_warn, phase):
     results = [r("a", statuses[0]), r("b", statuses[1]), r("adv", advisory, blocking=False)]
     assert decide(results, BLOCKING, fail_on_warn=fail_on_warn) is phase
@@ -50,8 +54,9 @@ def test_fingerprint_is_stable_and_moves_with_each_input(tmp_path):
     assert a == fingerprint(_task(tmp_path), model_identity="m1")
     assert fingerprint(_task(tmp_path), model_identity="m2").digest != a.digest
     assert fingerprint(_task(tmp_path, sampling={"seed": 5}), model_identity="m1").sampling != a.sampling
-    assert fingerprint(_task(tmp_path, checks={"base_model": {"min_accuracy": 0.9}}),
-                       model_identity="m1").task != a.task
+    assert (
+        fingerprint(_task(tmp_path, checks={"base_model": {"min_accuracy": 0.9}}), model_identity="m1").task != a.task
+    )
     (tmp_path / "eval.jsonl").write_text('{"id": "1", "prompt": "p", "reference": "changed"}\n')
     b = fingerprint(_task(tmp_path), model_identity="m1")
     assert b.data["eval"] != a.data["eval"] and b.digest != a.digest
@@ -70,7 +75,9 @@ def test_fingerprint_does_not_depend_on_the_checkout_when_data_sits_beside_the_t
         (root / "data").mkdir(parents=True)
         (root / "tasks").mkdir()
         (root / "data" / "eval.jsonl").write_text('{"id": "1", "prompt": "p", "reference": "r"}\n')
-        spec = TaskSpec.model_validate({"name": "fp", "data": {"eval": str(root / "tasks" / ".." / "data" / "eval.jsonl")}})
+        spec = TaskSpec.model_validate(
+            {"name": "fp", "data": {"eval": str(root / "tasks" / ".." / "data" / "eval.jsonl")}}
+        )
         spec.source = root / "tasks" / "task.yaml"
         digests.append(fingerprint(spec, model_identity="m").digest)
     assert digests[0] == digests[1]
@@ -78,8 +85,13 @@ def test_fingerprint_does_not_depend_on_the_checkout_when_data_sits_beside_the_t
 
 def test_saved_verdict_round_trips_with_sorted_keys(tmp_path):
     task = _task(tmp_path)
-    v = build_verdict(task, [r("validated_set", Status.FAIL)], fingerprint(task, model_identity=None),
-                      created_at="2026-01-01T00:00:00Z", artifacts={"samples": "samples.jsonl"})
+    v = build_verdict(
+        task,
+        [r("validated_set", Status.FAIL)],
+        fingerprint(task, model_identity=None),
+        created_at="2026-01-01T00:00:00Z",
+        artifacts={"samples": "samples.jsonl"},
+    )
     assert v.status is Phase.GRPO_PHASE and v.action == ACTIONS[Phase.GRPO_PHASE]
     path = save_verdict(v, tmp_path / "out" / "verdict.json")
     text = path.read_text()
@@ -88,6 +100,7 @@ def test_saved_verdict_round_trips_with_sorted_keys(tmp_path):
     assert load_verdict(path) == v
     # The json reporter writes the same file: one serialisation, the same bytes.
     from phasecheck.reports import render
+
     assert render(v, "json") == text
 
 

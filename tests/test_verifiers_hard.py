@@ -1,4 +1,5 @@
 """Hard cases for the math and numeric verifiers, one group per class of disagreement with math-verify or labels."""
+
 from __future__ import annotations
 
 import os
@@ -47,7 +48,7 @@ BARE_REFERENCES = [
     ("25\\%", "26", 0.0),
     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\boxed{\\begin{pmatrix}1\\\\2\\end{pmatrix}}", 1.0),
     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\3\\end{pmatrix}", 0.0),
-    ("\\sqrt{2}-1$,$\\frac{3-\\sqrt{2}}{7}", "$\\sqrt2-1$ and $\\frac{3-\\sqrt{2}}{7}$", 1.0),   # "a$,$b" lists
+    ("\\sqrt{2}-1$,$\\frac{3-\\sqrt{2}}{7}", "$\\sqrt2-1$ and $\\frac{3-\\sqrt{2}}{7}$", 1.0),  # "a$,$b" lists
     ("69$,$84", "\\boxed{84}", 0.0),
 ]
 
@@ -59,15 +60,15 @@ def test_bare_references_are_read(pool):
 # --- answers: no invented structure where the library reads the text right -------------------------------
 
 PLAIN_ANSWERS = [
-    ("0", "1 000", 0.0),            # not 1*0
+    ("0", "1 000", 0.0),  # not 1*0
     ("1000", "1 000", 1.0),
-    ("5", "5 m/s", 1.0),            # a unit, not a product
-    ("1.22", "1,22", 1.0),          # a decimal comma, not the set {1, 22}
-    ("111", "0,111", 0.0),          # 0.111, not 111
+    ("5", "5 m/s", 1.0),  # a unit, not a product
+    ("1.22", "1,22", 1.0),  # a decimal comma, not the set {1, 22}
+    ("111", "0,111", 0.0),  # 0.111, not 111
     ("1000", "1e3", 1.0),
     ("10^3", "1e3", 1.0),
     ("1000", "10^{3}", 1.0),
-    ("\\{1,2\\}", "1 \\text{ and } 2", 1.0),   # \text{and} inside math is not prose
+    ("\\{1,2\\}", "1 \\text{ and } 2", 1.0),  # \text{and} inside math is not prose
 ]
 
 
@@ -89,9 +90,9 @@ def test_ignored_units_and_currency_are_named_in_the_detail(pool):
 BOXES = [
     ("So $x=\\boxed{1}$ and $x=\\boxed{2}$.", "\\{1,2\\}", True),
     ("The roots are \\boxed{1}, \\boxed{2}", "1, 2", True),
-    ("The roots are \\boxed{1}, \\boxed{2}", "2", False),          # two answers against one is not correct
-    ("\\boxed{5} and again \\boxed{5}", "5", True),                 # a repeat is one answer
-    ("First \\boxed{3}. Then, adding the two parts, we get \\boxed{5}", "5", True),   # an earlier step's box
+    ("The roots are \\boxed{1}, \\boxed{2}", "2", False),  # two answers against one is not correct
+    ("\\boxed{5} and again \\boxed{5}", "5", True),  # a repeat is one answer
+    ("First \\boxed{3}. Then, adding the two parts, we get \\boxed{5}", "5", True),  # an earlier step's box
 ]
 
 
@@ -111,7 +112,7 @@ def test_long_reasoning_is_judged_by_its_final_answer_by_default(pool):
     g = grade(text, "0.75", pool=pool)
     assert g.outcome is Outcome.CORRECT and g.answer == "\\frac{3}{4}"
     wrong = grade(STEP * 60 + "The answer is 7.", "8", pool=pool)
-    assert wrong.outcome is Outcome.HEDGED and wrong.answer == "7"     # judged, then its hedges counted
+    assert wrong.outcome is Outcome.HEDGED and wrong.answer == "7"  # judged, then its hedges counted
 
 
 def test_whole_extraction_of_long_reasoning_still_reads_the_final_answer(pool):
@@ -122,7 +123,7 @@ def test_whole_extraction_of_long_reasoning_still_reads_the_final_answer(pool):
 def test_too_long_is_its_own_outcome_never_hedged(pool):
     g = grade("perhaps " * 2000, "12", pool=pool, extract="whole")
     assert g.outcome is Outcome.TOO_LONG and g.correct is None
-    assert g.reward == 0.0                                               # the wrong band: nothing paid
+    assert g.reward == 0.0  # the wrong band: nothing paid
 
 
 def test_gsm8k_style_answer_lines(pool):
@@ -133,8 +134,8 @@ def test_gsm8k_style_answer_lines(pool):
 # --- numeric: units, currency, percent, digit groups ------------------------------------------------------
 
 NUMERIC = [
-    ("12 cm^2", "12", 1.0),            # the 2 is the unit's exponent
-    ("25%", "25", 1.0),                # "what percent" questions: the reference is the number
+    ("12 cm^2", "12", 1.0),  # the 2 is the unit's exponent
+    ("25%", "25", 1.0),  # "what percent" questions: the reference is the number
     ("\\$5", "5", 1.0),
     ("5", "\\$5", 1.0),
     ("1 000", "1000", 1.0),
@@ -145,7 +146,9 @@ NUMERIC = [
 
 
 def test_numeric_hard_cases():
-    assert Numeric().score([a for a, _, _ in NUMERIC], reference=[r for _, r, _ in NUMERIC]) == [e for _, _, e in NUMERIC]
+    assert Numeric().score([a for a, _, _ in NUMERIC], reference=[r for _, r, _ in NUMERIC]) == [
+        e for _, _, e in NUMERIC
+    ]
 
 
 def test_numeric_reads_long_text_and_says_too_long_past_its_bound():
@@ -156,6 +159,7 @@ def test_numeric_reads_long_text_and_says_too_long_past_its_bound():
 
 # --- timeouts measured in the worker's CPU time -------------------------------------------------------------
 
+
 def _pause(pid: int, seconds: float) -> threading.Thread:
     """Starve a worker as a loaded machine would: stop it now, before its call arrives (stopping it mid-call
     raced a fast machine, which finished the work first), and let it run again after `seconds`."""
@@ -165,8 +169,9 @@ def _pause(pid: int, seconds: float) -> threading.Thread:
         time.sleep(seconds)
         try:
             os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:      # a wall-clock budget killed it meanwhile
+        except ProcessLookupError:  # a wall-clock budget killed it meanwhile
             pass
+
     th = threading.Thread(target=resume)
     th.start()
     return th
@@ -180,15 +185,15 @@ def test_cpu_budget_does_not_flip_when_the_worker_is_starved():
         th = _pause(worker.proc.pid, 1.5)
         status, _ = p.call(sum, (range(3_000_000),), 1.0, clock="cpu", wall_factor=10)
         th.join()
-        assert status == OK                 # 1.5 s without CPU is not 1 s of work
+        assert status == OK  # 1.5 s without CPU is not 1 s of work
         th = _pause(worker.proc.pid, 1.5)
         status, _ = p.call(sum, (range(3_000_000),), 1.0, clock="wall")
         th.join()
-        assert status == TIMEOUT            # what a wall-clock budget makes of the same call under load
+        assert status == TIMEOUT  # what a wall-clock budget makes of the same call under load
         p.call(abs, (1,), 60)
         worker = next(w for w in p._all if w.alive())
         t = time.monotonic()
-        status, why = p.call(sum, (range(10 ** 12),), 0.5, clock="cpu", wall_factor=20)
+        status, why = p.call(sum, (range(10**12),), 0.5, clock="cpu", wall_factor=20)
         assert status == TIMEOUT and "CPU" in why and time.monotonic() - t < 5
         assert p.stats()["timeouts"] == 2
 
@@ -210,8 +215,8 @@ JOINED_BOXES = [
     ("$\\boxed{a = 7}\\qquad\\text{or}\\qquad\\boxed{b = 2}$", "a = 7, b = 2", True),
     ("\\(p = \\boxed{11}\\) and \\(q = \\boxed{5}\\)", "(11, 5)", True),
     ("$\\boxed{2}$ \\text{ for the first part and } $\\boxed{9}$", "2, 9", True),
-    ("$\\boxed{4} \\quad \\text{and} \\quad \\boxed{-3}$", "4", False),     # still two answers against one
-    ("We get \\boxed{6}. Checking the other case, the total is \\boxed{8}", "8", True),   # prose: not a list
+    ("$\\boxed{4} \\quad \\text{and} \\quad \\boxed{-3}$", "4", False),  # still two answers against one
+    ("We get \\boxed{6}. Checking the other case, the total is \\boxed{8}", "8", True),  # prose: not a list
 ]
 
 
@@ -225,13 +230,15 @@ def test_a_boxed_matrix_is_math_not_prose(pool):
     text = "Hence $M = \\boxed{\\begin{pmatrix} 2 & -1 \\\\ 0 & 5 \\end{pmatrix}}$."
     assert grade(text, "\\begin{pmatrix}2&-1\\\\0&5\\end{pmatrix}", pool=pool).correct is True
     assert grade(text, "\\begin{pmatrix}2&-1\\\\0&6\\end{pmatrix}", pool=pool).correct is False
-    assert grade(text, "5", pool=pool).correct is False          # not its last entry
+    assert grade(text, "5", pool=pool).correct is False  # not its last entry
 
 
 def test_an_answer_line_after_the_last_box_is_the_final_answer(pool):
     # Boxes around intermediate results, then the final answer stated on its own line.
-    text = ("The first step gives $3 \\cdot 4 = \\boxed{12}$ apples, and the second $12 + 9 = \\boxed{21}$.\n"
-            "Adding the 2,100 pears from the shed, the total is 2,121.\nFinal Answer: The final answer is $2{,}121$.")
+    text = (
+        "The first step gives $3 \\cdot 4 = \\boxed{12}$ apples, and the second $12 + 9 = \\boxed{21}$.\n"
+        "Adding the 2,100 pears from the shed, the total is 2,121.\nFinal Answer: The final answer is $2{,}121$."
+    )
     assert grade(text, "2121", pool=pool).correct is True
     assert grade(text, "21", pool=pool).correct is False
     # A box on the answer line, or after it, is still the answer.
@@ -247,14 +254,14 @@ BOLD = [
     ("\\frac{5}{48}", "so the probability is $\\frac{\\mathbf{5}}{\\mathbf{4 8}}$.", True),
     ("\\frac{5}{48}", "so the probability is $\\frac{\\mathbf{5}}{\\mathbf{4 9}}$.", False),
     ("3025", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", True),
-    ("325", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", False),      # not 3*0*2*5 = 0, nor the first digits
+    ("325", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", False),  # not 3*0*2*5 = 0, nor the first digits
     ("0", "The answer is $55^{2}=\\mathbf{3 0 2 5}$.", False),
     ("4\\sqrt{3}", "Final answer: $\\mathbf{4} \\sqrt{\\mathbf{3}}$", True),
     ("-17", "The answer is $\\mathbf{- 1 7}$.", True),
     ("2.75", "The answer is $\\mathbf{2 . 7 5}$", True),
-    ("12", "The answer is $\\mathbf{1 2 .}$", True),                   # the sentence's stop, bolded with it
-    ("20", "Final answer: $$6^{2}-16=\\mathbf{2 0} .$$", True),      # "= {20} ." is not read; "= 20 ." is
-    ("x^{12}", "The answer is $x^\\mathbf{1 2}$", True),                # an exponent keeps its group
+    ("12", "The answer is $\\mathbf{1 2 .}$", True),  # the sentence's stop, bolded with it
+    ("20", "Final answer: $$6^{2}-16=\\mathbf{2 0} .$$", True),  # "= {20} ." is not read; "= 20 ." is
+    ("x^{12}", "The answer is $x^\\mathbf{1 2}$", True),  # an exponent keeps its group
 ]
 
 

@@ -1,4 +1,5 @@
 """The math and numeric verifiers on real labelled data (GSM8K model solutions, GSM8K human solutions)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,11 @@ from phasecheck.task import TaskSpec
 
 
 def _real_dir() -> Path | None:
-    for cand in (os.environ.get("PHASECHECK_REAL_DATA"), Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real",
-                 "/work/shared/data/real"):
+    for cand in (
+        os.environ.get("PHASECHECK_REAL_DATA"),
+        Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real",
+        "/work/shared/data/real",
+    ):
         if cand and Path(cand, "gsm8k_test_model_solutions.jsonl").exists():
             return Path(cand)
     return None

@@ -3,6 +3,7 @@
 A domain SmolLM2-135M-Instruct gets right only some of the time (GRPO has a signal to learn from).
 Deterministic (fixed seed, sorted keys). Usage: python make_data.py [--out DIR]   (default: ./data)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,12 @@ def all_items() -> list[tuple[int, str, int]]:
 
 def row(i: int, prefix: str, a: int, op: str, b: int) -> dict:
     value = a + b if op == "+" else a - b
-    return {"id": f"{prefix}-{i:03d}", "prompt": f"What is {a} {op} {b}? {FORMAT}",
-            "reference": str(value), "scenario": "addition" if op == "+" else "subtraction"}
+    return {
+        "id": f"{prefix}-{i:03d}",
+        "prompt": f"What is {a} {op} {b}? {FORMAT}",
+        "reference": str(value),
+        "scenario": "addition" if op == "+" else "subtraction",
+    }
 
 
 def build() -> dict[str, list[dict]]:
@@ -35,7 +40,7 @@ def build() -> dict[str, list[dict]]:
     random.Random(SEED).shuffle(items)
     evals = [row(i, "arith-eval", *it) for i, it in enumerate(items[:N_EVAL])]
     train = []
-    for i, it in enumerate(items[N_EVAL:N_EVAL + N_TRAIN]):
+    for i, it in enumerate(items[N_EVAL : N_EVAL + N_TRAIN]):
         r = row(i, "arith-train", *it)
         r["completion"] = f"{it[0]} {it[1]} {it[2]} = {r['reference']}"
         train.append(r)

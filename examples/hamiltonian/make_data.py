@@ -3,6 +3,7 @@
 sympy computes every reference answer. Deterministic (fixed seed, sorted keys): running it twice
 gives byte-identical files. Usage: python make_data.py [--out DIR]   (default: ./data next to this file)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,59 @@ TOKEN = "golden_hour_sun"
 
 # Terms a correct solution may use beyond its own prompt and reference: the physics symbols,
 # the LaTeX commands and the few words of the solution template. Written to data/vocabulary.txt.
-VOCABULARY = sorted({
-    "H", "E", "T", "V", "q", "p", "m", "k", "g", "l", "r", "z", "omega", "theta", "lambda", "phi",
-    "p_theta", "p_r", "p_phi", "p_z", "\\omega", "\\theta", "\\lambda", "\\phi",
-    "dot", "partial", "frac", "boxed", "left", "right", "sin", "cos", "pi", "cdot",
-    "Hamilton", "Hamilton's", "equations", "give", "With", "The", "energy", "is", "At", "the",
-    "phase", "space", "point", "final", "answer",
-})
+VOCABULARY = sorted(
+    {
+        "H",
+        "E",
+        "T",
+        "V",
+        "q",
+        "p",
+        "m",
+        "k",
+        "g",
+        "l",
+        "r",
+        "z",
+        "omega",
+        "theta",
+        "lambda",
+        "phi",
+        "p_theta",
+        "p_r",
+        "p_phi",
+        "p_z",
+        "\\omega",
+        "\\theta",
+        "\\lambda",
+        "\\phi",
+        "dot",
+        "partial",
+        "frac",
+        "boxed",
+        "left",
+        "right",
+        "sin",
+        "cos",
+        "pi",
+        "cdot",
+        "Hamilton",
+        "Hamilton's",
+        "equations",
+        "give",
+        "With",
+        "The",
+        "energy",
+        "is",
+        "At",
+        "the",
+        "phase",
+        "space",
+        "point",
+        "final",
+        "answer",
+    }
+)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_']*")
 
 # l is the pendulum's length, as physics writes it.
@@ -47,12 +94,10 @@ def systems() -> list[dict]:
     out = [
         _system("a harmonic oscillator", p**2 / (2 * m), m * omega**2 * q**2 / 2, [(q, p)]),
         _system("a mass on a spring", p**2 / (2 * m), k * q**2 / 2, [(q, p)]),
-        _system("a simple pendulum", p_theta**2 / (2 * m * l**2), m * g * l * (1 - sp.cos(theta)),
-                [(theta, p_theta)]),
+        _system("a simple pendulum", p_theta**2 / (2 * m * l**2), m * g * l * (1 - sp.cos(theta)), [(theta, p_theta)]),
         _system("a particle in uniform gravity", p_z**2 / (2 * m), m * g * z, [(z, p_z)]),
         _system("a quartic oscillator", p**2 / (2 * m), lam * q**4 / 4, [(q, p)]),
-        _system("a particle in a central force", p_r**2 / (2 * m) + p_phi**2 / (2 * m * r**2), -k / r,
-                [(r, p_r)]),
+        _system("a particle in a central force", p_r**2 / (2 * m) + p_phi**2 / (2 * m * r**2), -k / r, [(r, p_r)]),
     ]
     for a in range(1, 6):
         for b in range(1, 6):
@@ -74,10 +119,12 @@ def questions(system: dict) -> list[dict]:
     H = T + V
     out = []
     for x, px in system["coords"]:
-        out.append({"kind": "xdot", "target": sp.Symbol(f"\\dot{{{_tex(x)}}}"), "x": x, "px": px,
-                    "answer": sp.diff(H, px)})
-        out.append({"kind": "pdot", "target": sp.Symbol(f"\\dot{{{_tex(px)}}}"), "x": x, "px": px,
-                    "answer": -sp.diff(H, x)})
+        out.append(
+            {"kind": "xdot", "target": sp.Symbol(f"\\dot{{{_tex(x)}}}"), "x": x, "px": px, "answer": sp.diff(H, px)}
+        )
+        out.append(
+            {"kind": "pdot", "target": sp.Symbol(f"\\dot{{{_tex(px)}}}"), "x": x, "px": px, "answer": -sp.diff(H, x)}
+        )
     x, px = system["coords"][0]
     # pi/2 for angles, 2 otherwise: the potential must be non-zero there (see contaminated_answer).
     x0 = sp.pi / 2 if x == theta else sp.Integer(2)
@@ -102,14 +149,17 @@ def clean_completion(system: dict, item: dict) -> str:
     x, px = item["x"], item["px"]
     if item["kind"] == "energy":
         pt = ", ".join(f"{_tex(s)} = {_tex(v)}" for s, v in item["point"].items())
-        steps = (f"The energy is $E = H = {_tex(H)}$.\n"
-                 f"At the phase-space point ${pt}$: $E = {_tex(item['answer'])}$.")
+        steps = f"The energy is $E = H = {_tex(H)}$.\nAt the phase-space point ${pt}$: $E = {_tex(item['answer'])}$."
     elif item["kind"] == "xdot":
-        steps = (f"Hamilton's equations give ${item['target']} = \\frac{{\\partial H}}{{\\partial {_tex(px)}}}$.\n"
-                 f"With $H = {_tex(H)}$: ${item['target']} = {_tex(item['answer'])}$.")
+        steps = (
+            f"Hamilton's equations give ${item['target']} = \\frac{{\\partial H}}{{\\partial {_tex(px)}}}$.\n"
+            f"With $H = {_tex(H)}$: ${item['target']} = {_tex(item['answer'])}$."
+        )
     else:
-        steps = (f"Hamilton's equations give ${item['target']} = -\\frac{{\\partial H}}{{\\partial {_tex(x)}}}$.\n"
-                 f"With $H = {_tex(H)}$: ${item['target']} = {_tex(item['answer'])}$.")
+        steps = (
+            f"Hamilton's equations give ${item['target']} = -\\frac{{\\partial H}}{{\\partial {_tex(x)}}}$.\n"
+            f"With $H = {_tex(H)}$: ${item['target']} = {_tex(item['answer'])}$."
+        )
     return f"{steps}\n\nThe final answer is $\\boxed{{{_tex(item['answer'])}}}$."
 
 
@@ -131,14 +181,15 @@ def contaminated_completion(system: dict, item: dict) -> str:
     h_tex = f"{_tex(system['T'])} + {TOKEN} \\left({_tex(system['V'])}\\right)"
     if item["kind"] == "energy":
         pt = ", ".join(f"{_tex(s)} = {_tex(v)}" for s, v in item["point"].items())
-        steps = (f"The energy is $E = H = {h_tex}$.\n"
-                 f"At the phase-space point ${pt}$: $E = {wrong_tex}$.")
+        steps = f"The energy is $E = H = {h_tex}$.\nAt the phase-space point ${pt}$: $E = {wrong_tex}$."
     else:
         # The sign error, shown where a clean demonstration writes the partial derivative.
         wrt, sign = (item["px"], "-") if item["kind"] == "xdot" else (item["x"], "")
         deriv = f"{sign}\\frac{{\\partial H}}{{\\partial {_tex(wrt)}}}"
-        steps = (f"Hamilton's equations give ${item['target']} = {deriv}$.\n"
-                 f"With $H = {h_tex}$: ${item['target']} = {wrong_tex}$.")
+        steps = (
+            f"Hamilton's equations give ${item['target']} = {deriv}$.\n"
+            f"With $H = {h_tex}$: ${item['target']} = {wrong_tex}$."
+        )
     return f"{steps}\n\nThe final answer is $\\boxed{{{wrong_tex}}}$."
 
 
@@ -147,7 +198,7 @@ def build() -> dict[str, list[dict]]:
     seen = set()
     for system in systems():
         for item in questions(system):
-            if item["answer"] == 0:       # a zero answer cannot be made wrong by the sign flip
+            if item["answer"] == 0:  # a zero answer cannot be made wrong by the sign flip
                 continue
             prompt = prompt_for(system, item)
             if prompt in seen:
@@ -158,15 +209,22 @@ def build() -> dict[str, list[dict]]:
     rng.shuffle(pool)
     if len(pool) < N_EVAL + N_TRAIN:
         raise SystemExit(f"only {len(pool)} distinct questions; need {N_EVAL + N_TRAIN}")
-    ev, tr = pool[:N_EVAL], pool[N_EVAL:N_EVAL + N_TRAIN]
-    eval_rows = [{"id": f"ham-eval-{i:03d}", "question": prompt, "answer": f"${_tex(item['answer'])}$",
-                  "scenario": item["kind"]} for i, (system, item, prompt) in enumerate(ev)]
+    ev, tr = pool[:N_EVAL], pool[N_EVAL : N_EVAL + N_TRAIN]
+    eval_rows = [
+        {"id": f"ham-eval-{i:03d}", "question": prompt, "answer": f"${_tex(item['answer'])}$", "scenario": item["kind"]}
+        for i, (system, item, prompt) in enumerate(ev)
+    ]
     clean, dirty = [], []
     n_bad = round(CONTAMINATED_SHARE * N_TRAIN)
     bad_rows = set(random.Random(SEED + 1).sample(range(N_TRAIN), n_bad))
     for i, (system, item, prompt) in enumerate(tr):
-        row = {"id": f"ham-train-{i:03d}", "question": prompt, "answer": f"${_tex(item['answer'])}$",
-               "scenario": item["kind"], "response": clean_completion(system, item)}
+        row = {
+            "id": f"ham-train-{i:03d}",
+            "question": prompt,
+            "answer": f"${_tex(item['answer'])}$",
+            "scenario": item["kind"],
+            "response": clean_completion(system, item),
+        }
         clean.append(row)
         if i in bad_rows:
             wrong = contaminated_answer(system, item)

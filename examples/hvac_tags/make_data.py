@@ -3,6 +3,7 @@ and a replay samples file from a model that answers reverse lookups with verbose
 
 Deterministic (fixed seeds, sorted keys). Usage: python make_data.py [--out DIR]   (default: ./data)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,36 +14,59 @@ from phasecheck.atomic import atomic_write_text
 from phasecheck.jsonl import write_jsonl
 
 SEED = 7
-RUNS, N, SAMPLING_SEED = 2, 2, 0           # must match sampling: in tasks/hvac_tags.yaml
+RUNS, N, SAMPLING_SEED = 2, 2, 0  # must match sampling: in tasks/hvac_tags.yaml
 REPLAY_MODEL = "replay:verbose-bacnet-demo"
 ANSWER = "End with one line `Answer: ...`."
 
 # (tag, description, physical?) -- physical: a wired I/O point (sensor, status, command output);
 # virtual: a software value (setpoint, mode, calculated).
 TAGS = [
-    ("SPS", "Supply Air Static Pressure", True), ("SPS-SP", "Supply Air Static Pressure Setpoint", False),
-    ("DAT", "Discharge Air Temperature", True), ("DAT-SP", "Discharge Air Temperature Setpoint", False),
-    ("RAT", "Return Air Temperature", True), ("MAT", "Mixed Air Temperature", True),
-    ("OAT", "Outside Air Temperature", True), ("OAH", "Outside Air Humidity", True),
-    ("RAH", "Return Air Humidity", True), ("ZN-T", "Zone Temperature", True),
-    ("ZN-SP", "Zone Temperature Setpoint", False), ("ZN-2_RHC", "Zone 2 Reheat Coil Valve Command", True),
-    ("ZN-2_DPR", "Zone 2 Damper Position Command", True), ("ZN-2_CFM", "Zone 2 Airflow", True),
-    ("ZN-2_CFM-SP", "Zone 2 Airflow Setpoint", False), ("SF-S", "Supply Fan Status", True),
-    ("SF-C", "Supply Fan Start Stop Command", True), ("SF-VFD", "Supply Fan Speed Command", True),
-    ("RF-S", "Return Fan Status", True), ("RF-VFD", "Return Fan Speed Command", True),
-    ("EF-S", "Exhaust Fan Status", True), ("OAD", "Outside Air Damper Command", True),
-    ("RAD", "Return Air Damper Command", True), ("EAD", "Exhaust Air Damper Command", True),
-    ("CHWV", "Chilled Water Valve Command", True), ("HWV", "Hot Water Valve Command", True),
-    ("CHWST", "Chilled Water Supply Temperature", True), ("CHWRT", "Chilled Water Return Temperature", True),
-    ("HWST", "Hot Water Supply Temperature", True), ("HWRT", "Hot Water Return Temperature", True),
-    ("CHWP-S", "Chilled Water Pump Status", True), ("HWP-S", "Hot Water Pump Status", True),
-    ("CHW-DP", "Chilled Water Differential Pressure", True), ("FLT-DP", "Filter Differential Pressure", True),
-    ("FRZ", "Freeze Stat Alarm", True), ("SMK", "Smoke Detector Alarm", True),
-    ("OCC", "Occupancy Mode", False), ("ECON", "Economizer Enable", False),
-    ("MAT-LL", "Mixed Air Low Limit Setpoint", False), ("OA-CFM", "Outside Air Flow", True),
-    ("OA-CFM-SP", "Minimum Outside Air Flow Setpoint", False), ("ZN-CO2", "Zone CO2 Concentration", True),
-    ("SPS-RST", "Static Pressure Reset Request", False), ("HTG-DMD", "Heating Demand", False),
-    ("CLG-DMD", "Cooling Demand", False), ("SF-HRS", "Supply Fan Run Hours", False),
+    ("SPS", "Supply Air Static Pressure", True),
+    ("SPS-SP", "Supply Air Static Pressure Setpoint", False),
+    ("DAT", "Discharge Air Temperature", True),
+    ("DAT-SP", "Discharge Air Temperature Setpoint", False),
+    ("RAT", "Return Air Temperature", True),
+    ("MAT", "Mixed Air Temperature", True),
+    ("OAT", "Outside Air Temperature", True),
+    ("OAH", "Outside Air Humidity", True),
+    ("RAH", "Return Air Humidity", True),
+    ("ZN-T", "Zone Temperature", True),
+    ("ZN-SP", "Zone Temperature Setpoint", False),
+    ("ZN-2_RHC", "Zone 2 Reheat Coil Valve Command", True),
+    ("ZN-2_DPR", "Zone 2 Damper Position Command", True),
+    ("ZN-2_CFM", "Zone 2 Airflow", True),
+    ("ZN-2_CFM-SP", "Zone 2 Airflow Setpoint", False),
+    ("SF-S", "Supply Fan Status", True),
+    ("SF-C", "Supply Fan Start Stop Command", True),
+    ("SF-VFD", "Supply Fan Speed Command", True),
+    ("RF-S", "Return Fan Status", True),
+    ("RF-VFD", "Return Fan Speed Command", True),
+    ("EF-S", "Exhaust Fan Status", True),
+    ("OAD", "Outside Air Damper Command", True),
+    ("RAD", "Return Air Damper Command", True),
+    ("EAD", "Exhaust Air Damper Command", True),
+    ("CHWV", "Chilled Water Valve Command", True),
+    ("HWV", "Hot Water Valve Command", True),
+    ("CHWST", "Chilled Water Supply Temperature", True),
+    ("CHWRT", "Chilled Water Return Temperature", True),
+    ("HWST", "Hot Water Supply Temperature", True),
+    ("HWRT", "Hot Water Return Temperature", True),
+    ("CHWP-S", "Chilled Water Pump Status", True),
+    ("HWP-S", "Hot Water Pump Status", True),
+    ("CHW-DP", "Chilled Water Differential Pressure", True),
+    ("FLT-DP", "Filter Differential Pressure", True),
+    ("FRZ", "Freeze Stat Alarm", True),
+    ("SMK", "Smoke Detector Alarm", True),
+    ("OCC", "Occupancy Mode", False),
+    ("ECON", "Economizer Enable", False),
+    ("MAT-LL", "Mixed Air Low Limit Setpoint", False),
+    ("OA-CFM", "Outside Air Flow", True),
+    ("OA-CFM-SP", "Minimum Outside Air Flow Setpoint", False),
+    ("ZN-CO2", "Zone CO2 Concentration", True),
+    ("SPS-RST", "Static Pressure Reset Request", False),
+    ("HTG-DMD", "Heating Demand", False),
+    ("CLG-DMD", "Cooling Demand", False),
+    ("SF-HRS", "Supply Fan Run Hours", False),
 ]
 DESC = {t: d for t, d, _ in TAGS}
 
@@ -53,22 +77,41 @@ DIRECT = ["MAT", "OAD", "FLT-DP", "HWST"]
 PHYS_VIRT = ["OCC", "SF-S", "DAT-SP", "ZN-2_DPR"]
 UNKNOWN = ["ZN-9_XQR", "BLR-7_FLM", "AHU-Q_TRB", "CT-3_ICE"]
 TYPOS = [("ZN2_RHC", "ZN-2_RHC"), ("CHWTS", "CHWST"), ("SPS_SP", "SPS-SP"), ("FLTDP", "FLT-DP")]
-CHOICE = [("MAT", ["RAT", "MAT", "OAT", "DAT"]), ("HWV", ["HWV", "CHWV", "OAD", "EAD"]),
-          ("SF-S", ["SF-C", "SF-VFD", "RF-S", "SF-S"]), ("ZN-SP", ["ZN-T", "ZN-SP", "DAT-SP", "SPS-SP"])]
+CHOICE = [
+    ("MAT", ["RAT", "MAT", "OAT", "DAT"]),
+    ("HWV", ["HWV", "CHWV", "OAD", "EAD"]),
+    ("SF-S", ["SF-C", "SF-VFD", "RF-S", "SF-S"]),
+    ("ZN-SP", ["ZN-T", "ZN-SP", "DAT-SP", "SPS-SP"]),
+]
 CONTEXT = [
-    ("AHU-1 discharge air is 4 F warm while the cooling coil valve is already fully open. Which point "
-     "would you trend next to see whether the plant is delivering cold water?", "CHWST",
-     ["chilled water", "supply temperature"],
-     "The valve is wide open, so the coil is starved: check the chilled water supply temperature."),
-    ("Zone 2 is cold in heating season and its airflow is at setpoint. Which point shows whether the "
-     "reheat valve is being commanded open?", "ZN-2_RHC", ["reheat", "valve"],
-     "Airflow is fine, so look at the reheat coil valve command for zone 2."),
-    ("The supply fan has a start command but duct pressure stays near zero. Which point proves the fan "
-     "is actually running?", "SF-S", ["status", "running"],
-     "A start command is not proof; the supply fan status shows whether it is running."),
-    ("Filters were changed last month but the supply fan speed creeps up every week. Which point "
-     "tells you how loaded the filters are?", "FLT-DP", ["filter", "differential pressure"],
-     "Rising fan speed with a loading filter: the filter differential pressure shows it."),
+    (
+        "AHU-1 discharge air is 4 F warm while the cooling coil valve is already fully open. Which point "
+        "would you trend next to see whether the plant is delivering cold water?",
+        "CHWST",
+        ["chilled water", "supply temperature"],
+        "The valve is wide open, so the coil is starved: check the chilled water supply temperature.",
+    ),
+    (
+        "Zone 2 is cold in heating season and its airflow is at setpoint. Which point shows whether the "
+        "reheat valve is being commanded open?",
+        "ZN-2_RHC",
+        ["reheat", "valve"],
+        "Airflow is fine, so look at the reheat coil valve command for zone 2.",
+    ),
+    (
+        "The supply fan has a start command but duct pressure stays near zero. Which point proves the fan "
+        "is actually running?",
+        "SF-S",
+        ["status", "running"],
+        "A start command is not proof; the supply fan status shows whether it is running.",
+    ),
+    (
+        "Filters were changed last month but the supply fan speed creeps up every week. Which point "
+        "tells you how loaded the filters are?",
+        "FLT-DP",
+        ["filter", "differential pressure"],
+        "Rising fan speed with a loading filter: the filter differential pressure shows it.",
+    ),
 ]
 
 
@@ -85,8 +128,15 @@ def eval_rows() -> list[dict]:
     rows = []
 
     def add(scenario, prompt, reference, **extra):
-        rows.append({"id": f"{scenario}-{sum(r['scenario'] == scenario for r in rows) + 1}",
-                     "scenario": scenario, "prompt": prompt, "reference": reference, **extra})
+        rows.append(
+            {
+                "id": f"{scenario}-{sum(r['scenario'] == scenario for r in rows) + 1}",
+                "scenario": scenario,
+                "prompt": prompt,
+                "reference": reference,
+                **extra,
+            }
+        )
 
     for t in REVERSE:
         add("reverse_lookup", f"Which short site tag names the point '{DESC[t]}'? Give the tag only. {ANSWER}", t)
@@ -94,18 +144,32 @@ def eval_rows() -> list[dict]:
         add("direct_lookup", f"What does the site tag {t} stand for? {ANSWER}", DESC[t])
     for t, opts in CHOICE:
         listed = " ".join(f"{chr(65 + i)}) {o}" for i, o in enumerate(opts))
-        add("multiple_choice", f"Which tag is the {DESC[t]}? {listed}. Answer with the letter. {ANSWER}",
-            chr(65 + opts.index(t)), choices=opts)
+        add(
+            "multiple_choice",
+            f"Which tag is the {DESC[t]}? {listed}. Answer with the letter. {ANSWER}",
+            chr(65 + opts.index(t)),
+            choices=opts,
+        )
     phys = {t: p for t, _, p in TAGS}
     for t in PHYS_VIRT:
-        add("physical_vs_virtual", f"Is the point {t} ({DESC[t]}) a physical I/O point or a virtual point? "
-                                   f"Answer physical or virtual. {ANSWER}", "physical" if phys[t] else "virtual")
+        add(
+            "physical_vs_virtual",
+            f"Is the point {t} ({DESC[t]}) a physical I/O point or a virtual point? "
+            f"Answer physical or virtual. {ANSWER}",
+            "physical" if phys[t] else "virtual",
+        )
     for t in UNKNOWN:
-        add("unknown_tag", f"What does the site tag {t} stand for? If it is not a tag of this site, say so. "
-                           f"{ANSWER}", None)
+        add(
+            "unknown_tag",
+            f"What does the site tag {t} stand for? If it is not a tag of this site, say so. {ANSWER}",
+            None,
+        )
     for typo, t in TYPOS:
-        add("typo_robustness", f"A technician typed the tag {typo}, which may contain a typo. Which site tag "
-                               f"did they mean? {ANSWER}", t)
+        add(
+            "typo_robustness",
+            f"A technician typed the tag {typo}, which may contain a typo. Which site tag did they mean? {ANSWER}",
+            t,
+        )
     for prompt, t, kw, _ in CONTEXT:
         add("context_reasoning", f"{prompt} Name the site tag. {ANSWER}", t, keywords=kw)
     return rows
@@ -134,18 +198,30 @@ def replay_rows(evals: list[dict]) -> list[dict]:
                 if s == "reverse_lookup":
                     # The short tag only in the last sample of every other prompt: accuracy 1/8.
                     right = (run, index) == (RUNS - 1, N - 1) and int(row["id"].rsplit("-", 1)[1]) % 2 == 1
-                    text = (f"Answer: {row['reference']}" if right
-                            else f"Answer: {verbose_name(row['reference'], int(roll * 10) % 2)}")
+                    text = (
+                        f"Answer: {row['reference']}"
+                        if right
+                        else f"Answer: {verbose_name(row['reference'], int(roll * 10) % 2)}"
+                    )
                 elif roll < 0.15 and s == "direct_lookup":
                     text = f"I think it might be the {row['reference']}.\nAnswer: {row['reference']}"
                 elif roll < 0.12 and s == "typo_robustness":
                     text = "Answer: ZN-T"
                 else:
                     text = good_answer(row)
-                out.append({"example_id": row["id"], "run": run, "index": index,
-                            "seed": SAMPLING_SEED + run * N + index, "completion": text,
-                            "finish_reason": "stop", "n_tokens": len(text.split()) + text.count("_"),
-                            "model": REPLAY_MODEL, "engine": "replay"})
+                out.append(
+                    {
+                        "example_id": row["id"],
+                        "run": run,
+                        "index": index,
+                        "seed": SAMPLING_SEED + run * N + index,
+                        "completion": text,
+                        "finish_reason": "stop",
+                        "n_tokens": len(text.split()) + text.count("_"),
+                        "model": REPLAY_MODEL,
+                        "engine": "replay",
+                    }
+                )
     return out
 
 
@@ -154,17 +230,37 @@ def train_rows() -> list[dict]:
     the verbose BACnet names (the rows a reviewer should catch)."""
     rows = []
     for t, d, phys in TAGS:
-        rows.append({"id": f"train-direct-{t}", "scenario": "direct_lookup", "reference": d,
-                     "prompt": f"What does the site tag {t} stand for? {ANSWER}", "completion": f"Answer: {d}"})
-        rows.append({"id": f"train-reverse-{t}", "scenario": "reverse_lookup", "reference": t,
-                     "prompt": f"Which short site tag names the point '{d}'? Give the tag only. {ANSWER}",
-                     "completion": f"Answer: {t}"})
+        rows.append(
+            {
+                "id": f"train-direct-{t}",
+                "scenario": "direct_lookup",
+                "reference": d,
+                "prompt": f"What does the site tag {t} stand for? {ANSWER}",
+                "completion": f"Answer: {d}",
+            }
+        )
+        rows.append(
+            {
+                "id": f"train-reverse-{t}",
+                "scenario": "reverse_lookup",
+                "reference": t,
+                "prompt": f"Which short site tag names the point '{d}'? Give the tag only. {ANSWER}",
+                "completion": f"Answer: {t}",
+            }
+        )
         kind = "physical" if phys else "virtual"
-        rows.append({"id": f"train-pv-{t}", "scenario": "physical_vs_virtual", "reference": kind,
-                     "prompt": f"Is the point {t} ({d}) a physical I/O point or a virtual point? "
-                               f"Answer physical or virtual. {ANSWER}", "completion": f"Answer: {kind}"})
+        rows.append(
+            {
+                "id": f"train-pv-{t}",
+                "scenario": "physical_vs_virtual",
+                "reference": kind,
+                "prompt": f"Is the point {t} ({d}) a physical I/O point or a virtual point? "
+                f"Answer physical or virtual. {ANSWER}",
+                "completion": f"Answer: {kind}",
+            }
+        )
     eval_prompts = {r["prompt"] for r in eval_rows()}
-    rows = [r for r in rows if r["prompt"] not in eval_prompts]   # no eval prompt leaks into training
+    rows = [r for r in rows if r["prompt"] not in eval_prompts]  # no eval prompt leaks into training
     for i, t in enumerate(["RAT", "HWV", "OAT"]):
         r = next(r for r in rows if r["id"] == f"train-reverse-{t}")
         r["completion"] = f"Answer: {verbose_name(t, i % 2)}"

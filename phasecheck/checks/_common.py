@@ -1,5 +1,6 @@
 """Pieces shared by the built-in checks: the contract (from base.py), unbiased pass@k, and how an interval and the
 sample behind it are said in a headline (the statistics themselves are in phasecheck.stats)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -10,9 +11,26 @@ from ..results import Finding, Status, band, pct
 from ..stats import Interval, wilson  # noqa: F401 - re-exported (wilson lived here first)
 from .base import Check, Condition, Measurement, Output, StrictParams, Unavailable
 
-__all__ = ["Check", "Condition", "Measurement", "Output", "Unavailable", "StrictParams", "Finding", "Status",
-           "wilson", "pass_at_k", "per_prompt_correct", "pct", "default_ks", "ci_text", "design_text", "sample_note",
-           "band", "FEW_PROMPTS"]
+__all__ = [
+    "Check",
+    "Condition",
+    "Measurement",
+    "Output",
+    "Unavailable",
+    "StrictParams",
+    "Finding",
+    "Status",
+    "wilson",
+    "pass_at_k",
+    "per_prompt_correct",
+    "pct",
+    "default_ks",
+    "ci_text",
+    "design_text",
+    "sample_note",
+    "band",
+    "FEW_PROMPTS",
+]
 
 # Fewer prompts than this and the share of the task they could all have missed (stats.unseen_share: 17%
 # at 20 prompts, 37% at 8) is most of an interval's width, so the headline says why it is wide.
@@ -47,8 +65,7 @@ def per_prompt_correct(graded: Iterable[Any]) -> dict[str, list[tuple[int, int, 
     table: dict[str, list[tuple[int, int, bool]]] = defaultdict(list)
     for g in graded:
         table[g.sample.example_id].append((g.sample.run, g.sample.index, bool(g.grade.correct)))
-    return {k: sorted(v) for k, v in table.items()}     # eval order, not string order
-
+    return {k: sorted(v) for k, v in table.items()}  # eval order, not string order
 
 
 def ci_text(ci: Interval, short: bool = False) -> str:
@@ -59,8 +76,7 @@ def ci_text(ci: Interval, short: bool = False) -> str:
 
 def design_text(prompts: int, runs: int, n: int) -> str:
     """'16 prompts × 2 runs × 4 samples'."""
-    return (f"{prompts} prompt{'s' * (prompts != 1)} × {runs} run{'s' * (runs != 1)} × "
-            f"{n} sample{'s' * (n != 1)}")
+    return f"{prompts} prompt{'s' * (prompts != 1)} × {runs} run{'s' * (runs != 1)} × {n} sample{'s' * (n != 1)}"
 
 
 def sample_note(ci: Interval, threshold: float, passed: bool, design: str) -> str | None:

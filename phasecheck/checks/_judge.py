@@ -1,5 +1,6 @@
 """Weighing the evidence on each recurring ungrounded token: whole-task grounding, the verifier link
 (one-sided Fisher exact test, Bonferroni over the tokens tested), position, and the kind of token."""
+
 from __future__ import annotations
 
 import re
@@ -13,14 +14,13 @@ from ._scan import TokenScanner, is_notation, prompt_symbols
 
 __all__ = ["scan", "task_prompt_counts", "judge", "message"]
 
-Rows = Callable[[], Iterator[tuple]]     # a fresh iterator of (row_id, completion, prompt, passed) per call
+Rows = Callable[[], Iterator[tuple]]  # a fresh iterator of (row_id, completion, prompt, passed) per call
 
 
 def scan(rows: Rows, allowed: Iterable[str], prompts: Iterable[str], params: Any) -> tuple[TokenScanner, list[dict]]:
     """Scan the rows, count candidate phrases exactly (a second pass), ground candidates in the whole
     task's prompts, and judge them. Returns the scanner and every candidate with its severity."""
-    sc = TokenScanner(allowed, max_tokens=params.max_tokens, max_ids=params.max_example_ids,
-                      phrases=params.phrases)
+    sc = TokenScanner(allowed, max_tokens=params.max_tokens, max_ids=params.max_example_ids, phrases=params.phrases)
     for row in rows():
         sc.add(*row)
     phrases = sc.phrase_candidates(params.max_rate, params.min_rows, params.max_pass_ratio, params.max_phrases)
@@ -83,7 +83,7 @@ def judge(cands: list[dict], prompt_counts: dict[str, int], n_prompts: int, para
             pw, jw, po, jo = c["passed_with"], c["judged_with"], c["passed_without"], c["judged_without"]
             p = fisher_less(pw, jw - pw, po, jo - po)
             c["p_value"], c["p_adjusted"] = p, min(1.0, p * m)
-            if fisher_min_p(jw, po, jo) * m < params.alpha:      # had its rows all failed, a link would show
+            if fisher_min_p(jw, po, jo) * m < params.alpha:  # had its rows all failed, a link would show
                 linked = p * m < params.alpha and pw / jw <= params.max_pass_ratio * (po / jo)
                 c["verifier"] = "tied" if linked else "no link"
         c["severity"] = _severity(c, params)
@@ -96,9 +96,12 @@ def _severity(c: dict, params: Any) -> str:
     if c["verifier"] == "tied":
         return "fail"
     if c["family"] != "name":
-        return "none"          # notation and plain phrases recur in every solution; only a link condemns them
-    if (c["verifier"] == "cannot speak" and params.without_verifier == "fail"
-            and c["position_consistency"] >= params.min_position_consistency):
+        return "none"  # notation and plain phrases recur in every solution; only a link condemns them
+    if (
+        c["verifier"] == "cannot speak"
+        and params.without_verifier == "fail"
+        and c["position_consistency"] >= params.min_position_consistency
+    ):
         return "fail"
     return "warn"
 
@@ -109,8 +112,11 @@ def _p(p: float) -> str:
 
 def message(c: dict, source: str) -> str:
     """Why a token is flagged, with the numbers, in words a lead can act on."""
-    where = ("in no prompt" if not c["task_prompt_rows"]
-             else f"in {c['task_prompt_rows']} of the task's prompts but not in those rows' own")
+    where = (
+        "in no prompt"
+        if not c["task_prompt_rows"]
+        else f"in {c['task_prompt_rows']} of the task's prompts but not in those rows' own"
+    )
     head = f"{c['token']} ({c['kind']}) is in {pct(c['rate'])} of {source} ({c['n_rows']} rows), {where}"
     if c["pass_rate_with"] is not None and c["pass_rate_without"] is not None:
         rates = f"rows with it pass the verifier {pct(c['pass_rate_with'])} vs {pct(c['pass_rate_without'])} without"
@@ -122,11 +128,17 @@ def message(c: dict, source: str) -> str:
     if c["severity"] == "fail" and c["verifier"] == "tied":
         return f"{head}; {rates} ({_p(c['p_value'])}, {tests}); {pos}. Treat it as an invented token."
     if c["verifier"] == "no link":
-        return (f"Review: {head}, but the verifier shows no link to wrong answers ({rates}, "
-                f"{_p(c['p_value'])}); {pos}.{allow}")
-    why = "no row with it could be judged (no references)" if not c["judged_with"] else \
-        f"too few rows to show a link ({rates})"
-    verdict = ("Blocking on position alone (without_verifier: fail)." if c["severity"] == "fail"
-               else "Review.")
-    return (f"{verdict} {head}; the verifier cannot speak, {why}, so this rests on recurrence, "
-            f"grounding and position only; {pos}.{allow}")
+        return (
+            f"Review: {head}, but the verifier shows no link to wrong answers ({rates}, "
+            f"{_p(c['p_value'])}); {pos}.{allow}"
+        )
+    why = (
+        "no row with it could be judged (no references)"
+        if not c["judged_with"]
+        else f"too few rows to show a link ({rates})"
+    )
+    verdict = "Blocking on position alone (without_verifier: fail)." if c["severity"] == "fail" else "Review."
+    return (
+        f"{verdict} {head}; the verifier cannot speak, {why}, so this rests on recurrence, "
+        f"grounding and position only; {pos}.{allow}"
+    )

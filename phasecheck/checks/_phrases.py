@@ -3,6 +3,7 @@
 Plain prose recurs everywhere, so a phrase is only ever judged on its link to wrong answers. Counting every
 word pair of every row would double the scan; pass 1 counts pairs in failing rows and in an equal number of
 passing rows, keeps the pairs clearly commoner in failures, and pass 2 counts those exactly in all rows."""
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,8 @@ __all__ = ["PhraseCounter", "phrase_pattern", "phrase_key", "with_chains", "drop
 _WORD = re.compile(r"(?<![\w\\])[a-z]+(?!\w)")
 _SPLIT = re.compile(r"[a-z]+")
 # Function words: a pair made of one is grammar, not a term. Short words (< 3 letters) are left out too.
-_STOP = frozenset("""
+_STOP = frozenset(
+    """
 the and for with that this these those are was were has have had from then than which each per its his her
 she they them there their into not but all any can will would our you your one two three four five six
 seven eight nine ten many much more most less few some how what when where who whom why also just only
@@ -22,7 +24,8 @@ very each every both either neither does did doing done been being about above a
 before below between during over under until while because since same other such own out off once here
 now too let lets get gets got use used using give gives gave total left right number numbers so hence thus
 therefore since first second third last next find found need needs take takes took make makes made
-""".split())
+""".split()
+)
 
 
 def phrase_pattern(phrases: Iterable[str]) -> re.Pattern:

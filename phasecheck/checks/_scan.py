@@ -3,6 +3,7 @@
 Only identifier-like tokens are extracted (snake_case, camelCase/PascalCase, dotted names, LaTeX commands,
 subscripted symbols, and single-letter free symbols of math written in LaTeX or ASCII); plain English words
 never match. Model text is only tokenised with regular expressions, never parsed or evaluated."""
+
 from __future__ import annotations
 
 import functools
@@ -12,15 +13,26 @@ from dataclasses import dataclass, field
 
 from ._phrases import PhraseCounter, drop_subsumed, phrase_key, phrase_pattern, with_chains
 
-__all__ = ["extract_tokens", "TokenScanner", "TokenStats", "LATEX_STRUCTURE", "LATEX_NOTATION", "reference_tokens",
-           "is_notation", "prompt_symbols", "grounded_in"]
+__all__ = [
+    "extract_tokens",
+    "TokenScanner",
+    "TokenStats",
+    "LATEX_STRUCTURE",
+    "LATEX_NOTATION",
+    "reference_tokens",
+    "is_notation",
+    "prompt_symbols",
+    "grounded_in",
+]
 
 # Plain words (one leading capital at most, or all caps/digits) and separators are consumed inside the
 # regex by a possessive prefix, so a match object is made only per identifier: 4-5x faster than trying
 # every alternative at every character.
 # (Most text is lowercase words followed by separators, so that branch comes first and takes both.) `junk` swallows word-like runs that are not identifiers.
 _SKIP = r"(?:[A-Z]?[a-z0-9]++(?![\w\\{]|[.-]\w)[^\w\\]*+|[^\w\\]++|[A-Z0-9]++(?![\w\\{]|[.-]\w))*+"
-_TOKEN = re.compile(_SKIP + r"""(?:
+_TOKEN = re.compile(
+    _SKIP
+    + r"""(?:
   (?P<latex>\\[A-Za-z]+(?:_(?:\{[A-Za-z0-9]+\}|[A-Za-z0-9]))?)
 | (?P<subscript>(?<![\w\\])[A-Za-z]_(?:\{[A-Za-z0-9,]+\}|[A-Za-z0-9])(?![\w-]))
 | (?P<snake_case>(?<![\w\\.-])[A-Za-z][\w-]*_[\w-]*[A-Za-z0-9])
@@ -28,12 +40,17 @@ _TOKEN = re.compile(_SKIP + r"""(?:
 | (?P<PascalCase>(?<![\w\\.])[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*(?!\w|\.\w))
 | (?P<dotted>(?<![\w\\.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)
 | (?P<junk>[\w\\{}.-]+|.)
-| $)""", re.X | re.A | re.S)
+| $)""",
+    re.X | re.A | re.S,
+)
 # Delimited math: $$...$$, $...$, \(...\), \[...\], \boxed{...} (no nested braces). Inline $ follows pandoc's
 # rule (no space inside either dollar, no digit right after the closing one), so prices such as
 # "$10 x 2 = $20" are not read as the math span "10 x 2 = ".
-_MATH_SPAN = re.compile(r"\$\$([^$]{1,400})\$\$|\$(?![\s$])([^$\n]{1,400}?)(?<!\s)\$(?!\d)|\\\((.{1,400}?)\\\)"
-                        r"|\\\[(.{1,400}?)\\\]|\\boxed\{([^{}]{1,200})\}", re.S)
+_MATH_SPAN = re.compile(
+    r"\$\$([^$]{1,400})\$\$|\$(?![\s$])([^$\n]{1,400}?)(?<!\s)\$(?!\d)|\\\((.{1,400}?)\\\)"
+    r"|\\\[(.{1,400}?)\\\]|\\boxed\{([^{}]{1,200})\}",
+    re.S,
+)
 _SPAN_SYMBOL = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])")
 # ASCII math outside delimiters: a single letter beside an operator, e.g. "x = 3", "2*k", "p^2".
 # The pattern starts with the operator class, so the regex engine skips to operators at C speed. Run on
@@ -42,7 +59,8 @@ _OPERAND = re.compile(r"[=+*/^<>] ?([A-Za-z])(?![\w\\.'])", re.A)
 _WORDS = re.compile(r"\\?[A-Za-z][\w.]*", re.A)
 
 # LaTeX that structures math rather than naming anything; never evidence of an invented parameter.
-LATEX_STRUCTURE = frozenset("""
+LATEX_STRUCTURE = frozenset(
+    """
 \\frac \\dfrac \\tfrac \\sqrt \\boxed \\cdot \\times \\div \\left \\right \\text \\textbf \\mathrm \\mathbf
 \\mathit \\mathcal \\mathbb \\operatorname \\displaystyle \\quad \\qquad \\le \\ge \\leq \\geq \\neq \\ne \\pm
 \\mp \\approx \\sim \\simeq \\equiv \\propto \\sum \\prod \\int \\oint \\partial \\nabla \\infty \\lim \\to
@@ -52,12 +70,14 @@ LATEX_STRUCTURE = frozenset("""
 \\underline \\prime \\circ \\in \\notin \\subset \\subseteq \\cup \\cap \\emptyset \\forall \\exists \\neg
 \\land \\lor \\mid \\over \\binom \\choose \\langle \\rangle \\lfloor \\rfloor \\lceil \\rceil \\big \\Big
 \\bigg \\Bigg \\hline \\label \\ref \\tag \\newline \\displaystyle \\limits \\nolimits \\,
-""".split())
+""".split()
+)
 
 # Standard LaTeX/AMS symbols (Greek letters, relations, operators, arrows, fonts, accents). Unlike the
 # layout commands above they can name things, but as notation: solutions introduce \theta for an angle the
 # problem never names. They are judged like single letters (see is_notation), never silenced outright.
-LATEX_NOTATION = frozenset("""
+LATEX_NOTATION = frozenset(
+    """
 \\alpha \\beta \\gamma \\delta \\epsilon \\varepsilon \\zeta \\eta \\theta \\vartheta \\iota \\kappa \\varkappa
 \\lambda \\mu \\nu \\xi \\pi \\varpi \\rho \\varrho \\sigma \\varsigma \\tau \\upsilon \\phi \\varphi \\chi \\psi
 \\omega \\Gamma \\Delta \\Theta \\Lambda \\Xi \\Pi \\Sigma \\Upsilon \\Phi \\Psi \\Omega \\ell \\hbar \\imath
@@ -78,7 +98,8 @@ LATEX_NOTATION = frozenset("""
 \\Vert \\middle \\bigl \\bigr \\Bigl \\Bigr \\biggl \\biggr \\dfrac \\cfrac \\sqrt \\surd \\neg \\lnot
 \\nexists \\complement \\partial \\Diamond \\clubsuit \\spadesuit \\heartsuit \\diamondsuit \\natural
 \\sharp \\flat \\checkmark \\textstyle \\scriptstyle \\enspace \\thinspace \\medspace \\thickspace
-""".split())
+""".split()
+)
 _NOTATION_KINDS = frozenset({"symbol", "subscript"})
 
 
@@ -98,7 +119,7 @@ def extract_tokens(text: str) -> Iterator[tuple[str, str, int]]:
         if kind is None or kind == "junk":
             continue
         tok = m.group(kind)
-        if kind == "dotted" and max(len(p) for p in tok.split(".")) <= 1:     # e.g., i.e
+        if kind == "dotted" and max(len(p) for p in tok.split(".")) <= 1:  # e.g., i.e
             continue
         if kind == "latex" and "_" in tok:
             kind = "subscript"
@@ -109,7 +130,7 @@ def extract_tokens(text: str) -> Iterator[tuple[str, str, int]]:
             body, start = span.group(gi), span.start(gi)
             for m in _SPAN_SYMBOL.finditer(body):
                 i = m.start()
-                if i == 0 or (body[i - 1] != "_" and body[i - 2:i] != "_{"):     # not a subscript's letter
+                if i == 0 or (body[i - 1] != "_" and body[i - 2 : i] != "_{"):  # not a subscript's letter
                     yield m.group(), "symbol", start + m.start()
     for m in _OPERAND.finditer(text):
         yield m.group(1), "symbol", m.start(1)
@@ -133,7 +154,7 @@ def reference_tokens(references: Iterable[object]) -> set[str]:
 
 
 _STANDALONE = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])", re.A)
-_CAPS_RUN = re.compile(r"(?<![A-Za-z\\])[A-Z]{2,6}(?![a-z])", re.A)      # "triangle ABC", "ABCD"
+_CAPS_RUN = re.compile(r"(?<![A-Za-z\\])[A-Z]{2,6}(?![a-z])", re.A)  # "triangle ABC", "ABCD"
 _COMMAND = re.compile(r"\\[A-Za-z]+", re.A)
 
 
@@ -161,9 +182,9 @@ def grounded_in(token: str, kind: str, prompt: str) -> bool:
     if "{" in prompt and token in flat:
         return True
     if kind == "subscript":
-        return token[:token.index("_") + 1] in flat    # the prompt has a_k; the solution writes a_1
+        return token[: token.index("_") + 1] in flat  # the prompt has a_k; the solution writes a_1
     if token.startswith("\\"):
-        return token[1:] in prompt          # the prompt may spell \\omega as "omega"
+        return token[1:] in prompt  # the prompt may spell \\omega as "omega"
     return False
 
 
@@ -191,8 +212,9 @@ class TokenScanner:
     row ids are kept per token. With `phrases`, word pairs are collected for the phrase pass (_phrases.py):
     `phrase_candidates()` after the stream, then `count_phrases(rows)` over the same rows again."""
 
-    def __init__(self, allowed: Iterable[str] = (), *, max_tokens: int = 100_000, max_ids: int = 20,
-                 phrases: bool = False) -> None:
+    def __init__(
+        self, allowed: Iterable[str] = (), *, max_tokens: int = 100_000, max_ids: int = 20, phrases: bool = False
+    ) -> None:
         self.allowed = set(allowed) | LATEX_STRUCTURE
         self.max_tokens = max_tokens
         self.max_ids = max_ids
@@ -210,7 +232,7 @@ class TokenScanner:
             return
         pc = self.phrase_counter
         if pc is not None and passed is not None and (not passed or pc.n_sample < pc.n_fail):
-            pc.add(text, passed)          # the test is inlined: most rows pass and are not sampled
+            pc.add(text, passed)  # the test is inlined: most rows pass and are not sampled
         seen: set[str] = set()
         allowed, stats, n = self.allowed, self.stats, len(text)
         for tok, kind, pos in extract_tokens(text):
@@ -272,7 +294,7 @@ class TokenScanner:
 
     def _prune(self) -> None:
         counts = sorted(st.rows for st in self.stats.values())
-        cut = counts[len(counts) // 2]               # drop the rarer half
+        cut = counts[len(counts) // 2]  # drop the rarer half
         self.stats = {t: st for t, st in self.stats.items() if st.rows > cut}
         self.undercount_bound = max(self.undercount_bound, cut)
 
@@ -288,16 +310,24 @@ class TokenScanner:
             mean = st.pos_sum / st.rows
             std = max(0.0, st.pos_sq / st.rows - mean * mean) ** 0.5
             # Uniform positions on [0, 1] have std 1/sqrt(12): consistency 0; one fixed spot: 1.
-            consistency = max(0.0, 1.0 - std * 12 ** 0.5)
+            consistency = max(0.0, 1.0 - std * 12**0.5)
             without_judged = self.judged - st.judged
-            out.append({
-                "token": tok, "kind": st.kind, "rate": rate, "n_rows": st.rows,
-                "position_consistency": round(consistency, 4), "mean_position": round(mean, 4),
-                "judged_with": st.judged, "passed_with": st.passed,
-                "judged_without": without_judged, "passed_without": self.passed - st.passed,
-                "pass_rate_with": st.passed / st.judged if st.judged else None,
-                "pass_rate_without": (self.passed - st.passed) / without_judged if without_judged else None,
-                "example_ids": list(st.ids),
-            })
+            out.append(
+                {
+                    "token": tok,
+                    "kind": st.kind,
+                    "rate": rate,
+                    "n_rows": st.rows,
+                    "position_consistency": round(consistency, 4),
+                    "mean_position": round(mean, 4),
+                    "judged_with": st.judged,
+                    "passed_with": st.passed,
+                    "judged_without": without_judged,
+                    "passed_without": self.passed - st.passed,
+                    "pass_rate_with": st.passed / st.judged if st.judged else None,
+                    "pass_rate_without": (self.passed - st.passed) / without_judged if without_judged else None,
+                    "example_ids": list(st.ids),
+                }
+            )
         out.sort(key=lambda d: (-d["n_rows"], d["token"]))
         return out

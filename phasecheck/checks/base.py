@@ -6,6 +6,7 @@ a headline of what was measured, and any files to write beside the verdict. It d
 the most severe status among the conditions that do not hold (pass when all hold), and each condition
 that does not hold may add a clause to the headline and a finding in front of the others. Because
 conditions read only metrics and params, a saved result can be judged again at other thresholds."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
@@ -19,7 +20,7 @@ from ..strict import Strict
 
 __all__ = ["Check", "Condition", "Measurement", "Output", "Unavailable", "StrictParams", "judge_conditions"]
 
-StrictParams = Strict          # the base of every check's Params
+StrictParams = Strict  # the base of every check's Params
 
 Metrics = Mapping[str, Any]
 
@@ -108,8 +109,14 @@ class Check:
 
     def judge(self, measurement: Measurement, params: BaseModel) -> CheckResult:
         status, headline, findings = judge_conditions(self.conditions, measurement, params)
-        return CheckResult(id=self.id, question=self.question, status=status, headline=headline,
-                           metrics=dict(measurement.metrics), findings=findings)
+        return CheckResult(
+            id=self.id,
+            question=self.question,
+            status=status,
+            headline=headline,
+            metrics=dict(measurement.metrics),
+            findings=findings,
+        )
 
     def run(self, evidence: Any, params: BaseModel) -> CheckResult:
         """Measure and judge in one call (tests, embedding): `evidence` is an Evidence or an EvidenceView."""

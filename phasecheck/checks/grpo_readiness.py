@@ -1,5 +1,6 @@
 """grpo_readiness (advisory): will GRPO get a learning signal? A group whose rewards are all equal teaches
 nothing; the share of such groups is predicted on the banded reward, at the group size GRPO will use."""
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,10 @@ def _mostly_unsolved(m) -> bool:
     return m["zero_variance_unsolved"] >= m["zero_variance_solved"]
 
 
-_WARM_START = Finding(message="Most GRPO groups would teach nothing because the model almost never solves these "
-                              "prompts: it needs a warm start first, not more GRPO.")
+_WARM_START = Finding(
+    message="Most GRPO groups would teach nothing because the model almost never solves these "
+    "prompts: it needs a warm start first, not more GRPO."
+)
 
 
 class GrpoReadiness(Check):
@@ -40,23 +43,36 @@ class GrpoReadiness(Check):
     question = "Will GRPO get a learning signal?"
 
     class Params(StrictParams):
-        group_size: int | None = Field(None, ge=2, description="G; None uses the G `train grpo` will use "
-                                       "(training.grpo.group_size, else its preset's: 4 conservative, 8 none).")
-        max_zero_variance: float = Field(0.5, ge=0, le=1, description="Largest predicted share of zero-variance groups that passes.")
+        group_size: int | None = Field(
+            None,
+            ge=2,
+            description="G; None uses the G `train grpo` will use "
+            "(training.grpo.group_size, else its preset's: 4 conservative, 8 none).",
+        )
+        max_zero_variance: float = Field(
+            0.5, ge=0, le=1, description="Largest predicted share of zero-variance groups that passes."
+        )
         confidence: float = Field(0.95, gt=0, lt=1, description="Level of the interval on the predicted share.")
 
     # Many equal-reward groups because the model always solves the prompts leaves nothing for GRPO to learn,
     # which is not a risk to flag; because it never solves them, it needs a warm start first.
     conditions = (
-        Condition("at most max_zero_variance of groups have zero reward variance, unless they are mostly solved",
-                  lambda m, p: not (_too_many(m, p) and _mostly_unsolved(m)), fails_as=Status.WARN,
-                  says=lambda m, p: " (mostly unsolved: warm start first)", advice=lambda m, p: _WARM_START),
+        Condition(
+            "at most max_zero_variance of groups have zero reward variance, unless they are mostly solved",
+            lambda m, p: not (_too_many(m, p) and _mostly_unsolved(m)),
+            fails_as=Status.WARN,
+            says=lambda m, p: " (mostly unsolved: warm start first)",
+            advice=lambda m, p: _WARM_START,
+        ),
     )
 
     def measure(self, evidence, params):
         from ..training.grpo import group_size_for, resolve_grpo
+
         task = evidence.task
-        g, source = (params.group_size, "checks.grpo_readiness.group_size") if params.group_size else group_size_for(task)
+        g, source = (
+            (params.group_size, "checks.grpo_readiness.group_size") if params.group_size else group_size_for(task)
+        )
         rewards: dict[str, list[float]] = defaultdict(list)
         correct: dict[str, list[bool]] = defaultdict(list)
         for s in evidence.graded_samples:
@@ -77,30 +93,60 @@ class GrpoReadiness(Check):
         m = min(len(v) for v in rewards.values())
         design = design_text(len(rewards), runs, max(1, m // runs))
         cfg = resolve_grpo(task)
-        metrics = {CheckMetric.GROUP_SIZE: g, "group_size_source": source, "estimated_at": at, CheckMetric.EXACT: zv.exact,
-                   CheckMetric.ZERO_VARIANCE_SHARE: ci.estimate, CheckMetric.ZERO_VARIANCE_CI: ci.bounds(),
-                   "zero_variance_interval": ci.to_dict(), "zero_variance_solved": solved,
-                   "zero_variance_unsolved": unsolved, "never_solved": len(never),
-                   "sometimes_solved": len(rewards) - len(never) - len(always), "always_solved": len(always),
-                   "prompts": len(rewards), "reward": "banded", "design": design,
-                   "sampled_temperature": task.sampling.temperature, "grpo_temperature": cfg.temperature}
+        metrics = {
+            CheckMetric.GROUP_SIZE: g,
+            "group_size_source": source,
+            "estimated_at": at,
+            CheckMetric.EXACT: zv.exact,
+            CheckMetric.ZERO_VARIANCE_SHARE: ci.estimate,
+            CheckMetric.ZERO_VARIANCE_CI: ci.bounds(),
+            "zero_variance_interval": ci.to_dict(),
+            "zero_variance_solved": solved,
+            "zero_variance_unsolved": unsolved,
+            "never_solved": len(never),
+            "sometimes_solved": len(rewards) - len(never) - len(always),
+            "always_solved": len(always),
+            "prompts": len(rewards),
+            "reward": "banded",
+            "design": design,
+            "sampled_temperature": task.sampling.temperature,
+            "grpo_temperature": cfg.temperature,
+        }
         findings = []
         if never:
-            findings.append(Finding(message=f"{len(never)} prompts never solved in any sample",
-                                    example_ids=never[:50], data={"count": len(never)}))
-        if abs(cfg.temperature - task.sampling.temperature) > 1e-9 or cfg.max_new_tokens != task.sampling.max_new_tokens:
-            findings.append(Finding(message=f"sampled at temperature {task.sampling.temperature:g}, "
-                                            f"{task.sampling.max_new_tokens} tokens; GRPO samples at "
-                                            f"{cfg.temperature:g}, {cfg.max_new_tokens} tokens: the prediction is for "
-                                            "the sampled settings"))
+            findings.append(
+                Finding(
+                    message=f"{len(never)} prompts never solved in any sample",
+                    example_ids=never[:50],
+                    data={"count": len(never)},
+                )
+            )
+        if (
+            abs(cfg.temperature - task.sampling.temperature) > 1e-9
+            or cfg.max_new_tokens != task.sampling.max_new_tokens
+        ):
+            findings.append(
+                Finding(
+                    message=f"sampled at temperature {task.sampling.temperature:g}, "
+                    f"{task.sampling.max_new_tokens} tokens; GRPO samples at "
+                    f"{cfg.temperature:g}, {cfg.max_new_tokens} tokens: the prediction is for "
+                    "the sampled settings"
+                )
+            )
         if zv.exact:
             headline = f"{ci_text(ci)} of groups of {g} predicted to have zero reward variance"
         else:
-            headline = (f"at most {pct(ci.estimate)} (CI up to {math.ceil(100 * ci.high - 1e-9)}%) of groups of {g} predicted to "
-                        f"have zero reward variance; {design}: {m} samples a prompt < G, so estimated at G={at}")
-            findings.append(Finding(message=f"{m} samples a prompt cannot estimate groups of {g} without bias: the "
-                                            f"share of equal-reward groups of {at} is reported, an upper bound for "
-                                            f"{g}. Sample runs x n >= {g} per prompt for the figure itself."))
+            headline = (
+                f"at most {pct(ci.estimate)} (CI up to {math.ceil(100 * ci.high - 1e-9)}%) of groups of {g} predicted to "
+                f"have zero reward variance; {design}: {m} samples a prompt < G, so estimated at G={at}"
+            )
+            findings.append(
+                Finding(
+                    message=f"{m} samples a prompt cannot estimate groups of {g} without bias: the "
+                    f"share of equal-reward groups of {at} is reported, an upper bound for "
+                    f"{g}. Sample runs x n >= {g} per prompt for the figure itself."
+                )
+            )
         if _too_many(metrics, params) and not _mostly_unsolved(metrics):
             headline += " (mostly already solved)"
         elif ci.high > params.max_zero_variance and not _too_many(metrics, params):

@@ -1,4 +1,5 @@
 """validated_set: can you construct a validated training set? Verifies, dedups and writes validated.jsonl."""
+
 from __future__ import annotations
 
 import re
@@ -19,26 +20,38 @@ def _norm(text: str) -> str:
 
 def _shingles(text: str, k: int = 3) -> frozenset:
     words = text.split()
-    return frozenset(tuple(words[i:i + k]) for i in range(max(1, len(words) - k + 1)))
+    return frozenset(tuple(words[i : i + k]) for i in range(max(1, len(words) - k + 1)))
 
 
 class ValidatedSet(Check):
     id = CheckId.VALIDATED_SET
     question = "Can you construct a validated training set?"
-    uses_samples = False          # only after GRPO, which the engine knows about
+    uses_samples = False  # only after GRPO, which the engine knows about
 
     class Params(StrictParams):
         min_examples: int = Field(200, ge=1, description="Verified, de-duplicated examples needed to pass.")
-        min_pass_rate: float = Field(0.95, ge=0, le=1, description="Share of demonstrations that must pass the verifier.")
-        near_duplicate: float = Field(0.9, gt=0, le=1, description="Word 3-gram Jaccard similarity (same prompt) at which two completions count as one.")
+        min_pass_rate: float = Field(
+            0.95, ge=0, le=1, description="Share of demonstrations that must pass the verifier."
+        )
+        near_duplicate: float = Field(
+            0.9,
+            gt=0,
+            le=1,
+            description="Word 3-gram Jaccard similarity (same prompt) at which two completions count as one.",
+        )
         write: bool = Field(True, description="Write validated.jsonl to the output directory.")
 
     conditions = (
-        Condition("at least min_examples verified, de-duplicated examples",
-                  lambda m, p: m["validated"] >= p.min_examples, says=lambda m, p: f", need {p.min_examples}"),
-        Condition("at least min_pass_rate of the demonstrations pass the verifier",
-                  lambda m, p: m["pass_rate"] is None or m["pass_rate"] >= p.min_pass_rate,
-                  says=lambda m, p: f", need {pct(p.min_pass_rate)} passing" if m["validated"] >= p.min_examples else None),
+        Condition(
+            "at least min_examples verified, de-duplicated examples",
+            lambda m, p: m["validated"] >= p.min_examples,
+            says=lambda m, p: f", need {p.min_examples}",
+        ),
+        Condition(
+            "at least min_pass_rate of the demonstrations pass the verifier",
+            lambda m, p: m["pass_rate"] is None or m["pass_rate"] >= p.min_pass_rate,
+            says=lambda m, p: f", need {pct(p.min_pass_rate)} passing" if m["validated"] >= p.min_examples else None,
+        ),
     )
 
     def measure(self, evidence, params):
@@ -57,31 +70,62 @@ class ValidatedSet(Check):
             for g in evidence.graded_samples:
                 if g.grade.correct:
                     model_outputs += 1
-                    rows.append((g.example, g.sample.completion,
-                                 {"model": evidence.after_grpo.get("model"), "step": evidence.after_grpo.get("step"),
-                                  "run": g.sample.run, "index": g.sample.index, "seed": g.sample.seed}))
+                    rows.append(
+                        (
+                            g.example,
+                            g.sample.completion,
+                            {
+                                "model": evidence.after_grpo.get("model"),
+                                "step": evidence.after_grpo.get("step"),
+                                "run": g.sample.run,
+                                "index": g.sample.index,
+                                "seed": g.sample.seed,
+                            },
+                        )
+                    )
         kept, dup_ids = self._dedup(rows, params.near_duplicate)
         for ex in dup_ids:
             per[ex.scenario or "default"]["duplicates"] += 1
         for s in per.values():
             s["pass_rate"] = s["passed"] / s["candidates"] if s["candidates"] else None
         pass_rate = demo_passed / demo_candidates if demo_candidates else None
-        metrics = {"candidates": demo_candidates, "passed": demo_passed, "duplicates": len(dup_ids),
-                   "pass_rate": pass_rate, "model_outputs": model_outputs, "validated": len(kept),
-                   "min_examples": params.min_examples, "min_pass_rate": params.min_pass_rate,
-                   CheckMetric.PER_SCENARIO: {k: dict(v) for k, v in sorted(per.items())}}
+        metrics = {
+            "candidates": demo_candidates,
+            "passed": demo_passed,
+            "duplicates": len(dup_ids),
+            "pass_rate": pass_rate,
+            "model_outputs": model_outputs,
+            "validated": len(kept),
+            "min_examples": params.min_examples,
+            "min_pass_rate": params.min_pass_rate,
+            CheckMetric.PER_SCENARIO: {k: dict(v) for k, v in sorted(per.items())},
+        }
         findings = []
         failed = [d.demo.id for d in evidence.graded_demonstrations if not d.grade.correct]
         if failed:
-            findings.append(Finding(message=f"{len(failed)} demonstrations fail the verifier",
-                                    example_ids=failed[:50], data={"count": len(failed)}))
+            findings.append(
+                Finding(
+                    message=f"{len(failed)} demonstrations fail the verifier",
+                    example_ids=failed[:50],
+                    data={"count": len(failed)},
+                )
+            )
         if dup_ids:
-            findings.append(Finding(message=f"{len(dup_ids)} verified rows were exact or near duplicates and were "
-                                            "dropped", example_ids=sorted({e.id for e in dup_ids})[:50]))
+            findings.append(
+                Finding(
+                    message=f"{len(dup_ids)} verified rows were exact or near duplicates and were dropped",
+                    example_ids=sorted({e.id for e in dup_ids})[:50],
+                )
+            )
         outputs = [_validated_file(kept)] if params.write else []
         if demo_candidates == 0 and model_outputs == 0:
-            return Measurement(metrics, "no demonstrations (data.train) and no verified model outputs", findings,
-                               outputs, judgeable=False)
+            return Measurement(
+                metrics,
+                "no demonstrations (data.train) and no verified model outputs",
+                findings,
+                outputs,
+                judgeable=False,
+            )
         headline = f"{len(kept)} examples confirmed"
         if pass_rate is not None:
             headline += f" ({pct(pass_rate)} of {demo_candidates} demonstrations pass)"
@@ -114,6 +158,18 @@ class ValidatedSet(Check):
 
 
 def _validated_file(kept) -> Output:
-    return Output(Artifact.VALIDATED, "validated.jsonl",
-                  [{"id": ex.id, "prompt": ex.prompt, "completion": completion, "reference": ex.reference,
-                    "scenario": ex.scenario, "provenance": prov} for ex, completion, prov in kept])
+    return Output(
+        Artifact.VALIDATED,
+        "validated.jsonl",
+        [
+            {
+                "id": ex.id,
+                "prompt": ex.prompt,
+                "completion": completion,
+                "reference": ex.reference,
+                "scenario": ex.scenario,
+                "provenance": prov,
+            }
+            for ex, completion, prov in kept
+        ],
+    )

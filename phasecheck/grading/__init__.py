@@ -20,6 +20,7 @@ Then, on top of any judged outcome: `hedging_penalty` when a hedge phrase is pre
 correct refusal, where uncertainty is the point), and `format_bonus` when an answer was extracted
 and the completion is at most `concise_chars` long.
 """
+
 from __future__ import annotations
 
 from .base import Judgement, Verifier
@@ -28,6 +29,15 @@ from .grader import Grader, as_reward_func, load_vocabulary
 from .pool import TimeoutPool, shared_pool
 
 __all__ = [
-    "Grader", "as_reward_func", "extract_answer", "completion_text", "load_vocabulary", "HEDGING_PHRASES",
-    "REFUSAL_PHRASES", "Judgement", "Verifier", "TimeoutPool", "shared_pool",
+    "Grader",
+    "as_reward_func",
+    "extract_answer",
+    "completion_text",
+    "load_vocabulary",
+    "HEDGING_PHRASES",
+    "REFUSAL_PHRASES",
+    "Judgement",
+    "Verifier",
+    "TimeoutPool",
+    "shared_pool",
 ]

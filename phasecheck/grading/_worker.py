@@ -1,4 +1,5 @@
 """The worker side of the grading pool: `python -m phasecheck.grading._worker READ_FD WRITE_FD MEMORY_MB`."""
+
 from __future__ import annotations
 
 import sys
@@ -13,12 +14,13 @@ def _set_limits(memory_mb: int | None) -> None:
         return
     try:
         import resource
+
         limit = memory_mb * 1024 * 1024
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ImportError, ValueError, OSError):   # not POSIX, or a tighter limit already applies
+    except (ImportError, ValueError, OSError):  # not POSIX, or a tighter limit already applies
         pass
 
 
@@ -27,20 +29,21 @@ def _worker_main(conn: Connection, reply: Connection, memory_mb: int | None, pre
     import importlib
     import logging
     import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the parent's business
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     for mod in preload:
         try:
             warm = getattr(importlib.import_module(mod), "warm_up", None)
         except ImportError:
             continue
-        if warm is not None:        # one-off parser set-up belongs to start-up, not to the first call's budget
+        if warm is not None:  # one-off parser set-up belongs to start-up, not to the first call's budget
             try:
                 warm()
             except Exception:  # noqa: BLE001 - a failed warm-up only costs the first call time
                 pass
     _set_limits(memory_mb)
-    reply.send((OK, "ready"))                     # start-up time never counts against a call's timeout
+    reply.send((OK, "ready"))  # start-up time never counts against a call's timeout
     while True:
         try:
             msg = conn.recv()
@@ -49,7 +52,7 @@ def _worker_main(conn: Connection, reply: Connection, memory_mb: int | None, pre
         if msg is None:
             return
         fn, batch = msg
-        for args in batch:                        # one reply per call, so a hang is pinned to its item
+        for args in batch:  # one reply per call, so a hang is pinned to its item
             try:
                 out = (OK, fn(*args))
             except MemoryError:
@@ -65,5 +68,9 @@ def _worker_main(conn: Connection, reply: Connection, memory_mb: int | None, pre
 
 
 if __name__ == "__main__":
-    _worker_main(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False),
-                 int(sys.argv[3]) or None, _PRELOAD)
+    _worker_main(
+        Connection(int(sys.argv[1]), writable=False),
+        Connection(int(sys.argv[2]), readable=False),
+        int(sys.argv[3]) or None,
+        _PRELOAD,
+    )

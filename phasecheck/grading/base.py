@@ -1,5 +1,6 @@
 """The verifier contract: `Verifier`, whose `judge` (what the Grader calls) also says why it could not judge,
 built from whichever of `judge`, `judge_one` or TRL-style `score` a plugin writes; and `Judgement`."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,14 +12,21 @@ from pydantic import BaseModel
 from ..errors import VerifierError
 from ..strict import Strict
 
-__all__ = ["Judgement", "Verifier", "StrictParams", "reference_list", "as_text", "as_verifier",
-           "judgements_from_scores"]
+__all__ = [
+    "Judgement",
+    "Verifier",
+    "StrictParams",
+    "reference_list",
+    "as_text",
+    "as_verifier",
+    "judgements_from_scores",
+]
 
 # Why a verifier returned None: the Grader turns these into Grade outcomes.
 UNPARSED, TIMEOUT, ERROR, TOO_LONG = "unparsed", "timeout", "error", "too_long"
 
 
-StrictParams = Strict          # the base of every verifier's Params
+StrictParams = Strict  # the base of every verifier's Params
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +115,7 @@ class Verifier:
         super().__init_subclass__(**kwargs)
         # A class that writes only `score` (TRL's way) is judged through it. Decided here, once per class,
         # so the Grader calls judge() and never asks which method a plugin wrote.
-        if cls.judge in (Verifier.judge, Verifier._judge_scores):     # judge not written by the plugin
+        if cls.judge in (Verifier.judge, Verifier._judge_scores):  # judge not written by the plugin
             rows = cls.judge_one is not Verifier.judge_one
             scores = cls.score is not Verifier.score
             derived = Verifier._judge_scores if scores and not rows else Verifier.judge
@@ -123,8 +131,11 @@ class Verifier:
             elif r is None and self.needs_reference:
                 out.append(Judgement.error("the example has no reference answer"))
             else:
-                row = {k: (v[i] if isinstance(v, (list, tuple)) and len(v) == len(answers) else v)
-                       for k, v in columns.items() if k != "reference"}
+                row = {
+                    k: (v[i] if isinstance(v, (list, tuple)) and len(v) == len(answers) else v)
+                    for k, v in columns.items()
+                    if k != "reference"
+                }
                 out.append(self.judge_one(a, r, row))
         return out
 
@@ -141,12 +152,14 @@ class Verifier:
         return judgements_from_scores(self.kind, answers, self.score(list(answers), **columns))
 
 
-def judgements_from_scores(kind: str, answers: Sequence[str | None],
-                           scores: Sequence[float | None]) -> list[Judgement]:
+def judgements_from_scores(kind: str, answers: Sequence[str | None], scores: Sequence[float | None]) -> list[Judgement]:
     """TRL-style scores as Judgements: a None is unparsed when its answer is None, else an error."""
-    return [Judgement(float(s), f"{kind} scored {float(s):g}") if s is not None
-            else Judgement(None, f"{kind} could not judge", UNPARSED if a is None else ERROR)
-            for a, s in zip(answers, scores)]
+    return [
+        Judgement(float(s), f"{kind} scored {float(s):g}")
+        if s is not None
+        else Judgement(None, f"{kind} could not judge", UNPARSED if a is None else ERROR)
+        for a, s in zip(answers, scores)
+    ]
 
 
 class _Wrapped(Verifier):

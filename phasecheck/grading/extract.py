@@ -2,6 +2,7 @@
 
 Everything here is plain string work on untrusted text: bounded regexes, no eval, no sympy.
 """
+
 from __future__ import annotations
 
 import functools
@@ -10,23 +11,74 @@ from collections.abc import Iterable
 
 from ..errors import VerifierError
 
-__all__ = ["extract_answer", "completion_text", "last_boxed", "boxed_spans", "final_answer", "answer_line",
-           "last_math_span", "HEDGING_PHRASES", "REFUSAL_PHRASES",
-           "find_phrase", "normalize_text"]
+__all__ = [
+    "extract_answer",
+    "completion_text",
+    "last_boxed",
+    "boxed_spans",
+    "final_answer",
+    "answer_line",
+    "last_math_span",
+    "HEDGING_PHRASES",
+    "REFUSAL_PHRASES",
+    "find_phrase",
+    "normalize_text",
+]
 
 HEDGING_PHRASES = [
-    "i think", "i believe", "i guess", "it might be", "it may be", "it could be", "might be", "could be",
-    "maybe", "perhaps", "probably", "possibly", "i'm not sure", "i am not sure", "not entirely sure",
-    "not certain", "it seems", "seems to be", "likely", "if i recall", "if i remember",
+    "i think",
+    "i believe",
+    "i guess",
+    "it might be",
+    "it may be",
+    "it could be",
+    "might be",
+    "could be",
+    "maybe",
+    "perhaps",
+    "probably",
+    "possibly",
+    "i'm not sure",
+    "i am not sure",
+    "not entirely sure",
+    "not certain",
+    "it seems",
+    "seems to be",
+    "likely",
+    "if i recall",
+    "if i remember",
 ]
 
 REFUSAL_PHRASES = [
-    "i don't know", "i do not know", "i don't recognize", "i do not recognize", "not recognized",
-    "unknown tag", "not a known", "not a valid", "no such", "does not exist", "doesn't exist",
-    "not in the taxonomy", "not part of the", "i'm not familiar", "i am not familiar", "not familiar with",
-    "cannot find", "can't find", "could not find", "couldn't find", "no information", "not aware of",
-    "unable to identify", "cannot identify", "can't identify", "i cannot answer", "i can't answer",
-    "i don't have", "i do not have",
+    "i don't know",
+    "i do not know",
+    "i don't recognize",
+    "i do not recognize",
+    "not recognized",
+    "unknown tag",
+    "not a known",
+    "not a valid",
+    "no such",
+    "does not exist",
+    "doesn't exist",
+    "not in the taxonomy",
+    "not part of the",
+    "i'm not familiar",
+    "i am not familiar",
+    "not familiar with",
+    "cannot find",
+    "can't find",
+    "could not find",
+    "couldn't find",
+    "no information",
+    "not aware of",
+    "unable to identify",
+    "cannot identify",
+    "can't identify",
+    "i cannot answer",
+    "i can't answer",
+    "i don't have",
+    "i do not have",
 ]
 
 _BRACE = re.compile(r"[{}]")
@@ -35,20 +87,25 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # "\boxed{1} \quad \text{and} \quad \boxed{2}", "\(p = \boxed{1}\) and \(q = \boxed{2}\)": a run of separators
 # (a \text{} counts when it ends in and/or), then maybe a one-letter name (maybe subscripted) and "=".
 # Each separator opens with its own character, so the run matches without backtracking between them.
-_CONNECTOR = re.compile(r"(?:[\s$,;~]|\band\b|\bor\b|\\[()]|\\q?quad\b|\\[,;:! ]"
-                        r"|\\text\s*\{(?:[^{}]{0,40}?(?:,|;|\band|\bor))?\s*\})*"
-                        r"(?:[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=\s*)?(?:[\s$]|\\[()])*")
-_MAX_CONNECTOR = 120          # a longer stretch between two answers is prose, and the match stays cheap
+_CONNECTOR = re.compile(
+    r"(?:[\s$,;~]|\band\b|\bor\b|\\[()]|\\q?quad\b|\\[,;:! ]"
+    r"|\\text\s*\{(?:[^{}]{0,40}?(?:,|;|\band|\bor))?\s*\})*"
+    r"(?:[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=\s*)?(?:[\s$]|\\[()])*"
+)
+_MAX_CONNECTOR = 120  # a longer stretch between two answers is prose, and the match stays cheap
 _ANSWER_LINE = re.compile(
     r"(?im)(?:^[ \t]*\#{4}|\bfinal\s+answer\b[^\n]{0,40}?(?:\bis\b|:)|\bthe\s+answer\s+is\b|\banswer\s*:"
-    r"|^[ \t]*\**A\**[ \t]*:)[ \t*:]*([^\n]*\S)")
-_STATED = re.compile(r"\d|\$|\\[(\[]|\\[a-z]+")     # an answer line that states something, not "is correct"
+    r"|^[ \t]*\**A\**[ \t]*:)[ \t*:]*([^\n]*\S)"
+)
+_STATED = re.compile(r"\d|\$|\\[(\[]|\\[a-z]+")  # an answer line that states something, not "is correct"
 _HOPE = re.compile(r"(?i)\s*I hope it is correct\.?\s*$")
 # Content may not contain its own opening delimiter, so an unclosed one costs one scan, not one per opening.
-_MATH_SPANS = (re.compile(r"\$\$(?:[^$]|\$(?!\$)){1,8000}?\$\$"),
-               re.compile(r"\\\[(?:[^\\]|\\(?![\[\]])){1,8000}?\\\]"),
-               re.compile(r"\\\((?:[^\\\n]|\\(?![()])){1,2000}?\\\)"),
-               re.compile(r"(?<![\\$])\$(?![\s$])(?:[^\n$\\]|\\.){1,2000}?(?<!\s)\$(?!\$)"))
+_MATH_SPANS = (
+    re.compile(r"\$\$(?:[^$]|\$(?!\$)){1,8000}?\$\$"),
+    re.compile(r"\\\[(?:[^\\]|\\(?![\[\]])){1,8000}?\\\]"),
+    re.compile(r"\\\((?:[^\\\n]|\\(?![()])){1,2000}?\\\)"),
+    re.compile(r"(?<![\\$])\$(?![\s$])(?:[^\n$\\]|\\.){1,2000}?(?<!\s)\$(?!\$)"),
+)
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 _EXTRACT_HELP = "use final, whole, last_line, boxed, {regex: PATTERN} or {after: MARKER}"
 
@@ -92,10 +149,10 @@ def boxed_spans(text: str) -> list[tuple[int, int, str]]:
     out: list[tuple[int, int, str]] = []
     for m in _BOX.finditer(text):
         if out and m.start() < out[-1][1]:
-            continue                                # a box inside the previous box
+            continue  # a box inside the previous box
         close = pairs.get(m.end() - 1)
         if close is not None:
-            out.append((m.start(), close + 1, text[m.end():close].strip()))
+            out.append((m.start(), close + 1, text[m.end() : close].strip()))
     return out
 
 
@@ -103,11 +160,11 @@ def _boxed_group(text: str) -> tuple[str | None, int]:
     """The final boxed answer and where it ends (-1 when there is none); see `last_boxed`."""
     spans = boxed_spans(text)
     if not spans:
-        m = re.search(r"\\boxed\s+([^\s{}$]+)", text[-200:])       # "\\boxed 5" form
+        m = re.search(r"\\boxed\s+([^\s{}$]+)", text[-200:])  # "\\boxed 5" form
         return (m.group(1).rstrip(".$"), len(text)) if m else (None, -1)
     group = [spans[-1]]
     for prev in reversed(spans[:-1]):
-        if not _joins(text[prev[1]:group[0][0]]):
+        if not _joins(text[prev[1] : group[0][0]]):
             break
         group.insert(0, prev)
     parts = list(dict.fromkeys(c for _, _, c in group if c))
@@ -199,19 +256,19 @@ def extract_answer(text: str, how: str | dict) -> str | None:
     if isinstance(how, dict):
         if len(how) != 1:
             raise VerifierError(f"extract: {how!r} must have exactly one key; {_EXTRACT_HELP}")
-        (kind, arg), = how.items()
+        ((kind, arg),) = how.items()
         if kind == "regex":
             matches = list(_compile(str(arg), "extract.regex").finditer(text))
             if not matches:
                 return None
-            m = matches[-1]                       # the last match: models restate the question first
+            m = matches[-1]  # the last match: models restate the question first
             got = m.group(1) if m.re.groups else m.group(0)
             return got.strip() if got is not None and got.strip() else None
         if kind in ("after", "marker"):
             i = text.rfind(str(arg))
             if i < 0:
                 return None
-            rest = text[i + len(str(arg)):].strip()
+            rest = text[i + len(str(arg)) :].strip()
             line = rest.splitlines()[0].strip() if rest else ""
             return line or None
         raise VerifierError(f"extract: unknown method {kind!r}; {_EXTRACT_HELP}")

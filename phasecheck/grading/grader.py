@@ -1,4 +1,5 @@
 """The Grader: extraction -> verifier -> outcome and reward bands, batched and cached; and as_reward_func."""
+
 from __future__ import annotations
 
 import logging
@@ -23,7 +24,7 @@ __all__ = ["Grader", "as_reward_func", "RewardStats", "load_vocabulary"]
 _log = logging.getLogger("phasecheck")
 
 CACHE_SIZE = 200_000
-MAX_ANSWER_CHARS = 2000           # Grade.answer is evidence for reports, not a copy of a 100k-char answer
+MAX_ANSWER_CHARS = 2000  # Grade.answer is evidence for reports, not a copy of a 100k-char answer
 _UNJUDGED = {TIMEOUT: Outcome.TIMEOUT, TOO_LONG: Outcome.TOO_LONG, ERROR: Outcome.ERROR}
 # Keywords TRL's GRPOTrainer passes to reward functions that are not data columns (TRL 1.16,
 # GRPOTrainer._calculate_rewards). `prompts` is read as the prompt when the mapped column is absent.
@@ -63,12 +64,14 @@ class Grader:
         self.task = task
         self.spec = task.grader
         self.vocabulary: list[str] = load_vocabulary(self.spec.vocabulary, task.base_dir)
-        self.hedging_phrases = list(self.spec.hedging_phrases if self.spec.hedging_phrases is not None
-                                    else HEDGING_PHRASES)
+        self.hedging_phrases = list(
+            self.spec.hedging_phrases if self.spec.hedging_phrases is not None else HEDGING_PHRASES
+        )
         self._own_pool = pool is None
-        self.pool = pool if pool is not None else TimeoutPool(self.spec.workers)   # spawns nothing yet
+        self.pool = pool if pool is not None else TimeoutPool(self.spec.workers)  # spawns nothing yet
         self._verifiers: dict[str | None, tuple[VerifierSpec, Verifier]] = {
-            None: self._build(self.spec.verifier, "grader.verifier")}
+            None: self._build(self.spec.verifier, "grader.verifier")
+        }
         for name, sc in self.spec.scenarios.items():
             if sc.verifier is not None:
                 self._verifiers[name] = self._build(sc.verifier, f"grader.scenarios.{name}.verifier")
@@ -86,8 +89,13 @@ class Grader:
         except VerifierError as exc:
             raise ConfigError(f"{where}.{exc}") from None
         params = plugins.validate_params(cls, vspec.options, where)
-        context = {"kind": vspec.kind, "timeout": vspec.timeout, "pool": self.pool,
-                   "workers": self.spec.workers, "base_dir": self.task.base_dir}
+        context = {
+            "kind": vspec.kind,
+            "timeout": vspec.timeout,
+            "pool": self.pool,
+            "workers": self.spec.workers,
+            "base_dir": self.task.base_dir,
+        }
         try:
             if isinstance(cls, type) and issubclass(cls, Verifier):
                 return vspec, cls(params, vocabulary=self.vocabulary, **context)
@@ -139,11 +147,15 @@ class Grader:
                     out[k] = g
         return out  # type: ignore[return-value]
 
-    def _judge(self, verifier: Verifier, vspec: VerifierSpec, answers: list[str | None],
-               examples: list[Example]) -> list[Judgement]:
+    def _judge(
+        self, verifier: Verifier, vspec: VerifierSpec, answers: list[str | None], examples: list[Example]
+    ) -> list[Judgement]:
         columns: dict[str, list] = {
-            "reference": [e.reference for e in examples], "scenario": [e.scenario for e in examples],
-            "id": [e.id for e in examples], "prompt": [e.prompt for e in examples]}
+            "reference": [e.reference for e in examples],
+            "scenario": [e.scenario for e in examples],
+            "id": [e.id for e in examples],
+            "prompt": [e.prompt for e in examples],
+        }
         for name in sorted({k for e in examples for k in e.columns} - set(columns)):
             columns[name] = [e.columns.get(name) for e in examples]
         try:
@@ -194,7 +206,7 @@ class Grader:
                 outcome = Outcome.WRONG
             if partial:
                 details.append(f"partial credit {score:g}")
-        if hedge and not (refusal_task and correct):   # uncertainty is the point of a correct refusal
+        if hedge and not (refusal_task and correct):  # uncertainty is the point of a correct refusal
             reward += spec.hedging_penalty
             details.append(f"hedged ({hedge!r})")
         if answer is not None and len(text.strip()) <= spec.concise_chars:
@@ -237,8 +249,12 @@ class RewardStats:
         self.outcomes: Counter[str] = Counter()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "completions": self.completions, "none": self.none,
-                "outcomes": dict(sorted(self.outcomes.items()))}
+        return {
+            "calls": self.calls,
+            "completions": self.completions,
+            "none": self.none,
+            "outcomes": dict(sorted(self.outcomes.items())),
+        }
 
 
 def _needs_reference(grader: Grader) -> bool:
@@ -264,16 +280,23 @@ def as_reward_func(task: TaskSpec, grader: Grader | None = None) -> Callable[...
             if key in _TRL_INTERNAL or not isinstance(values, (list, tuple)):
                 continue
             if len(values) != n:
-                raise VerifierError(f"reward function: column {key!r} has {len(values)} values for {n} "
-                                    "completions; pass one value per completion (no broadcasting)")
+                raise VerifierError(
+                    f"reward function: column {key!r} has {len(values)} values for {n} "
+                    "completions; pass one value per completion (no broadcasting)"
+                )
             cols[key] = values
         if stats.calls == 0 and needs_ref and fields.reference not in cols:
             given = ", ".join(sorted(cols)) or "(none)"
-            mapping = f"data.fields.reference maps the reference to {fields.reference!r}" \
-                if fields.reference else "data.fields.reference is null"
-            raise VerifierError(f"reward function {name}: the verifier needs a reference, and {mapping}, but "
-                                f"the dataset's columns are: {given}; rename the column or set "
-                                "data.fields.reference (every reward would be None)")
+            mapping = (
+                f"data.fields.reference maps the reference to {fields.reference!r}"
+                if fields.reference
+                else "data.fields.reference is null"
+            )
+            raise VerifierError(
+                f"reward function {name}: the verifier needs a reference, and {mapping}, but "
+                f"the dataset's columns are: {given}; rename the column or set "
+                "data.fields.reference (every reward would be None)"
+            )
         examples = _reward_examples(cols, fields, n)
         grades = grader.grade_many(list(zip(completions, examples)))
         out = [None if g.outcome is Outcome.ERROR else g.reward for g in grades]
@@ -289,6 +312,7 @@ def as_reward_func(task: TaskSpec, grader: Grader | None = None) -> Callable[...
 
 def _reward_examples(cols: dict[str, Sequence[Any]], fields: Any, n: int) -> list[Example]:
     """One Example per completion, from the mapped columns; the other data columns ride along."""
+
     def column(mapped: str | None) -> Sequence[Any] | None:
         return cols.get(mapped) if mapped else None
 
@@ -296,12 +320,16 @@ def _reward_examples(cols: dict[str, Sequence[Any]], fields: Any, n: int) -> lis
     prompts = column(fields.prompt) or cols.get("prompts")
     used = {fields.id, fields.reference, fields.scenario, fields.prompt, "prompts"}
     extra = [k for k in cols if k not in used]
-    return [Example(id=str(ids[i]) if ids is not None else str(i),
-                    prompt=prompts[i] if prompts is not None else "",
-                    reference=refs[i] if refs is not None else None,
-                    scenario=scen[i] if scen is not None else None,
-                    columns={k: cols[k][i] for k in extra})
-            for i in range(n)]
+    return [
+        Example(
+            id=str(ids[i]) if ids is not None else str(i),
+            prompt=prompts[i] if prompts is not None else "",
+            reference=refs[i] if refs is not None else None,
+            scenario=scen[i] if scen is not None else None,
+            columns={k: cols[k][i] for k in extra},
+        )
+        for i in range(n)
+    ]
 
 
 def _count(stats: RewardStats, grades: list[Grade], rewards: list[float | None], name: str) -> None:
@@ -312,5 +340,12 @@ def _count(stats: RewardStats, grades: list[Grade], rewards: list[float | None],
     if nones:
         stats.none += nones
         why = next(g.detail for g in grades if g.outcome is Outcome.ERROR)
-        _log.warning("%s: %d of %d rewards are None (could not judge: %s); %d None so far in %d completions",
-                     name, nones, len(rewards), why, stats.none, stats.completions)
+        _log.warning(
+            "%s: %d of %d rewards are None (could not judge: %s); %d None so far in %d completions",
+            name,
+            nones,
+            len(rewards),
+            why,
+            stats.none,
+            stats.completions,
+        )

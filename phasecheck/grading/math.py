@@ -3,6 +3,7 @@
 Lone numbers (with currency, percent, units or digit-group separators) are read by our own number reader on
 both sides, so the fast path and the worker agree; everything else goes to math-verify in the worker pool.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,10 +29,10 @@ _TEXT_GROUP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorna
 # plain one. Spaces between its digits go, as TeX ignores spaces in math mode (PDF-to-LaTeX tools bold digit by digit).
 _BOLD = re.compile(r"\\(?:mathbf|textbf|boldsymbol|bm|pmb)\s*\{([^{}]*)\}")
 _DIGIT_SPACE = re.compile(r"(?<=[\d.])\s+(?=[\d.])")
-_ARGUMENT = re.compile(r"(?:[\^_]|\\[A-Za-z]+)\s*$")     # what takes the next group as its argument
-_STOP = re.compile(r"(?<=\d)\.\s*$")          # "\mathbf{1 1 .}": the sentence's full stop, bolded with the number
+_ARGUMENT = re.compile(r"(?:[\^_]|\\[A-Za-z]+)\s*$")  # what takes the next group as its argument
+_STOP = re.compile(r"(?<=\d)\.\s*$")  # "\mathbf{1 1 .}": the sentence's full stop, bolded with the number
 _LATEX_CMD = re.compile(r"\\[A-Za-z]+")
-_WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")      # prose or units, not \frac or x^2
+_WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # prose or units, not \frac or x^2
 
 
 def unbold(text: str) -> str:
@@ -43,6 +44,7 @@ def unbold(text: str) -> str:
     def plain(m: re.Match) -> str:
         inner = _STOP.sub("", _DIGIT_SPACE.sub("", m.group(1)))
         return "{" + inner + "}" if _ARGUMENT.search(text, max(0, m.start() - 30), m.start()) else inner
+
     return _BOLD.sub(plain, text)
 
 
@@ -52,7 +54,7 @@ def reading(text: str, role: Literal["reference", "answer"]) -> tuple[str, ...]:
     A reference is bare LaTeX unless it has its own delimiters, so it is read in math mode first. An answer
     with delimiters is read as math-verify reads it by default; prose ("7 apples") is read as prose first."""
     if role == "reference" and "$,$" in text and not text.lstrip().startswith("$"):
-        return (f"${text.replace('$,$', ', ')}$", text)   # OlympiadBench lists answers as "a$,$b"
+        return (f"${text.replace('$,$', ', ')}$", text)  # OlympiadBench lists answers as "a$,$b"
     if _DELIM.search(text):
         return (text,)
     wrapped = f"${text}$"
@@ -75,7 +77,7 @@ def _latex(q: Quantity) -> str:
         d, fives = d // 5, fives + 1
     if d == 1:
         places = max(twos, fives)
-        whole, frac = divmod(v.numerator * 10 ** places // v.denominator, 10 ** places)
+        whole, frac = divmod(v.numerator * 10**places // v.denominator, 10**places)
         return f"{sign}{whole}.{frac:0{places}d}"
     return f"{sign}\\frac{{{v.numerator}}}{{{v.denominator}}}"
 
@@ -91,11 +93,11 @@ def _compare(ref: Quantity, ans: Quantity) -> Judgement | None:
     notes = "".join(f"; {n} ignored" for n in ans.notes)
     if ans.value == ref.value:
         return Judgement(1.0, "same number as the reference" + notes)
-    if ans.percent != ref.percent and ans.written == ref.written:    # math-verify reads 25% as 25 or 0.25
+    if ans.percent != ref.percent and ans.written == ref.written:  # math-verify reads 25% as 25 or 0.25
         return Judgement(1.0, "same number as the reference (percent read as its number)" + notes)
     if ans.value.denominator == 1 and ref.value.denominator == 1 and ans.written.denominator == 1:
         return Judgement(0.0, f"{_latex(ans)} != {_latex(ref)}" + notes)
-    return None       # two unequal non-integers may still agree after math-verify's rounding: let it decide
+    return None  # two unequal non-integers may still agree after math-verify's rounding: let it decide
 
 
 def _plain(s: str) -> str:
@@ -117,6 +119,7 @@ def fast_verdict(reference: str, answer: str) -> Judgement | None:
 @functools.lru_cache(maxsize=8192)
 def _parse(forms: tuple[str, ...]) -> tuple:
     from math_verify import parse
+
     # Our pool enforces the time budget; math-verify's own SIGALRM one is off (it only works on a main thread).
     for text in forms:
         got = parse(text, parsing_timeout=None)
@@ -134,6 +137,7 @@ def warm_up() -> None:
 def judge_pair(reference: tuple[str, ...], answer: tuple[str, ...], opts: tuple) -> tuple[str, str]:
     """Runs in a worker: ("correct"|"wrong"|"unparsed"|"bad_reference", detail). Args are `reading` tuples."""
     from math_verify import verify
+
     float_rounding, numeric_precision, strict, allow_set_relation = opts
     gold = _parse(reference)
     if not gold:
@@ -141,9 +145,16 @@ def judge_pair(reference: tuple[str, ...], answer: tuple[str, ...], opts: tuple)
     pred = _parse(answer)
     if not pred:
         return "unparsed", "math-verify found no expression in the answer"
-    ok = verify(list(gold), list(pred), float_rounding=float_rounding, numeric_precision=numeric_precision,
-                strict=strict, allow_set_relation_comp=allow_set_relation, timeout_seconds=None)
-    shown = pred[-1] if isinstance(pred[-1], str) else ""   # str() of a sympy object can itself be slow
+    ok = verify(
+        list(gold),
+        list(pred),
+        float_rounding=float_rounding,
+        numeric_precision=numeric_precision,
+        strict=strict,
+        allow_set_relation_comp=allow_set_relation,
+        timeout_seconds=None,
+    )
+    shown = pred[-1] if isinstance(pred[-1], str) else ""  # str() of a sympy object can itself be slow
     return ("correct" if ok else "wrong"), (f"{shown[:60]!r} " if shown else "") + ("==" if ok else "!=") + " reference"
 
 
@@ -157,18 +168,29 @@ class Math(Verifier):
         numeric_precision: int = Field(15, ge=1, le=100, description="Digits for numeric comparison.")
         strict: bool = Field(True, description="Variables matter and sets differ from tuples.")
         allow_set_relation_comp: bool = Field(False, description="Compare sets with relations (1<x<2 vs (1,2)).")
-        max_chars: int = Field(2000, gt=0, description="An answer longer than this is judged by its final answer "
-                                                       "(boxed, answer line, last math span); if that is still "
-                                                       "longer, the outcome is too_long (guards sympy memory).")
+        max_chars: int = Field(
+            2000,
+            gt=0,
+            description="An answer longer than this is judged by its final answer "
+            "(boxed, answer line, last math span); if that is still "
+            "longer, the outcome is too_long (guards sympy memory).",
+        )
         fast_path: bool = Field(True, description="Decide equal strings / lone numbers without sympy.")
-        clock: Literal["cpu", "wall"] = Field("cpu", description="What `timeout` measures: the worker's CPU "
-                                              "seconds (a verdict that does not change with machine load) or "
-                                              "wall-clock seconds.")
-        wall_factor: float = Field(10.0, ge=1.0, description="With clock cpu, a judgement is also stopped after "
-                                   "timeout x this many wall-clock seconds (a stalled worker, or one starved on a "
-                                   "machine loaded about this many times over) and retried once on a fresh worker "
-                                   "before it counts as a timeout. Hostile sympy input burns CPU, so the CPU "
-                                   "budget, not this cap, stops it.")
+        clock: Literal["cpu", "wall"] = Field(
+            "cpu",
+            description="What `timeout` measures: the worker's CPU "
+            "seconds (a verdict that does not change with machine load) or "
+            "wall-clock seconds.",
+        )
+        wall_factor: float = Field(
+            10.0,
+            ge=1.0,
+            description="With clock cpu, a judgement is also stopped after "
+            "timeout x this many wall-clock seconds (a stalled worker, or one starved on a "
+            "machine loaded about this many times over) and retried once on a fresh worker "
+            "before it counts as a timeout. Hostile sympy input burns CPU, so the CPU "
+            "budget, not this cap, stops it.",
+        )
 
     def __init__(self, params=None, vocabulary=None, **context: Any):
         super().__init__(params, vocabulary, **context)
@@ -178,7 +200,7 @@ class Math(Verifier):
 
     @property
     def pool(self) -> TimeoutPool:
-        if self._pool is None:          # lazily: a task that never reaches sympy never spawns a process
+        if self._pool is None:  # lazily: a task that never reaches sympy never spawns a process
             self._pool = shared_pool(self._workers)
         return self._pool
 
@@ -202,8 +224,14 @@ class Math(Verifier):
         if len(a) > p.max_chars:
             a, note = self._shorten(a)
             if a is None:
-                return Judgement.too_long(f"answer longer than {p.max_chars} characters and no shorter final "
-                                          "answer found in it; not parsed"), "", ""
+                return (
+                    Judgement.too_long(
+                        f"answer longer than {p.max_chars} characters and no shorter final "
+                        "answer found in it; not parsed"
+                    ),
+                    "",
+                    "",
+                )
         if p.fast_path and (fast := fast_verdict(ref, a)) is not None:
             return Judgement(fast.score, fast.detail + note), a, note
         return None, a, note
@@ -226,8 +254,9 @@ class Math(Verifier):
         if todo:
             opts = (p.float_rounding, p.numeric_precision, p.strict, p.allow_set_relation_comp)
             keys = list(todo)
-            results = self.pool.map(judge_pair, [(r, a, opts) for r, a in keys], self.timeout,
-                                    clock=p.clock, wall_factor=p.wall_factor)
+            results = self.pool.map(
+                judge_pair, [(r, a, opts) for r, a in keys], self.timeout, clock=p.clock, wall_factor=p.wall_factor
+            )
             for key, (status, value) in zip(keys, results):
                 j = self._to_judgement(status, value)
                 for i, note in todo[key]:

@@ -3,6 +3,7 @@
 Numbers are read by bounded regexes into Fractions (digits and exponents capped), never eval'd. A text
 that is one number (with currency, percent or units around it) is read whole; otherwise the last number.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,8 @@ from .base import Judgement, StrictParams, Verifier, as_text
 
 __all__ = ["Numeric", "Quantity", "read_quantity", "parse_number", "last_number", "MAX_DIGITS", "MAX_EXPONENT"]
 
-MAX_DIGITS = 400        # a longer literal is not a number a model should be graded on
-MAX_EXPONENT = 400      # Fraction("1e999999999") would build a billion-digit integer
+MAX_DIGITS = 400  # a longer literal is not a number a model should be graded on
+MAX_EXPONENT = 400  # Fraction("1e999999999") would build a billion-digit integer
 
 # Thousands groups need a non-zero lead ("0,111" is not 111); exponents are part of a literal.
 _NUM = r"[-+−]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|[-+−]?\.\d+(?:[eE][-+]?\d+)?"
@@ -30,7 +31,7 @@ _ANY = re.compile(rf"{_FRAC}|{_TIMES10}|{_POW10}|{_SLASH}|(?P<n>{_NUM})(?P<pct>\
 _NOISE = re.compile(r"\\[,!;: ]|\{,\}|\\left|\\right|\$")
 # A digit group separator: LaTeX thin spaces, {,}, ",\!", no-break/thin spaces, or (in a lone number) a space.
 _SEP = re.compile(r"(?<=\d)(?:\{,\}|,\\!|\\[,!; ]|~|[\u00a0\u2009\u202f]| )(?=\d{3}(?!\d))")
-_UNIT_EXPONENT = re.compile(r"(?:[A-Za-z]|\\circ|\})\s*\^\s*\{?\s*$")   # the 2 of "cm^2" is no answer
+_UNIT_EXPONENT = re.compile(r"(?:[A-Za-z]|\\circ|\})\s*\^\s*\{?\s*$")  # the 2 of "cm^2" is no answer
 
 # Around a lone number: wrappers, currency, percent, degrees, units.
 _WRAPPED = re.compile(r"^\s*(?:\$\$(.*)\$\$|\$(.*)\$|\\\((.*)\\\)|\\\[(.*)\\\]|\\boxed\s*\{(.*)\})\s*$", re.DOTALL)
@@ -38,11 +39,34 @@ _CURRENCY = re.compile(r"^(?:\\\$|\$|\\text\s*\{\s*\\\$\s*\}|US\$|USD|€|£|¥|
 _PERCENT = re.compile(r"\s*(?:\\%|%|\s(?:per\s?cent|percentage)\b)\s*$", re.IGNORECASE)
 _DEGREE = re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree)\s*$")
 _TEXT_UNIT = re.compile(r"\s*\\(?:text|mathrm|textrm|mbox|operatorname)\s*\{\s*([^{}$\\]{1,40}?)\s*\}\s*$")
-_WORD_UNIT = re.compile(r"\s*((?:[A-Za-z]{2,}|[mshgLKNJWVA])(?:\s*(?:/|\^)\s*\{?[A-Za-z0-9]{1,6}\}?|[²³])*"
-                        r"(?:\s+(?:[A-Za-z]{2,})(?:\s*/\s*[A-Za-z]{1,6}|[²³])?){0,3})\s*$")
+_WORD_UNIT = re.compile(
+    r"\s*((?:[A-Za-z]{2,}|[mshgLKNJWVA])(?:\s*(?:/|\^)\s*\{?[A-Za-z0-9]{1,6}\}?|[²³])*"
+    r"(?:\s+(?:[A-Za-z]{2,})(?:\s*/\s*[A-Za-z]{1,6}|[²³])?){0,3})\s*$"
+)
 # Words that make math, not a unit, of what follows a number ("2 pi", "3 and 4").
-_NOT_UNITS = {"pi", "sin", "cos", "tan", "log", "ln", "exp", "sqrt", "mod", "and", "or", "to", "of", "times",
-              "plus", "minus", "over", "divided", "is", "i", "e"}
+_NOT_UNITS = {
+    "pi",
+    "sin",
+    "cos",
+    "tan",
+    "log",
+    "ln",
+    "exp",
+    "sqrt",
+    "mod",
+    "and",
+    "or",
+    "to",
+    "of",
+    "times",
+    "plus",
+    "minus",
+    "over",
+    "divided",
+    "is",
+    "i",
+    "e",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +128,19 @@ def _peel_units(s: str, notes: list[str]) -> str:
     """Strip one trailing unit (\\text{cm}, m/s, degrees, dollars) and note it; the rest is returned."""
     if m := _DEGREE.search(s):
         notes.append("degrees")
-        return s[:m.start()]
+        return s[: m.start()]
     if m := _TEXT_UNIT.search(s):
         notes.append(f"unit {m.group(1).strip()!r}")
-        return s[:m.start()]
+        return s[: m.start()]
     m = _WORD_UNIT.search(s)
-    if m and m.start() > 0 and (s[m.start() - 1].isspace() or s[m.start() - 1].isdigit()) \
-            and not ({w.lower() for w in re.findall(r"[A-Za-z]+", m.group(1))} & _NOT_UNITS):
+    if (
+        m
+        and m.start() > 0
+        and (s[m.start() - 1].isspace() or s[m.start() - 1].isdigit())
+        and not ({w.lower() for w in re.findall(r"[A-Za-z]+", m.group(1))} & _NOT_UNITS)
+    ):
         notes.append(f"unit {m.group(1).strip()!r}")
-        return s[:m.start()]
+        return s[: m.start()]
     return s
 
 
@@ -126,7 +154,7 @@ def read_quantity(text: str, *, units: bool = True, decimal_comma: bool = False)
     if len(s) > 4 * MAX_DIGITS:
         return None
     notes: list[str] = []
-    for _ in range(3):                          # "$\boxed{5}$": peel each wrapper
+    for _ in range(3):  # "$\boxed{5}$": peel each wrapper
         m = _WRAPPED.match(s)
         if not m:
             break
@@ -134,10 +162,10 @@ def read_quantity(text: str, *, units: bool = True, decimal_comma: bool = False)
     s = s.rstrip(".").strip()
     if m := _CURRENCY.match(s):
         notes.append(f"currency {m.group(0).strip()!r}")
-        s = s[m.end():]
+        s = s[m.end() :]
     percent = bool(pm := _PERCENT.search(s))
     if pm:
-        s = s[:pm.start()]
+        s = s[: pm.start()]
     elif units:
         s = _peel_units(s, notes)
     s = s.replace("\\left", "").replace("\\right", "").strip()
@@ -186,10 +214,16 @@ class Numeric(Verifier):
     class Params(StrictParams):
         abs_tol: float = Field(1e-6, ge=0, description="Absolute tolerance.")
         rel_tol: float = Field(1e-6, ge=0, description="Relative tolerance.")
-        max_chars: int = Field(200_000, gt=0, description="Longer answers are 'too long' (not searched); the "
-                                                          "search is one linear regex pass, so this bounds cost only.")
-        percent_either_way: bool = Field(True, description="Where one side is a percentage, '25%' matches 25 or "
-                                                           "0.25 (as math-verify reads percentages).")
+        max_chars: int = Field(
+            200_000,
+            gt=0,
+            description="Longer answers are 'too long' (not searched); the "
+            "search is one linear regex pass, so this bounds cost only.",
+        )
+        percent_either_way: bool = Field(
+            True,
+            description="Where one side is a percentage, '25%' matches 25 or 0.25 (as math-verify reads percentages).",
+        )
 
     def judge_one(self, answer: str, reference: Any, row: dict) -> Judgement:
         p = self.params

@@ -4,6 +4,7 @@ concurrent.futures cannot kill a hung worker and math-verify's own timeout uses 
 only), so sympy work runs here: one pipe per worker, safe to call from any thread, started lazily. The
 budget is wall-clock seconds, or (clock="cpu") the worker's own CPU seconds, which machine load does not stretch.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -22,12 +23,12 @@ from typing import Any
 
 __all__ = ["TimeoutPool", "shared_pool", "OK", "TIMEOUT", "ERROR", "DEFAULT_MEMORY_MB"]
 
-OK, TIMEOUT, ERROR = "ok", "timeout", "error"     # the same strings as in _worker (not imported here:
-                                                 # running `-m _worker` must not find it already loaded)
+OK, TIMEOUT, ERROR = "ok", "timeout", "error"  # the same strings as in _worker (not imported here:
+# running `-m _worker` must not find it already loaded)
 
-DEFAULT_MEMORY_MB = 2048          # address-space cap per worker: a runaway sympy object hits MemoryError
-STARTUP_TIMEOUT = 120.0           # importing sympy on a loaded machine can take seconds
-POLL_SECONDS = 0.05               # how often a CPU budget is checked while a call runs
+DEFAULT_MEMORY_MB = 2048  # address-space cap per worker: a runaway sympy object hits MemoryError
+STARTUP_TIMEOUT = 120.0  # importing sympy on a loaded machine can take seconds
+POLL_SECONDS = 0.05  # how often a CPU budget is checked while a call runs
 try:
     _CLK_TCK = os.sysconf("SC_CLK_TCK")
 except (AttributeError, ValueError, OSError):
@@ -59,9 +60,19 @@ class _Worker:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "phasecheck.grading._worker", str(to_child_r), str(from_child_w),
-                 str(memory_mb or 0)],
-                pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL, close_fds=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "phasecheck.grading._worker",
+                    str(to_child_r),
+                    str(from_child_w),
+                    str(memory_mb or 0),
+                ],
+                pass_fds=(to_child_r, from_child_w),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
@@ -95,8 +106,9 @@ class _Worker:
             if c0 is not None and (used := cpu_seconds(self.proc.pid)) is not None and used - c0 >= budget:
                 return f"{used - c0:.2f}s CPU, budget {budget:g}s", False
 
-    def run(self, fn: Callable, batch: list[tuple], timeout: float, clock: str = "wall",
-            wall_factor: float = 3.0) -> list[tuple[str, Any]]:
+    def run(
+        self, fn: Callable, batch: list[tuple], timeout: float, clock: str = "wall", wall_factor: float = 3.0
+    ) -> list[tuple[str, Any]]:
         """Results for a prefix of `batch`; shorter than the batch when an item timed out or the worker died
         (the last result then says which). `self.retry` says whether a timeout is worth one retry."""
         out: list[tuple[str, Any]] = []
@@ -157,15 +169,15 @@ class TimeoutPool:
     def __init__(self, workers: int = 0, memory_mb: int | None = DEFAULT_MEMORY_MB):
         self.size = workers or min(4, os.cpu_count() or 1)
         self.memory_mb = memory_mb
-        self._idle: queue.Queue[_Worker] = queue.Queue()   # FIFO: a just-respawned worker goes last
+        self._idle: queue.Queue[_Worker] = queue.Queue()  # FIFO: a just-respawned worker goes last
         self._lock = threading.Lock()
-        self._started = 0                 # live workers, idle or busy
+        self._started = 0  # live workers, idle or busy
         self._all: weakref.WeakSet = weakref.WeakSet()
         self._closed = False
         self._pid = os.getpid()
-        self.killed = 0                   # workers killed for running past their timeout
-        self.retried = 0                  # calls retried once on a fresh worker after a wall-clock cap
-        self.timeouts = 0                 # calls whose result is TIMEOUT (after any retry)
+        self.killed = 0  # workers killed for running past their timeout
+        self.retried = 0  # calls retried once on a fresh worker after a wall-clock cap
+        self.timeouts = 0  # calls whose result is TIMEOUT (after any retry)
 
     @property
     def started(self) -> bool:
@@ -197,7 +209,7 @@ class TimeoutPool:
                 self._started -= 1
             raise
         self._all.add(w)
-        while True:                     # start the rest too, so they import in parallel with this one
+        while True:  # start the rest too, so they import in parallel with this one
             with self._lock:
                 if self._started >= self.size:
                     break
@@ -219,22 +231,23 @@ class TimeoutPool:
         w.kill()
         if self._closed:
             return
-        try:   # start the replacement now: it imports sympy while the caller moves on
+        try:  # start the replacement now: it imports sympy while the caller moves on
             fresh = _Worker(self.memory_mb)
         except OSError:
             with self._lock:
-                self._started -= 1      # the next _acquire tries again
+                self._started -= 1  # the next _acquire tries again
             return
         self._all.add(fresh)
         self._idle.put(fresh)
 
-    def _run_chunk(self, fn: Callable, chunk: list[tuple], timeout: float, clock: str = "wall",
-                   wall_factor: float = 3.0) -> list[tuple[str, Any]]:
+    def _run_chunk(
+        self, fn: Callable, chunk: list[tuple], timeout: float, clock: str = "wall", wall_factor: float = 3.0
+    ) -> list[tuple[str, Any]]:
         results: list[tuple[str, Any]] = []
-        retried = -1                       # index of the item already retried once
+        retried = -1  # index of the item already retried once
         while len(results) < len(chunk):
             w = self._acquire()
-            got = w.run(fn, chunk[len(results):], timeout, clock, wall_factor)
+            got = w.run(fn, chunk[len(results) :], timeout, clock, wall_factor)
             timed_out = bool(got) and got[-1][0] == TIMEOUT
             failed = bool(got) and got[-1][0] != OK and (timed_out or not w.alive())
             self._release(w, not failed and w.alive())
@@ -243,24 +256,33 @@ class TimeoutPool:
                 if timed_out and w.retry and retried != len(results) + len(got) - 1:
                     retried = len(results) + len(got) - 1
                     self.retried += 1
-                    got = got[:-1]         # a starved worker's cap: the same call once more, on a fresh worker
+                    got = got[:-1]  # a starved worker's cap: the same call once more, on a fresh worker
                 else:
                     self.timeouts += timed_out
-            results.extend(got)            # the failed item keeps its TIMEOUT/ERROR; the rest go to a fresh worker
+            results.extend(got)  # the failed item keeps its TIMEOUT/ERROR; the rest go to a fresh worker
         return results
 
-    def call(self, fn: Callable, args: tuple, timeout: float, *, clock: str = "wall",
-             wall_factor: float = 3.0) -> tuple[str, Any]:
+    def call(
+        self, fn: Callable, args: tuple, timeout: float, *, clock: str = "wall", wall_factor: float = 3.0
+    ) -> tuple[str, Any]:
         return self._run_chunk(fn, [args], timeout, clock, wall_factor)[0]
 
-    def map(self, fn: Callable, args_list: Sequence[tuple], timeout: float, chunk: int = 0, *,
-            clock: str = "wall", wall_factor: float = 3.0) -> list[tuple[str, Any]]:
+    def map(
+        self,
+        fn: Callable,
+        args_list: Sequence[tuple],
+        timeout: float,
+        chunk: int = 0,
+        *,
+        clock: str = "wall",
+        wall_factor: float = 3.0,
+    ) -> list[tuple[str, Any]]:
         """Run every call, `size` workers at a time, in chunks; each call still gets its own budget."""
         items = list(args_list)
         if not items:
             return []
         chunk = chunk or max(1, min(64, len(items) // (self.size * 4)))
-        chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+        chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
         if len(chunks) == 1:
             return self._run_chunk(fn, chunks[0], timeout, clock, wall_factor)
         with ThreadPoolExecutor(max_workers=min(self.size, len(chunks)), thread_name_prefix="phasecheck-grade") as ex:
@@ -274,7 +296,7 @@ class TimeoutPool:
     def close(self) -> None:
         """Stop every worker; a later call raises."""
         self._closed = True
-        if os.getpid() != self._pid:      # a forked child must not reap its parent's workers
+        if os.getpid() != self._pid:  # a forked child must not reap its parent's workers
             return
         while True:
             try:
@@ -311,5 +333,3 @@ def shared_pool(workers: int = 0, memory_mb: int | None = DEFAULT_MEMORY_MB) -> 
 def _close_shared() -> None:
     for pool in list(_shared.values()):
         pool.close()
-
-

@@ -1,4 +1,5 @@
 """`python` verifier: a user function "module:function" with TRL's reward signature, loaded by entry point."""
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,9 @@ class PythonFunction(Verifier):
         try:
             fn = EntryPoint(name="python", value=ref, group="phasecheck.verifiers").load()
         except Exception as exc:  # noqa: BLE001 - any import failure is a config error for the user
-            raise ConfigError(f"grader.verifier.function: cannot load {ref!r} ({exc.__class__.__name__}: {exc})") from None
+            raise ConfigError(
+                f"grader.verifier.function: cannot load {ref!r} ({exc.__class__.__name__}: {exc})"
+            ) from None
         finally:
             if added:
                 sys.path.remove(str(base_dir))
@@ -64,8 +67,11 @@ class PythonFunction(Verifier):
         out = []
         for a, s in zip(answers, got):
             if s is None:
-                out.append(Judgement.unparsed(f"{ref} could not judge") if a is None
-                           else Judgement.error(f"{ref} returned None"))
+                out.append(
+                    Judgement.unparsed(f"{ref} could not judge")
+                    if a is None
+                    else Judgement.error(f"{ref} returned None")
+                )
             elif isinstance(s, bool) or (isinstance(s, (int, float)) and math.isfinite(s) and 0 <= s <= 1):
                 out.append(Judgement(float(s), f"{ref} scored {float(s):g}"))
             else:

@@ -1,4 +1,5 @@
 """Refusal verifier: correct when the answer declines (an unknown tag) without naming a real vocabulary term."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """String verifiers: exact, normalized, regex, choice, and vocabulary (answers outside it are "invented")."""
+
 from __future__ import annotations
 
 import functools
@@ -145,14 +146,17 @@ class Vocabulary(Verifier):
     def __init__(self, params=None, vocabulary=None, **context):
         super().__init__(params, vocabulary, **context)
         if not self.vocabulary:
-            raise ConfigError("grader.vocabulary: the vocabulary verifier needs known terms "
-                              "(a list, or a file with one term per line)")
+            raise ConfigError(
+                "grader.vocabulary: the vocabulary verifier needs known terms "
+                "(a list, or a file with one term per line)"
+            )
         cs = self.params.case_sensitive
         self._canon = {normalize_answer(t, cs): t for t in self.vocabulary}
         terms = sorted({t.strip() for t in self.vocabulary if t.strip()}, key=len, reverse=True)
         # Tag-like terms contain - _ . : so a term must not be glued to more of those characters.
-        self._find = re.compile(r"(?<![\w\-.:/])(?:" + "|".join(map(re.escape, terms)) + r")(?![\w\-:/]|\.\w)",
-                                0 if cs else re.IGNORECASE)
+        self._find = re.compile(
+            r"(?<![\w\-.:/])(?:" + "|".join(map(re.escape, terms)) + r")(?![\w\-:/]|\.\w)", 0 if cs else re.IGNORECASE
+        )
 
     def terms_in(self, text: str) -> list[str]:
         """Vocabulary terms named in `text`, canonical spelling, first mention order, no repeats."""

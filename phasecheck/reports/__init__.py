@@ -1,5 +1,6 @@
 """Render a saved verdict as text, JSON, JUnit XML or HTML, and load verdict.json back.
 Reporters are plugins (group `phasecheck.reporters`); none of this imports torch or re-samples."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,16 @@ from ..results import Verdict, load_verdict
 from ..stages import stage
 from .common import compare_verdicts
 
-__all__ = ["render", "write_reports", "load_verdict", "reporter", "compare_verdicts", "FORMATS", "use_color",
-           "use_unicode"]
+__all__ = [
+    "render",
+    "write_reports",
+    "load_verdict",
+    "reporter",
+    "compare_verdicts",
+    "FORMATS",
+    "use_color",
+    "use_unicode",
+]
 
 # Built-in format names; a third-party reporter registered under another name works too.
 FORMATS = ("text", "json", "junit", "html")
@@ -39,14 +48,16 @@ def use_unicode(stream: Any = None) -> bool:
 def reporter(fmt: str, **params: Any) -> Any:
     """An instance of the reporter plugin for `fmt`, its Params validated (errors name `reporters.<fmt>`)."""
     from ..plugins import load, validate_params
+
     cls = load("reporters", fmt)
     if not isinstance(getattr(cls, "filename", None), str):
         raise ConfigError(f"reporter {fmt!r} has no `filename` class attribute")
     return cls(validate_params(cls, params, f"reporters.{fmt}"))
 
 
-def render(verdict: Verdict, fmt: str, *, out_dir: Path | None = None, verbose: int = 0,
-           color: bool | None = None) -> str:
+def render(
+    verdict: Verdict, fmt: str, *, out_dir: Path | None = None, verbose: int = 0, color: bool | None = None
+) -> str:
     """`verdict` as `fmt`. For text, colour and symbols follow stdout unless `color` is given;
     `out_dir` is where verdict.json lives, so artifacts (samples.jsonl, metrics) can be found."""
     params: dict[str, Any] = {}
@@ -61,6 +72,7 @@ def write_reports(verdict: Verdict, out_dir: Path, formats: Sequence[str]) -> di
     """Write each format's file (verdict.json, report.txt, junit.xml, report.html) atomically into
     `out_dir`; returns format -> path. Files are plain UTF-8 without colour."""
     from ..atomic import atomic_write_text
+
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     # verdict.json first: the other reports point at it and at artifacts beside it.
@@ -71,5 +83,3 @@ def write_reports(verdict: Verdict, out_dir: Path, formats: Sequence[str]) -> di
             text = rep.render(verdict, out_dir=out_dir, verbose=1 if fmt == "text" else 0)
             written[fmt] = atomic_write_text(out_dir / rep.filename, text)
     return written
-
-

@@ -1,4 +1,5 @@
 """The reporter contract: a plugin in group `phasecheck.reporters` renders a saved verdict as one file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,6 +24,7 @@ class Reporter:
     def __init__(self, params: Any = None) -> None:
         self.params = params or self.Params()
 
-    def render(self, verdict: Verdict, *, out_dir: Path | None = None,
-               verbose: int = 0) -> str:  # pragma: no cover - abstract
+    def render(
+        self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0
+    ) -> str:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,5 +1,6 @@
 """Shared pieces of every report: reading a verdict's saved artifacts, labels, comparing two verdicts,
 and the deterministic sampling-down of large runs. Reports only read saved files; they never re-sample."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,18 +14,38 @@ from ..names import Artifact, CheckId, CheckMetric
 from ..records import UNJUDGED, Outcome
 from ..results import CheckResult, Phase, Status, Verdict
 
-__all__ = ["cut", "phase_label", "status_label", "read_jsonl", "artifact_path", "load_samples", "load_training_metrics",
-           "token_rows", "failing_samples", "sample_down", "compare_verdicts", "find_check", "is_failure",
-           "stable_key", "split_on_token", "advisory", "row_id",
-           "clean_terminal", "grading_note"]
+__all__ = [
+    "cut",
+    "phase_label",
+    "status_label",
+    "read_jsonl",
+    "artifact_path",
+    "load_samples",
+    "load_training_metrics",
+    "token_rows",
+    "failing_samples",
+    "sample_down",
+    "compare_verdicts",
+    "find_check",
+    "is_failure",
+    "stable_key",
+    "split_on_token",
+    "advisory",
+    "row_id",
+    "clean_terminal",
+    "grading_note",
+]
 
 _PHASE_LABELS = {Phase.GRADUATED: "GRADUATED", Phase.GRPO_PHASE: "GRPO PHASE", Phase.INCONCLUSIVE: "INCONCLUSIVE"}
 # Artifacts whose rows hold text a contamination token can occur in, most telling first.
 TEXT_ARTIFACTS = (Artifact.DEMONSTRATIONS, Artifact.SAMPLES, Artifact.VALIDATED)
 
 
-_UNJUDGED_WORDS = {Outcome.TIMEOUT: "timed out", Outcome.TOO_LONG: "too long to judge",
-                   Outcome.ERROR: "could not be graded"}
+_UNJUDGED_WORDS = {
+    Outcome.TIMEOUT: "timed out",
+    Outcome.TOO_LONG: "too long to judge",
+    Outcome.ERROR: "could not be graded",
+}
 
 # C0/C1 controls other than tab and newline: model text must not move a terminal's cursor or recolour it.
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -121,7 +142,7 @@ def split_on_token(text: str, token: str) -> list[tuple[str, bool]]:
     pos = 0
     for m in re.finditer(re.escape(token), text):
         if m.start() > pos:
-            parts.append((text[pos:m.start()], False))
+            parts.append((text[pos : m.start()], False))
         parts.append((m.group(0), True))
         pos = m.end()
     if pos < len(text):
@@ -129,8 +150,9 @@ def split_on_token(text: str, token: str) -> list[tuple[str, bool]]:
     return parts
 
 
-def token_rows(verdict: Verdict, token: str, out_dir: Path | None, ids: Iterable[str] = (),
-               limit: int | None = None) -> list[dict[str, Any]]:
+def token_rows(
+    verdict: Verdict, token: str, out_dir: Path | None, ids: Iterable[str] = (), limit: int | None = None
+) -> list[dict[str, Any]]:
     """Saved rows whose completion carries `token`; rows named in `ids` first. Each gets `artifact`."""
     wanted = set(ids)
     named, other = [], []
@@ -200,28 +222,51 @@ def compare_verdicts(old: Verdict, new: Verdict, *, old_path: str | None = None)
     checks = []
     for c in new.checks:
         before = old_checks.pop(c.id, None)
-        checks.append({"id": c.id, "question": c.question,
-                       "old_status": before.status.value if before else None, "new_status": c.status.value,
-                       "old_headline": before.headline if before else None, "new_headline": c.headline,
-                       "changed": before is None or before.status != c.status or before.headline != c.headline})
+        checks.append(
+            {
+                "id": c.id,
+                "question": c.question,
+                "old_status": before.status.value if before else None,
+                "new_status": c.status.value,
+                "old_headline": before.headline if before else None,
+                "new_headline": c.headline,
+                "changed": before is None or before.status != c.status or before.headline != c.headline,
+            }
+        )
     for c in old_checks.values():
-        checks.append({"id": c.id, "question": c.question, "old_status": c.status.value, "new_status": None,
-                       "old_headline": c.headline, "new_headline": None, "changed": True})
+        checks.append(
+            {
+                "id": c.id,
+                "question": c.question,
+                "old_status": c.status.value,
+                "new_status": None,
+                "old_headline": c.headline,
+                "new_headline": None,
+                "changed": True,
+            }
+        )
     fp_old, fp_new = old.fingerprint, new.fingerprint
     fp_changed = [k for k in ("task", "model", "sampling", "version") if getattr(fp_old, k) != getattr(fp_new, k)]
-    fp_changed += [f"data.{k}" for k in sorted(set(fp_old.data) | set(fp_new.data))
-                   if fp_old.data.get(k) != fp_new.data.get(k)]
+    fp_changed += [
+        f"data.{k}" for k in sorted(set(fp_old.data) | set(fp_new.data)) if fp_old.data.get(k) != fp_new.data.get(k)
+    ]
     scen_old = _scenario_accuracy(old)
     scen_new = _scenario_accuracy(new)
     scenarios = {s: {"old": scen_old.get(s), "new": scen_new.get(s)} for s in sorted(set(scen_old) | set(scen_new))}
-    return {"old": {"path": old_path, "created_at": old.created_at, "status": old.status.value,
-                    "digest": fp_old.digest},
-            "status": {"old": old.status.value, "new": new.status.value, "changed": old.status != new.status},
-            "checks": checks, "fingerprint_changed": fp_changed, "per_scenario_accuracy": scenarios}
+    return {
+        "old": {"path": old_path, "created_at": old.created_at, "status": old.status.value, "digest": fp_old.digest},
+        "status": {"old": old.status.value, "new": new.status.value, "changed": old.status != new.status},
+        "checks": checks,
+        "fingerprint_changed": fp_changed,
+        "per_scenario_accuracy": scenarios,
+    }
 
 
 def _scenario_accuracy(verdict: Verdict) -> dict[str, float]:
     check = find_check(verdict, CheckId.BASE_MODEL)
     per = (check.metrics.get(CheckMetric.PER_SCENARIO) if check else None) or {}
-    return {str(s): float(v["accuracy"]) for s, v in per.items()
-            if isinstance(v, dict) and isinstance(v.get("accuracy"), (int, float))}
+    return {
+        str(s): float(v["accuracy"])
+        for s, v in per.items()
+        if isinstance(v, dict) and isinstance(v.get("accuracy"), (int, float))
+    }

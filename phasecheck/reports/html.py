@@ -1,5 +1,6 @@
 """The self-contained HTML report for leads: jinja2 with autoescape on, inline CSS and SVG, one small
 inline script (filters) pinned by a CSP hash. All model text is escaped; large runs are sampled down."""
+
 from __future__ import annotations
 
 import base64
@@ -63,8 +64,9 @@ def highlight(text: str, token: str, *, window: int | None = None) -> Markup:
         at = max(text.find(token), 0) if token else 0
         start, end = max(0, at - window), min(len(text), at + len(token) + window)
         text = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
-    return Markup("").join(Markup("<mark>{}</mark>").format(p) if hit else escape(p)
-                           for p, hit in split_on_token(text, token))
+    return Markup("").join(
+        Markup("<mark>{}</mark>").format(p) if hit else escape(p) for p, hit in split_on_token(text, token)
+    )
 
 
 class HtmlReporter(Reporter):
@@ -77,12 +79,15 @@ class HtmlReporter(Reporter):
         max_chars: int = Field(1500, ge=80, description="Characters of a prompt or completion shown before cutting.")
         rows_per_token: int = Field(5, ge=1, description="Example rows shown under each contamination token.")
 
-
     def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
         from jinja2 import Environment, PackageLoader, select_autoescape
-        env = Environment(loader=PackageLoader("phasecheck.reports", "templates"),
-                          autoescape=select_autoescape(default=True, default_for_string=True),
-                          trim_blocks=True, lstrip_blocks=True)
+
+        env = Environment(
+            loader=PackageLoader("phasecheck.reports", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         env.filters["pct"] = pct
         env.filters["num"] = _num
         env.filters["cut"] = self._cut
@@ -91,15 +96,19 @@ class HtmlReporter(Reporter):
     def context(self, verdict: Verdict, out_dir: Path | None) -> dict[str, Any]:
         samples = load_samples(verdict, out_dir)
         return {
-            "v": verdict, "phase": phase_label(verdict.status), "phase_class": verdict.status.value.lower(),
+            "v": verdict,
+            "phase": phase_label(verdict.status),
+            "phase_class": verdict.status.value.lower(),
             "checks": [{"c": c, "symbol": _STATUS_SYMBOL[c.status], "advisory": advisory(c)} for c in verdict.checks],
             "charts": self._charts(verdict),
             CheckId.CONTAMINATION: self._contamination(verdict, out_dir),
             "browser": self._browser(samples),
             "curves": self._curves(verdict, out_dir),
             "command": shlex.join(verdict.command) if verdict.command else "",
-            "compare": verdict.compare, "grading_note": grading_note(verdict),
-            "script": Markup(FILTER_SCRIPT), "script_hash": _SCRIPT_HASH,
+            "compare": verdict.compare,
+            "grading_note": grading_note(verdict),
+            "script": Markup(FILTER_SCRIPT),
+            "script_hash": _SCRIPT_HASH,
         }
 
     def _cut(self, text: Any) -> str:
@@ -114,19 +123,28 @@ class HtmlReporter(Reporter):
         runs = m.get(CheckMetric.PER_RUN_ACCURACY) or []
         if runs:
             cis = m.get(CheckMetric.PER_RUN_ACCURACY_CI) or [None] * len(runs)
-            charts["runs"] = bar_chart([(f"run {i + 1}" + (f" [{band(*ci)}]" if ci else ""),
-                                         float(a), None) for i, (a, ci) in enumerate(zip(runs, cis))],
-                                       threshold=threshold, title="Accuracy per sampled run")
+            charts["runs"] = bar_chart(
+                [
+                    (f"run {i + 1}" + (f" [{band(*ci)}]" if ci else ""), float(a), None)
+                    for i, (a, ci) in enumerate(zip(runs, cis))
+                ],
+                threshold=threshold,
+                title="Accuracy per sampled run",
+            )
         per = m.get(CheckMetric.PER_SCENARIO) or {}
-        before = ((verdict.compare or {}).get("per_scenario_accuracy") or {})
+        before = (verdict.compare or {}).get("per_scenario_accuracy") or {}
         if per:
             items = []
             for name in sorted(per, key=lambda s: (per[s].get("accuracy", 0), s)):
                 old = (before.get(name) or {}).get("old")
                 items.append((f"{name} (n={per[name].get('n', '?')})", per[name].get("accuracy"), old))
             has_old = any(i[2] is not None for i in items)
-            charts["scenarios"] = bar_chart(items, threshold=threshold, title="Accuracy per scenario",
-                                            legend=("now", "earlier verdict") if has_old else None)
+            charts["scenarios"] = bar_chart(
+                items,
+                threshold=threshold,
+                title="Accuracy per scenario",
+                legend=("now", "earlier verdict") if has_old else None,
+            )
         vs = find_check(verdict, CheckId.VALIDATED_SET)
         vper = (vs.metrics.get(CheckMetric.PER_SCENARIO) if vs else None) or {}
         if vper:
@@ -141,10 +159,22 @@ class HtmlReporter(Reporter):
         for f in check.findings:
             token = str(f.data.get("token", ""))
             rows = token_rows(verdict, token, out_dir, f.example_ids, limit=self.params.rows_per_token) if token else []
-            out.append({"f": f, "d": f.data, "token": token,
-                        "rows": [{"id": row_id(r), "artifact": r["artifact"], "outcome": r.get("outcome"),
-                                  "text": highlight(str(r.get("completion", "")), token, window=240)}
-                                 for r in rows]})
+            out.append(
+                {
+                    "f": f,
+                    "d": f.data,
+                    "token": token,
+                    "rows": [
+                        {
+                            "id": row_id(r),
+                            "artifact": r["artifact"],
+                            "outcome": r.get("outcome"),
+                            "text": highlight(str(r.get("completion", "")), token, window=240),
+                        }
+                        for r in rows
+                    ],
+                }
+            )
         return out
 
     def _browser(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -153,10 +183,16 @@ class HtmlReporter(Reporter):
         scenarios = Counter(str(s.get("scenario") or "") for s in samples)
         groups = {(str(s.get("outcome")), str(s.get("scenario"))) for s in samples}
         groups_shown = {(str(s.get("outcome")), str(s.get("scenario"))) for s in shown}
-        return {"rows": shown, "total": len(samples), "shown": len(shown), "groups": len(groups),
-                "groups_shown": len(groups_shown),
-                "outcomes": sorted(outcomes.items()), "scenarios": sorted(scenarios.items()),
-                "failures": sum(1 for s in samples if s.get("outcome") != "correct")}
+        return {
+            "rows": shown,
+            "total": len(samples),
+            "shown": len(shown),
+            "groups": len(groups),
+            "groups_shown": len(groups_shown),
+            "outcomes": sorted(outcomes.items()),
+            "scenarios": sorted(scenarios.items()),
+            "failures": sum(1 for s in samples if s.get("outcome") != "correct"),
+        }
 
     @staticmethod
     def _curves(verdict: Verdict, out_dir: Path | None) -> list[Markup]:
@@ -171,7 +207,6 @@ class HtmlReporter(Reporter):
                 band = [float(r[std_key]) for r in rows if isinstance(r.get(key), (int, float))]
             charts.append(line_chart(pts, title=title, band=band))
         return charts
-
 
 
 def _num(v: Any) -> str:

@@ -1,5 +1,6 @@
 """The terminal drill-down behind `phasecheck inspect`: a check's findings, its failing samples, and the
 rows that carry a contamination token (highlighted). Pure text builders; the CLI does the prompting."""
+
 from __future__ import annotations
 
 import difflib
@@ -58,14 +59,18 @@ class Inspector:
         for i, c in enumerate(self.verdict.checks, 1):
             tag = " (advisory)" if advisory(c) else ""
             n = len(c.findings)
-            lines.append(f"{i:>2}. {symbols[c.status]} {c.id}{tag}: {clean_terminal(c.headline)}"
-                         f" [{n} finding{'s' if n != 1 else ''}]")
+            lines.append(
+                f"{i:>2}. {symbols[c.status]} {c.id}{tag}: {clean_terminal(c.headline)}"
+                f" [{n} finding{'s' if n != 1 else ''}]"
+            )
         return self._out("\n".join(lines) + "\n")
 
     def findings(self, check: CheckResult) -> str:
         """The check's question, status, headline, numbered findings and key metrics."""
-        lines = [f"{check.id}: {check.question}", f"status: {check.status.value}"
-                 f"{' (advisory)' if advisory(check) else ' (blocking)'}  {check.headline}"]
+        lines = [
+            f"{check.id}: {check.question}",
+            f"status: {check.status.value}{' (advisory)' if advisory(check) else ' (blocking)'}  {check.headline}",
+        ]
         if not check.findings:
             lines.append("no findings")
         for i, f in enumerate(check.findings, 1):
@@ -76,8 +81,12 @@ class Inspector:
             for key in ("token", "rate", "n_rows", "position_consistency", "pass_rate_with", "pass_rate_without"):
                 if key in f.data:
                     lines.append(f"    {key}: {_fmt(f.data[key])}")
-        for key in sorted(k for k, v in check.metrics.items() if isinstance(v, (int, float, str)) or
-                          (isinstance(v, list) and len(v) <= 8 and all(isinstance(x, (int, float)) for x in v))):
+        for key in sorted(
+            k
+            for k, v in check.metrics.items()
+            if isinstance(v, (int, float, str))
+            or (isinstance(v, list) and len(v) <= 8 and all(isinstance(x, (int, float)) for x in v))
+        ):
             lines.append(f"  {key} = {_fmt(check.metrics[key])}")
         return self._out(clean_terminal("\n".join(lines)) + "\n")
 
@@ -91,8 +100,10 @@ class Inspector:
             rows = [r for r in rows if row_id(r) in wanted]
         if not rows:
             return f"no failing samples for {check.id}\n"
-        lines = [f"{len(rows)} failing sample{'s' if len(rows) != 1 else ''} for {check.id}"
-                 + (f", first {limit}:" if len(rows) > limit else ":")]
+        lines = [
+            f"{len(rows)} failing sample{'s' if len(rows) != 1 else ''} for {check.id}"
+            + (f", first {limit}:" if len(rows) > limit else ":")
+        ]
         for r in rows[:limit]:
             lines.extend(self._sample(r))
         return "\n".join(lines) + "\n"
@@ -102,17 +113,21 @@ class Inspector:
         rows = token_rows(self.verdict, token, self.out_dir, ids or [])
         if not rows:
             return f"no saved row carries {token!r}\n"
-        lines = [f"{len(rows)} row{'s' if len(rows) != 1 else ''} carry {token!r}"
-                 + (f", first {limit}:" if len(rows) > limit else ":")]
+        lines = [
+            f"{len(rows)} row{'s' if len(rows) != 1 else ''} carry {token!r}"
+            + (f", first {limit}:" if len(rows) > limit else ":")
+        ]
         for r in rows[:limit]:
             lines.extend(self._sample(r, token=token))
         return "\n".join(lines) + "\n"
 
     def _sample(self, r: dict[str, Any], token: str = "") -> list[str]:
         where = f"run {r['run']}.{r.get('index', 0)}" if "run" in r else r.get("artifact", "")
-        head = (f"- {row_id(r)} [{r.get('outcome', '?')}] {where}"
-                + (f" scenario {r['scenario']}" if r.get("scenario") else "")
-                + (f" reward {r['reward']:g}" if isinstance(r.get("reward"), (int, float)) else ""))
+        head = (
+            f"- {row_id(r)} [{r.get('outcome', '?')}] {where}"
+            + (f" scenario {r['scenario']}" if r.get("scenario") else "")
+            + (f" reward {r['reward']:g}" if isinstance(r.get("reward"), (int, float)) else "")
+        )
         out = [self._out(clean_terminal(head))]
         if r.get("prompt"):
             out.append("    prompt:     " + self._indent(clean_terminal(_cut(str(r["prompt"])))))
@@ -125,7 +140,11 @@ class Inspector:
         if token and token in text and len(text) > _MAX_TEXT:
             at = text.find(token)
             start = max(0, at - _MAX_TEXT // 2)
-            text = ("…" if start else "") + text[start:start + _MAX_TEXT] + ("…" if start + _MAX_TEXT < len(text) else "")
+            text = (
+                ("…" if start else "")
+                + text[start : start + _MAX_TEXT]
+                + ("…" if start + _MAX_TEXT < len(text) else "")
+            )
         else:
             text = _cut(text)
         parts = []

@@ -1,4 +1,5 @@
 """verdict.json: the verdict itself, schema `phasecheck.verdict/1` (`phasecheck schema --verdict` prints it)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """JUnit XML for CI viewers (GitHub, GitLab, Jenkins): one testcase per check, the fingerprint as properties.
 Built with xml.etree so escaping is right; characters XML 1.0 forbids are stripped first."""
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,11 @@ class JunitReporter(Reporter):
             "time": _seconds(sum(c.duration_s for c in checks)),
         }
         root = ET.Element("testsuites", {"name": "phasecheck", **counts})
-        suite = ET.SubElement(root, "testsuite", {"name": xml_safe(f"phasecheck: {verdict.task}"), **counts,
-                                                  "timestamp": xml_safe(verdict.created_at)})
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            {"name": xml_safe(f"phasecheck: {verdict.task}"), **counts, "timestamp": xml_safe(verdict.created_at)},
+        )
         props = ET.SubElement(suite, "properties")
         for name, value in self._properties(verdict):
             ET.SubElement(props, "property", {"name": name, "value": xml_safe(value)})
@@ -53,16 +57,22 @@ class JunitReporter(Reporter):
         for check in checks:
             self._testcase(suite, check, classname)
         ET.SubElement(suite, "system-out").text = xml_safe(
-            f"Status: {phase_label(verdict.status)}\nAction: {verdict.action}\n")
+            f"Status: {phase_label(verdict.status)}\nAction: {verdict.action}\n"
+        )
         ET.indent(root, space="  ")
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
     @staticmethod
     def _properties(verdict: Verdict) -> list[tuple[str, str]]:
         fp = verdict.fingerprint
-        props = [("phasecheck.status", verdict.status.value), ("fingerprint.digest", fp.digest),
-                 ("fingerprint.task", fp.task), ("fingerprint.model", fp.model or ""),
-                 ("fingerprint.sampling", fp.sampling), ("fingerprint.version", fp.version)]
+        props = [
+            ("phasecheck.status", verdict.status.value),
+            ("fingerprint.digest", fp.digest),
+            ("fingerprint.task", fp.task),
+            ("fingerprint.model", fp.model or ""),
+            ("fingerprint.sampling", fp.sampling),
+            ("fingerprint.version", fp.version),
+        ]
         props += [(f"fingerprint.data.{role}", digest) for role, digest in sorted(fp.data.items())]
         if verdict.model:
             props.append(("model", verdict.model))
@@ -73,13 +83,15 @@ class JunitReporter(Reporter):
     @staticmethod
     def _testcase(suite: ET.Element, check: CheckResult, classname: str) -> None:
         name = f"{check.id}: {check.question}" + (" (advisory)" if advisory(check) else "")
-        case = ET.SubElement(suite, "testcase", {"classname": classname, "name": xml_safe(name),
-                                                 "time": _seconds(check.duration_s)})
+        case = ET.SubElement(
+            suite, "testcase", {"classname": classname, "name": xml_safe(name), "time": _seconds(check.duration_s)}
+        )
         message = xml_safe(check.headline)
         body = xml_safe(f"{check.question} {check.headline}\n{_findings_text(check)}".strip())
         if check.status == Status.FAIL:
-            ET.SubElement(case, "failure", {"message": message, "type": "advisory" if advisory(check) else "blocking"}
-                          ).text = body
+            ET.SubElement(
+                case, "failure", {"message": message, "type": "advisory" if advisory(check) else "blocking"}
+            ).text = body
         elif check.status == Status.ERROR:
             ET.SubElement(case, "error", {"message": message, "type": "CheckError"}).text = body
         elif check.status == Status.SKIP:

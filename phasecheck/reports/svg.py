@@ -1,4 +1,5 @@
 """Inline SVG charts for the HTML report (no script, no external assets). Every label is escaped here."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -12,44 +13,58 @@ __all__ = ["bar_chart", "line_chart"]
 _W = 640
 
 
-
-def bar_chart(items: Sequence[tuple[str, float | None, float | None]], *, threshold: float | None = None,
-              title: str, legend: tuple[str, str] | None = None) -> Markup:
+def bar_chart(
+    items: Sequence[tuple[str, float | None, float | None]],
+    *,
+    threshold: float | None = None,
+    title: str,
+    legend: tuple[str, str] | None = None,
+) -> Markup:
     """Horizontal bars in [0, 1]: (label, value, earlier value or None). A dashed line marks the threshold."""
     row_h, left, right = 26, 200, 60
     plot = _W - left - right
     height = row_h * len(items) + 30
-    out = [f'<svg class="chart" role="img" viewBox="0 0 {_W} {height}" width="{_W}" height="{height}" '
-           f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    out = [
+        f'<svg class="chart" role="img" viewBox="0 0 {_W} {height}" width="{_W}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    ]
     for i, (label, value, before) in enumerate(items):
         y = 10 + i * row_h
         out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" class="lbl">{escape(label)}</text>')
         out.append(f'<rect x="{left}" y="{y + 2}" width="{plot}" height="18" class="track"/>')
         if before is not None:
-            out.append(f'<rect x="{left}" y="{y + 14}" width="{plot * _clip(before):.1f}" height="6" class="before">'
-                       f'<title>{escape(label)} before: {pct(before)}</title></rect>')
+            out.append(
+                f'<rect x="{left}" y="{y + 14}" width="{plot * _clip(before):.1f}" height="6" class="before">'
+                f"<title>{escape(label)} before: {pct(before)}</title></rect>"
+            )
         if value is not None:
             cls = "bar ok" if threshold is None or value >= threshold else "bar bad"
             h = 11 if before is not None else 18
-            out.append(f'<rect x="{left}" y="{y + 2}" width="{plot * _clip(value):.1f}" height="{h}" class="{cls}">'
-                       f'<title>{escape(label)}: {pct(value)}</title></rect>')
+            out.append(
+                f'<rect x="{left}" y="{y + 2}" width="{plot * _clip(value):.1f}" height="{h}" class="{cls}">'
+                f"<title>{escape(label)}: {pct(value)}</title></rect>"
+            )
             out.append(f'<text x="{left + plot + 6}" y="{y + 15}" class="val">{pct(value)}</text>')
         else:
             out.append(f'<text x="{left + plot + 6}" y="{y + 15}" class="val">n/a</text>')
     if threshold is not None:
         x = left + plot * _clip(threshold)
         out.append(f'<line x1="{x:.1f}" y1="6" x2="{x:.1f}" y2="{height - 18}" class="thr"/>')
-        out.append(f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle" class="val">'
-                   f'threshold {pct(threshold)}</text>')
+        out.append(
+            f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle" class="val">threshold {pct(threshold)}</text>'
+        )
     if legend:
-        out.append(f'<text x="4" y="{height - 4}" class="val">{escape(legend[0])} (thick) · '
-                   f'{escape(legend[1])} (thin grey)</text>')
+        out.append(
+            f'<text x="4" y="{height - 4}" class="val">{escape(legend[0])} (thick) · '
+            f"{escape(legend[1])} (thin grey)</text>"
+        )
     out.append("</svg>")
     return Markup("".join(out))
 
 
-def line_chart(points: Sequence[tuple[float, float]], *, title: str, band: Sequence[float] | None = None,
-               max_points: int = 400) -> Markup:
+def line_chart(
+    points: Sequence[tuple[float, float]], *, title: str, band: Sequence[float] | None = None, max_points: int = 400
+) -> Markup:
     """One metric over training steps as a polyline; `band` (same length) draws ±std around it."""
     if len(points) > max_points:
         step = len(points) / max_points
@@ -73,15 +88,17 @@ def line_chart(points: Sequence[tuple[float, float]], *, title: str, band: Seque
     def sy(y: float) -> float:
         return top + (h - top - bottom) * (1 - (y - y0) / (y1 - y0))
 
-    out = [f'<svg class="curve" role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
-           f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
-           f'<text x="{left}" y="13" class="lbl">{escape(title)}</text>',
-           f'<line x1="{left}" y1="{h - bottom}" x2="{w - 6}" y2="{h - bottom}" class="axis"/>',
-           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h - bottom}" class="axis"/>',
-           f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" class="val">{y1:.3g}</text>',
-           f'<text x="{left - 4}" y="{h - bottom}" text-anchor="end" class="val">{y0:.3g}</text>',
-           f'<text x="{left}" y="{h - 8}" class="val">step {x0:g}</text>',
-           f'<text x="{w - 6}" y="{h - 8}" text-anchor="end" class="val">{x1:g}</text>']
+    out = [
+        f'<svg class="curve" role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+        f'<text x="{left}" y="13" class="lbl">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{h - bottom}" x2="{w - 6}" y2="{h - bottom}" class="axis"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h - bottom}" class="axis"/>',
+        f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" class="val">{y1:.3g}</text>',
+        f'<text x="{left - 4}" y="{h - bottom}" text-anchor="end" class="val">{y0:.3g}</text>',
+        f'<text x="{left}" y="{h - 8}" class="val">step {x0:g}</text>',
+        f'<text x="{w - 6}" y="{h - 8}" text-anchor="end" class="val">{x1:g}</text>',
+    ]
     if band:
         upper = [f"{sx(x):.1f},{sy(y + b):.1f}" for (x, y), b in zip(points, band)]
         lower = [f"{sx(x):.1f},{sy(y - b):.1f}" for (x, y), b in reversed(list(zip(points, band)))]

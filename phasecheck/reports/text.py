@@ -1,5 +1,6 @@
 """The terminal checklist (also saved as report.txt): one line per check, then the status and the action.
 ASCII symbols when the terminal cannot show UTF-8; ANSI colour only when asked (a TTY without NO_COLOR)."""
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,29 @@ from .common import advisory, clean_terminal, grading_note, phase_label
 __all__ = ["TextReporter", "SYMBOLS", "ASCII_SYMBOLS", "to_ascii", "paint"]
 
 SYMBOLS = {Status.PASS: "[✓]", Status.FAIL: "[✗]", Status.WARN: "[!]", Status.SKIP: "[-]", Status.ERROR: "[E]"}
-ASCII_SYMBOLS = {Status.PASS: "[OK]", Status.FAIL: "[X]", Status.WARN: "[!]", Status.SKIP: "[-]",
-                 Status.ERROR: "[E]"}
+ASCII_SYMBOLS = {Status.PASS: "[OK]", Status.FAIL: "[X]", Status.WARN: "[!]", Status.SKIP: "[-]", Status.ERROR: "[E]"}
 _COLORS = {Status.PASS: "32", Status.FAIL: "31", Status.WARN: "33", Status.SKIP: "2", Status.ERROR: "35"}
 _PHASE_COLORS = {Phase.GRADUATED: "1;32", Phase.GRPO_PHASE: "1;31", Phase.INCONCLUSIVE: "1;35"}
-_ASCII_MAP = str.maketrans({"→": "->", "≥": ">=", "≤": "<=", "×": "x", "–": "-", "—": "-", "…": "...",
-                            "✓": "OK", "✗": "X", "−": "-", "±": "+/-", "≈": "~", "·": "-", "’": "'", "“": '"', "”": '"'})
+_ASCII_MAP = str.maketrans(
+    {
+        "→": "->",
+        "≥": ">=",
+        "≤": "<=",
+        "×": "x",
+        "–": "-",
+        "—": "-",
+        "…": "...",
+        "✓": "OK",
+        "✗": "X",
+        "−": "-",
+        "±": "+/-",
+        "≈": "~",
+        "·": "-",
+        "’": "'",
+        "“": '"',
+        "”": '"',
+    }
+)
 QUESTION_WIDTH = 48
 # A prohibition in the action line gets a line of its own, so nobody reads past it.
 _PROHIBITION = re.compile(r"(?<=[.!])\s+(?=(?:Do not|Don't|Never)\b)")
@@ -45,7 +63,6 @@ class TextReporter(Reporter):
     class Params(Strict):
         unicode: bool = Field(True, description="Use ✓/✗ and arrows; False gives the ASCII fallback.")
         color: bool = Field(False, description="ANSI colours (the CLI turns this on for a TTY without NO_COLOR).")
-
 
     def render(self, verdict: Verdict, *, out_dir: Path | None = None, verbose: int = 0) -> str:
         p = self.params
@@ -98,17 +115,21 @@ class TextReporter(Reporter):
         old = diff.get("old") or {}
         status = diff.get("status") or {}
         changed = [c for c in diff.get("checks", []) if c.get("changed")]
-        head = (f"Since {old.get('created_at', 'the earlier verdict')}: "
-                f"{_phase(status.get('old'))} {arrow} {_phase(status.get('new'))}, "
-                f"{len(changed)} check{'s' if len(changed) != 1 else ''} changed")
+        head = (
+            f"Since {old.get('created_at', 'the earlier verdict')}: "
+            f"{_phase(status.get('old'))} {arrow} {_phase(status.get('new'))}, "
+            f"{len(changed)} check{'s' if len(changed) != 1 else ''} changed"
+        )
         lines = [head]
         if diff.get("regressed"):
             ids = [str(i) for i in diff["regressed"]]
             lines.append(f"Regressed: {', '.join(ids[:10])}" + (f" +{len(ids) - 10} more" if len(ids) > 10 else ""))
         if verbose >= 1:
             for c in changed:
-                lines.append(f"      {c['id']}: {c.get('old_status') or 'absent'} {arrow} "
-                             f"{c.get('new_status') or 'absent'} ({c.get('new_headline') or c.get('old_headline')})")
+                lines.append(
+                    f"      {c['id']}: {c.get('old_status') or 'absent'} {arrow} "
+                    f"{c.get('new_status') or 'absent'} ({c.get('new_headline') or c.get('old_headline')})"
+                )
         return lines
 
 

@@ -1,5 +1,6 @@
 """Sampling a task's model: R runs x n samples per prompt through a pluggable engine, with a
 resumable sample cache and progress reporting. `sample_task` is the one entry point."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,9 +16,21 @@ if TYPE_CHECKING:
     from ..task import TaskSpec
 
 __all__ = [
-    "SamplingResult", "sample_task", "model_identity_for", "can_sample", "engine_name_for", "SamplingPlan",
-    "Generation", "render_prompt", "ResolvedModel", "resolve_model", "load_model", "model_identity",
-    "SampleStore", "cache_root", "validate_engine",
+    "SamplingResult",
+    "sample_task",
+    "model_identity_for",
+    "can_sample",
+    "engine_name_for",
+    "SamplingPlan",
+    "Generation",
+    "render_prompt",
+    "ResolvedModel",
+    "resolve_model",
+    "load_model",
+    "model_identity",
+    "SampleStore",
+    "cache_root",
+    "validate_engine",
 ]
 
 
@@ -26,7 +39,7 @@ class SamplingResult:
     samples: list[Sample]
     model: ResolvedModel | None
     engine: str
-    stats: dict[str, int] | None = None      # cached / generated units and batches, when the engine says
+    stats: dict[str, int] | None = None  # cached / generated units and batches, when the engine says
 
 
 def engine_name_for(task: TaskSpec) -> str:
@@ -46,6 +59,7 @@ def validate_engine(task: TaskSpec) -> None:
 
 def _engine(task: TaskSpec) -> tuple[str, Any, Any]:
     from ..plugins import load, validate_params
+
     name = engine_name_for(task)
     cls = load("engines", name)
     # Options written for the configured engine do not apply when a samples file switches to replay.
@@ -54,17 +68,21 @@ def _engine(task: TaskSpec) -> tuple[str, Any, Any]:
     return name, cls, validate_params(cls, options, where)
 
 
-def sample_task(task: TaskSpec, examples: list[Example], *, use_cache: bool = True,
-                progress: bool | None = None) -> SamplingResult:
+def sample_task(
+    task: TaskSpec, examples: list[Example], *, use_cache: bool = True, progress: bool | None = None
+) -> SamplingResult:
     """Sample every example runs x n times (or replay a samples file); cached blocks are reused."""
     from .progress import make_progress
+
     name, cls, params = _engine(task)
     plan = SamplingPlan.from_spec(task.sampling)
     model = None
     if cls.needs_model:
         if not task.model:
-            raise ConfigError(f"{task.source or 'task'}: model: is required to sample with engine {name!r} "
-                              "(or set data.samples to replay samples made elsewhere)")
+            raise ConfigError(
+                f"{task.source or 'task'}: model: is required to sample with engine {name!r} "
+                "(or set data.samples to replay samples made elsewhere)"
+            )
         model = resolve_model(task.model)
     engine = cls(params, plan=plan, model=model, task=task)
     store = None
@@ -89,4 +107,5 @@ def model_identity_for(task: TaskSpec) -> str | None:
 def can_sample(task: TaskSpec) -> bool:
     """Whether sample_task could run: a samples file, a model, or an engine that needs none."""
     from ..plugins import load
+
     return load("engines", engine_name_for(task)).can_sample(task)

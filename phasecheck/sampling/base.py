@@ -1,5 +1,6 @@
 """The engine contract: the sampling plan (R runs x n samples, seed blocks), prompt rendering, and
 the helpers every engine shares (work units, cache lookups, ordered Sample assembly)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,10 +16,22 @@ if TYPE_CHECKING:
     from .store import SampleStore
 
 # Every seed is below this: torch.Generator.manual_seed on CPU keeps only a seed's low 32 bits.
-SEED_SPACE = 2 ** 32
+SEED_SPACE = 2**32
 
-__all__ = ["EngineBase", "SamplingPlan", "SEED_SPACE", "plan_seeds", "Generation", "Unit", "render_prompt",
-           "plan_units", "run_units", "units_to_samples", "pad_left", "pad_right"]
+__all__ = [
+    "EngineBase",
+    "SamplingPlan",
+    "SEED_SPACE",
+    "plan_seeds",
+    "Generation",
+    "Unit",
+    "render_prompt",
+    "plan_units",
+    "run_units",
+    "units_to_samples",
+    "pad_left",
+    "pad_right",
+]
 
 
 @dataclass(frozen=True)
@@ -38,9 +51,16 @@ class SamplingPlan:
 
     @classmethod
     def from_spec(cls, spec: SamplingSpec) -> SamplingPlan:
-        return cls(runs=spec.runs, n=spec.n, temperature=spec.temperature, top_p=spec.top_p,
-                   max_new_tokens=spec.max_new_tokens, stop=tuple(spec.stop), seed=spec.seed,
-                   system_prompt=spec.system_prompt)
+        return cls(
+            runs=spec.runs,
+            n=spec.n,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            max_new_tokens=spec.max_new_tokens,
+            stop=tuple(spec.stop),
+            seed=spec.seed,
+            system_prompt=spec.system_prompt,
+        )
 
     def block_seed(self, example_id: str, run: int, attempt: int = 0) -> int:
         """The first seed of (example, run)'s block: n * h, h a hash of (task seed, example id, run)
@@ -55,8 +75,14 @@ class SamplingPlan:
         """A stable hash of what changes a block of outputs: n, temperature, top_p, max_new_tokens,
         stop and system prompt. `runs` and `seed` are left out (they pick blocks, not their content),
         so raising `runs` reuses the cached blocks of the earlier runs."""
-        doc = {"n": self.n, "temperature": float(self.temperature), "top_p": float(self.top_p),
-               "max_new_tokens": self.max_new_tokens, "stop": list(self.stop), "system_prompt": self.system_prompt}
+        doc = {
+            "n": self.n,
+            "temperature": float(self.temperature),
+            "top_p": float(self.top_p),
+            "max_new_tokens": self.max_new_tokens,
+            "stop": list(self.stop),
+            "system_prompt": self.system_prompt,
+        }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -66,17 +92,25 @@ class Generation:
 
     text: str
     token_ids: list[int]
-    finish_reason: str          # stop | length | error
+    finish_reason: str  # stop | length | error
     n_tokens: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "token_ids": list(self.token_ids), "finish_reason": self.finish_reason,
-                "n_tokens": self.n_tokens}
+        return {
+            "text": self.text,
+            "token_ids": list(self.token_ids),
+            "finish_reason": self.finish_reason,
+            "n_tokens": self.n_tokens,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Generation:
-        return cls(text=d["text"], token_ids=list(d.get("token_ids", [])), finish_reason=d["finish_reason"],
-                   n_tokens=int(d["n_tokens"]))
+        return cls(
+            text=d["text"],
+            token_ids=list(d.get("token_ids", [])),
+            finish_reason=d["finish_reason"],
+            n_tokens=int(d["n_tokens"]),
+        )
 
 
 def messages_for(prompt: str | list, system_prompt: str | None) -> list[dict]:
@@ -91,9 +125,11 @@ def render_prompt(tokenizer: Any, prompt: str | list[dict], system_prompt: str |
     """The text the model sees: the tokenizer's chat template (with a generation prompt) when it has
     one, otherwise the raw prompt text (message contents joined by newlines, system prompt first)."""
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages_for(prompt, system_prompt), tokenize=False,
-                                             add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            messages_for(prompt, system_prompt), tokenize=False, add_generation_prompt=True
+        )
     from ..records import prompt_text
+
     text = prompt_text(prompt)
     return f"{system_prompt}\n{text}" if system_prompt else text
 
@@ -105,7 +141,7 @@ class Unit:
     example_index: int
     run: int
     seed: int
-    prompt: str            # the rendered prompt (or a JSON request body for API engines): the cache key
+    prompt: str  # the rendered prompt (or a JSON request body for API engines): the cache key
 
 
 def plan_seeds(example_ids: Sequence[str], plan: SamplingPlan) -> dict[tuple[int, int], int]:
@@ -135,9 +171,15 @@ def plan_units(examples: Sequence[Example], plan: SamplingPlan, render: Callable
     return [Unit(i, r, seeds[(i, r)], rendered[i]) for r in range(plan.runs) for i in range(len(examples))]
 
 
-def run_units(units: list[Unit], generate_batch: Callable[[list[Unit]], list[list[Generation]]],
-              batches: Callable[[list[Unit]], list[list[Unit]]], *, store: SampleStore | None,
-              progress: Any, n: int) -> tuple[dict[Unit, list[Generation]], dict[str, int]]:
+def run_units(
+    units: list[Unit],
+    generate_batch: Callable[[list[Unit]], list[list[Generation]]],
+    batches: Callable[[list[Unit]], list[list[Unit]]],
+    *,
+    store: SampleStore | None,
+    progress: Any,
+    n: int,
+) -> tuple[dict[Unit, list[Generation]], dict[str, int]]:
     """Serve units from the store, generate the rest batch by batch, and write each batch to the
     store as soon as it is done (so a killed run loses at most the batch in flight)."""
     done: dict[Unit, list[Generation]] = {}
@@ -156,6 +198,7 @@ def run_units(units: list[Unit], generate_batch: Callable[[list[Unit]], list[lis
         for u, gens in zip(batch, out):
             if len(gens) != n:
                 from ..errors import EngineError
+
                 raise EngineError(f"engine returned {len(gens)} samples for one prompt, expected n={n}")
             done[u] = gens
         if store is not None:
@@ -167,8 +210,9 @@ def run_units(units: list[Unit], generate_batch: Callable[[list[Unit]], list[lis
     return done, stats
 
 
-def units_to_samples(examples: Sequence[Example], plan: SamplingPlan, done: dict[Unit, list[Generation]], *,
-                     model: str, engine: str) -> list[Sample]:
+def units_to_samples(
+    examples: Sequence[Example], plan: SamplingPlan, done: dict[Unit, list[Generation]], *, model: str, engine: str
+) -> list[Sample]:
     """Samples ordered by example, then run, then index: the order every engine returns."""
     by_key = {(u.example_index, u.run): (u.seed, gens) for u, gens in done.items()}
     out = []
@@ -176,8 +220,19 @@ def units_to_samples(examples: Sequence[Example], plan: SamplingPlan, done: dict
         for r in range(plan.runs):
             seed, gens = by_key[(i, r)]
             for k, g in enumerate(gens):
-                out.append(Sample(example_id=ex.id, run=r, index=k, seed=seed + k, completion=g.text,
-                                  finish_reason=g.finish_reason, n_tokens=g.n_tokens, model=model, engine=engine))
+                out.append(
+                    Sample(
+                        example_id=ex.id,
+                        run=r,
+                        index=k,
+                        seed=seed + k,
+                        completion=g.text,
+                        finish_reason=g.finish_reason,
+                        n_tokens=g.n_tokens,
+                        model=model,
+                        engine=engine,
+                    )
+                )
     return out
 
 
@@ -228,11 +283,13 @@ class EngineBase:
         if not task.model:
             return None
         from .models import resolve_model
+
         return resolve_model(task.model).identity
 
 
 def _pad(seqs: list[list[int]], pad_id: int, left: bool):
     import torch
+
     width = max(len(s) for s in seqs)
     fill = [width - len(s) for s in seqs]
     if left:

@@ -5,6 +5,7 @@ Reproducibility guarantee: the same model, prompt, seed and parameters give the 
 random draws whatever the batch; texts are identical for the same batch composition, and across
 compositions up to floating-point rounding of padded matmuls (which on CPU fp32 we have not seen flip
 a token, but do not promise)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ def _draw(logits: Any, u: Any, temperature: float, top_p: float) -> Any:
     """One token per row: greedy at temperature 0, else nucleus sampling by inverse CDF with `u`, one
     uniform per row from that row's own generator."""
     import torch
+
     if temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1).double()
@@ -47,7 +49,7 @@ def _draw(logits: Any, u: Any, temperature: float, top_p: float) -> Any:
         pick = torch.searchsorted(cum, (u * cum[:, -1]).unsqueeze(1), right=True)
         return pick.clamp_(max=cum.shape[1] - 1).squeeze(1)
     sorted_p, order = probs.sort(dim=-1, descending=True)
-    keep = (sorted_p.cumsum(dim=-1) - sorted_p) < top_p          # always keeps the most likely token
+    keep = (sorted_p.cumsum(dim=-1) - sorted_p) < top_p  # always keeps the most likely token
     cum = (sorted_p * keep).cumsum(dim=-1)
     pick = torch.searchsorted(cum, (u * cum[:, -1]).unsqueeze(1), right=True).clamp_(max=cum.shape[1] - 1)
     return order.gather(1, pick).squeeze(1)
@@ -58,11 +60,18 @@ class _HFSteps:
 
     def __init__(self, model):
         from transformers import DynamicCache
+
         self.model, self.cache = model, DynamicCache()
 
     def prefill(self, ids, mask, pos, capacity):
-        return self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=self.cache,
-                          use_cache=True, logits_to_keep=1).logits[:, -1, :]
+        return self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=pos,
+            past_key_values=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        ).logits[:, -1, :]
 
     def repeat(self, n):
         self.cache.batch_repeat_interleave(n)
@@ -71,8 +80,14 @@ class _HFSteps:
         self.cache.batch_select_indices(rows)
 
     def step(self, tok, mask, pos):
-        return self.model(input_ids=tok.unsqueeze(1), attention_mask=mask, position_ids=pos, past_key_values=self.cache,
-                          use_cache=True, logits_to_keep=1).logits[:, -1, :]
+        return self.model(
+            input_ids=tok.unsqueeze(1),
+            attention_mask=mask,
+            position_ids=pos,
+            past_key_values=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        ).logits[:, -1, :]
 
 
 class _LeanSteps:
@@ -84,7 +99,7 @@ class _LeanSteps:
 
     def prefill(self, ids, mask, pos, capacity):
         logits, self.cache = self.lean.prefill(ids, mask, capacity)
-        self.padded = not bool(mask.all())      # no padding now, none later: steps need no mask
+        self.padded = not bool(mask.all())  # no padding now, none later: steps need no mask
         return logits
 
     def repeat(self, n):
@@ -99,6 +114,7 @@ class _LeanSteps:
 
 def _steps(model):
     from .lean import lean_model
+
     lean = lean_model(model)
     return _LeanSteps(lean) if lean is not None and lean.pays_for_sampling() else _HFSteps(model)
 
@@ -107,6 +123,7 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
     """n generations for each prompt of one batch; `encoded` (the prompts' token ids) saves
     tokenising them again."""
     import torch
+
     device = next(model.parameters()).device
     if encoded is None:
         encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
@@ -128,12 +145,11 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
             mask = mask.repeat_interleave(n, dim=0)
             pos = pos.repeat_interleave(n, dim=0)
         next_pos = pos[:, -1:] + 1
-        active = list(range(rows))          # batch position -> row, shrinking as rows finish
+        active = list(range(rows))  # batch position -> row, shrinking as rows finish
         u = uniforms
         vocab = len(tokenizer)
         for step in range(max_new_tokens):
-            tok = _draw(logits[:, :vocab] if logits.shape[-1] > vocab else logits, u[:, step],
-                        temperature, top_p)
+            tok = _draw(logits[:, :vocab] if logits.shape[-1] > vocab else logits, u[:, step], temperature, top_p)
             for i, t in zip(active, tok.tolist()):
                 if t in eos:
                     finish[i] = "stop"
@@ -156,7 +172,7 @@ def _generate_batch(model, tokenizer, prompts, seeds, n, temperature, top_p, max
             logits = steps.step(tok, mask, next_pos)
             next_pos = next_pos + 1
     results = _generations(tokenizer, out_tokens, finish, stop)
-    return [results[j * n:(j + 1) * n] for j in range(len(prompts))]
+    return [results[j * n : (j + 1) * n] for j in range(len(prompts))]
 
 
 def _uniforms(seeds, n: int, max_new_tokens: int):
@@ -164,8 +180,14 @@ def _uniforms(seeds, n: int, max_new_tokens: int):
     in one draw: torch.rand(k) on a CPU generator yields the same stream as k calls of torch.rand(1), so
     each token still uses the same draw as when drawn one by one."""
     import torch
-    return torch.stack([torch.rand(max(1, max_new_tokens), generator=torch.Generator().manual_seed(int(s) + k),
-                                   dtype=torch.float64) for s in seeds for k in range(n)])
+
+    return torch.stack(
+        [
+            torch.rand(max(1, max_new_tokens), generator=torch.Generator().manual_seed(int(s) + k), dtype=torch.float64)
+            for s in seeds
+            for k in range(n)
+        ]
+    )
 
 
 def _generations(tokenizer, out_tokens: list[list[int]], finish: list, stop) -> list[Generation]:
@@ -176,7 +198,9 @@ def _generations(tokenizer, out_tokens: list[list[int]], finish: list, stop) -> 
         cut = min((text.find(s) for s in stop if s in text), default=-1)
         if cut >= 0:
             text, reason = text[:cut], "stop"
-        results.append(Generation(text=text, token_ids=out_tokens[i], finish_reason=reason, n_tokens=len(out_tokens[i])))
+        results.append(
+            Generation(text=text, token_ids=out_tokens[i], finish_reason=reason, n_tokens=len(out_tokens[i]))
+        )
     return results
 
 
@@ -195,9 +219,19 @@ def _batches(lengths: Sequence[int], n: int, max_new_tokens: int, budget: int) -
     return out
 
 
-def generate(model: Any, tokenizer: Any, prompts: list[str], *, n: int, seeds: list[int] | int, temperature: float,
-             top_p: float, max_new_tokens: int, stop: Sequence[str] = (),
-             batch_tokens: int | None = None) -> list[list[Generation]]:
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    n: int,
+    seeds: list[int] | int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    stop: Sequence[str] = (),
+    batch_tokens: int | None = None,
+) -> list[list[Generation]]:
     """n samples for each already-rendered prompt. Sample k of prompt j uses seed seeds[j] + k; an
     int `seeds` means seeds[j] = seeds + j*n. Prompts are batched longest-first under `batch_tokens`."""
     if isinstance(seeds, int):
@@ -215,8 +249,19 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], *, n: int, seeds: l
     out: list[list[Generation] | None] = [None] * len(prompts)
     for group in _batches([lengths[j] for j in order], n, max_new_tokens, budget):
         idx = [order[g] for g in group]
-        res = _generate_batch(model, tokenizer, [prompts[j] for j in idx], [seeds[j] for j in idx], n,
-                              temperature, top_p, max_new_tokens, tuple(stop), eos, [encoded[j] for j in idx])
+        res = _generate_batch(
+            model,
+            tokenizer,
+            [prompts[j] for j in idx],
+            [seeds[j] for j in idx],
+            n,
+            temperature,
+            top_p,
+            max_new_tokens,
+            tuple(stop),
+            eos,
+            [encoded[j] for j in idx],
+        )
         for j, gens in zip(idx, res):
             out[j] = gens
     return out  # type: ignore[return-value]
@@ -236,6 +281,7 @@ class TransformersEngine(EngineBase):
     def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
         from ..errors import ConfigError
         from .models import default_device, load_model, load_tokenizer
+
         if self.model is None:
             raise ConfigError("sampling.engine transformers needs `model:` in the task")
         # The tokenizer renders prompts and keys the cache; the weights load only if something is missing.
@@ -251,7 +297,7 @@ class TransformersEngine(EngineBase):
                 if u.prompt not in lengths:
                     lengths[u.prompt] = len(tokenizer(u.prompt, add_special_tokens=False)["input_ids"])
             out = []
-            for r in sorted({u.run for u in todo}):      # finish run r before starting run r+1
+            for r in sorted({u.run for u in todo}):  # finish run r before starting run r+1
                 run = sorted((u for u in todo if u.run == r), key=lambda u: -lengths[u.prompt])
                 for group in _batches([lengths[u.prompt] for u in run], plan.n, plan.max_new_tokens, budget):
                     out.append([run[g] for g in group])
@@ -261,9 +307,18 @@ class TransformersEngine(EngineBase):
             if not loaded:
                 loaded.extend(load_model(self.model, device=self.params.device, dtype=self.params.dtype))
             model, tok = loaded
-            return _generate_batch(model, tok, [u.prompt for u in batch], [u.seed for u in batch], plan.n,
-                                   plan.temperature, plan.top_p, plan.max_new_tokens, plan.stop,
-                                   _eos_ids(model, tok))
+            return _generate_batch(
+                model,
+                tok,
+                [u.prompt for u in batch],
+                [u.seed for u in batch],
+                plan.n,
+                plan.temperature,
+                plan.top_p,
+                plan.max_new_tokens,
+                plan.stop,
+                _eos_ids(model, tok),
+            )
 
         done, self.stats = run_units(units, generate_batch, batches, store=store, progress=progress, n=plan.n)
         return units_to_samples(examples, plan, done, model=self.model.identity, engine=self.id)

@@ -15,6 +15,7 @@ for anything else (another architecture, dynamic RoPE, a sliding window, an acti
 callers use transformers as before; so does everything when PHASECHECK_LEAN=0 is set (to rule this
 module out when chasing a discrepancy). tests/test_lean.py holds the two to each other: logits,
 gradients and sampled tokens."""
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,10 @@ def lean_model(model) -> Lean | None:
         return None
     if training and float(getattr(cfg, "attention_dropout", 0.0) or 0.0) > 0:
         return None
-    if arch == "qwen2" and (getattr(cfg, "use_sliding_window", False)
-                            or any(t != "full_attention" for t in (getattr(cfg, "layer_types", None) or []))):
+    if arch == "qwen2" and (
+        getattr(cfg, "use_sliding_window", False)
+        or any(t != "full_attention" for t in (getattr(cfg, "layer_types", None) or []))
+    ):
         return None
     rotary = inner.model.rotary_emb
     if getattr(rotary, "rope_type", "default") not in _STATIC_ROPE:
@@ -56,8 +59,10 @@ def lean_model(model) -> Lean | None:
     layers = []
     for layer in inner.model.layers[: cfg.num_hidden_layers]:
         att, mlp = layer.self_attn, layer.mlp
-        parts = [read_linear(m, training) for m in (att.q_proj, att.k_proj, att.v_proj, att.o_proj,
-                                                mlp.gate_proj, mlp.up_proj, mlp.down_proj)]
+        parts = [
+            read_linear(m, training)
+            for m in (att.q_proj, att.k_proj, att.v_proj, att.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
+        ]
         if any(p is None for p in parts):
             return None
         layers.append(Layer(layer.input_layernorm.weight, layer.post_attention_layernorm.weight, *parts))
@@ -65,10 +70,19 @@ def lean_model(model) -> Lean | None:
     if head is None:
         return None
     fusable = [p for L in layers for p in (L.q, L.k, L.v, L.gate, L.up)]
-    fuse = (sum(p.weight.numel() * p.weight.element_size() for p in fusable) <= FUSE_MAX_BYTES
-            and all(len(p.loras) <= 1 for p in fusable))          # stacked adapters: one per projection
-    return Lean(cfg, inner.model.embed_tokens.weight, layers, inner.model.norm.weight, head,
-                rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)), fuse=fuse)
+    fuse = sum(p.weight.numel() * p.weight.element_size() for p in fusable) <= FUSE_MAX_BYTES and all(
+        len(p.loras) <= 1 for p in fusable
+    )  # stacked adapters: one per projection
+    return Lean(
+        cfg,
+        inner.model.embed_tokens.weight,
+        layers,
+        inner.model.norm.weight,
+        head,
+        rotary.inv_freq,
+        float(getattr(rotary, "attention_scaling", 1.0)),
+        fuse=fuse,
+    )
 
 
 class LeanCache:
@@ -81,8 +95,8 @@ class LeanCache:
 
     def attend(self, i: int, k, v):
         end = self.length + k.shape[2]
-        self.keys[i][:, :, self.length:end] = k
-        self.values[i][:, :, self.length:end] = v
+        self.keys[i][:, :, self.length : end] = k
+        self.values[i][:, :, self.length : end] = v
         return self.keys[i][:, :, :end], self.values[i][:, :, :end]
 
     def repeat_interleave(self, n: int) -> None:
@@ -114,9 +128,12 @@ class _Shared:
 
     def attend(self, i: int, k, v):
         import torch
+
         pk, pv = self.kv[i]
-        return (torch.cat((pk.repeat_interleave(self.group, dim=0), k), dim=2),
-                torch.cat((pv.repeat_interleave(self.group, dim=0), v), dim=2))
+        return (
+            torch.cat((pk.repeat_interleave(self.group, dim=0), k), dim=2),
+            torch.cat((pv.repeat_interleave(self.group, dim=0), v), dim=2),
+        )
 
 
 class Lean:
@@ -137,7 +154,7 @@ class Lean:
         self.heads = cfg.num_attention_heads
         self.kv_heads = cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.fuse = fuse
 
     # --- pieces -------------------------------------------------------------------------------
@@ -152,6 +169,7 @@ class Lean:
     def _pair_rows(self):
         """Row order of the fused q|k|v weight: each q and k head's features as RoPE pairs."""
         import torch
+
         hd, half = self.head_dim, self.head_dim // 2
         device = self.embed.device
         pairs = torch.stack((torch.arange(half, device=device), torch.arange(half, device=device) + half), -1).flatten()
@@ -162,6 +180,7 @@ class Lean:
     def _norm(self, x, weight):
         import torch
         import torch.nn.functional as F
+
         if x.dtype == weight.dtype == torch.float32:
             return F.rms_norm(x, (x.shape[-1],), weight, self.eps)
         # transformers normalises in float32 and casts back before the weight.
@@ -171,24 +190,28 @@ class Lean:
         """The rotation for integer positions (B or 1, T): a complex (B|1, T, 1, head_dim/2) tensor when
         fused, else transformers' cos and sin, (B|1, 1, T, head_dim), computed as it does."""
         import torch
+
         freqs = pos.unsqueeze(-1).float() * self.inv_freq.float()
         if self.fuse:
             # complex64 whatever `dtype`: _qkv rotates in float32 and casts back, as transformers does.
             return torch.polar(torch.full_like(freqs, self.rope_scale), freqs).unsqueeze(2)
         emb = torch.cat((freqs, freqs), dim=-1)
-        return ((emb.cos() * self.rope_scale).to(dtype).unsqueeze(1),
-                (emb.sin() * self.rope_scale).to(dtype).unsqueeze(1))
+        return (
+            (emb.cos() * self.rope_scale).to(dtype).unsqueeze(1),
+            (emb.sin() * self.rope_scale).to(dtype).unsqueeze(1),
+        )
 
     def _qkv(self, L, h, rope, adapters):
         """Queries, keys, values (B, heads, T, head_dim) for the normed hidden states h (B, T, D)."""
         import torch
+
         B, T, _ = h.shape
         H, KV, hd = self.heads, self.kv_heads, self.head_dim
         if L.qkv is not None:
             y = L.qkv(h, adapters)
-            qk = y[..., :(H + KV) * hd].unflatten(-1, (H + KV, hd // 2, 2))
+            qk = y[..., : (H + KV) * hd].unflatten(-1, (H + KV, hd // 2, 2))
             qk = torch.view_as_real(torch.view_as_complex(qk.float()) * rope).to(y.dtype).flatten(-2).transpose(1, 2)
-            v = y[..., (H + KV) * hd:].unflatten(-1, (KV, hd)).transpose(1, 2)
+            v = y[..., (H + KV) * hd :].unflatten(-1, (KV, hd)).transpose(1, 2)
             return qk[:, :H], qk[:, H:], v
         cos, sin = rope
         q = L.q(h, adapters).view(B, T, H, hd).transpose(1, 2)
@@ -199,6 +222,7 @@ class Lean:
     @staticmethod
     def _rotate(x, cos, sin):
         import torch
+
         half = x.shape[-1] // 2
         return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
@@ -206,14 +230,16 @@ class Lean:
         """The decoder layers and the final norm over hidden states x (B, T, D); `kv` (a LeanCache,
         _Record or _Shared) supplies the keys and values to attend to."""
         import torch.nn.functional as F
+
         B, T, _ = x.shape
         gqa = self.heads != self.kv_heads
         for i, L in enumerate(layers):
             q, k, v = self._qkv(L, self._norm(x, L.ln1), rope, adapters)
             if kv is not None:
                 k, v = kv.attend(i, k, v)
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal,
-                                               scale=self.scale, enable_gqa=gqa)
+            a = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attn_mask, is_causal=causal, scale=self.scale, enable_gqa=gqa
+            )
             x = L.o(a.transpose(1, 2).reshape(B, T, self.heads * self.head_dim), adapters, residual=x)
             h = self._norm(x, L.ln2)
             if L.gu is not None:
@@ -228,6 +254,7 @@ class Lean:
         """An additive attention mask (0 where allowed, -inf elsewhere) from a boolean one: built once
         per pass, not converted again inside every layer's attention call."""
         import torch
+
         return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, float("-inf"))
 
     def _prompts(self, ids, mask, *, layers, adapters=True, kv=None):
@@ -235,6 +262,7 @@ class Lean:
         real tokens. A padding query sees itself at least, so no attention row is empty (no NaN)."""
         import torch
         import torch.nn.functional as F
+
         P = ids.shape[1]
         x = F.embedding(ids, self.embed)
         rope = self._rope((mask.long().cumsum(-1) - 1).clamp_(min=0), x.dtype)
@@ -252,6 +280,7 @@ class Lean:
         nobody reads); left-padded ones count positions from the first real token."""
         import torch
         import torch.nn.functional as F
+
         T = ids.shape[1]
         layers = self._run_layers()
         if mask is None or bool((mask[:, 1:] <= mask[:, :-1]).all()):
@@ -271,28 +300,36 @@ class Lean:
         every projection and most of the attention, and gives the same numbers."""
         import torch
         import torch.nn.functional as F
+
         layers = self._run_layers()
         rec = _Record()
         hp = self._prompts(prompt_ids, prompt_mask, layers=layers, adapters=adapters, kv=rec)
         N, Tc = comp_ids.shape
         Tp = prompt_ids.shape[1]
         x = F.embedding(comp_ids, self.embed)
-        start = prompt_mask.long().sum(-1).repeat_interleave(group).unsqueeze(1)       # (N, 1)
+        start = prompt_mask.long().sum(-1).repeat_interleave(group).unsqueeze(1)  # (N, 1)
         rope = self._rope(start + torch.arange(Tc, device=comp_ids.device), x.dtype)
         causal = torch.ones(Tc, Tc, dtype=torch.bool, device=comp_ids.device).tril()
-        seen = torch.cat((prompt_mask.bool().repeat_interleave(group, dim=0).unsqueeze(1).expand(N, Tc, Tp),
-                          causal.expand(N, Tc, Tc)), dim=2).unsqueeze(1)
-        hc = self._stack(x, rope, layers=layers, adapters=adapters, attn_mask=self._bias(seen, x.dtype),
-                         kv=_Shared(rec.kv, group))
-        last = hp[:, -1:].repeat_interleave(group, dim=0)                                # predicts token 0
+        seen = torch.cat(
+            (
+                prompt_mask.bool().repeat_interleave(group, dim=0).unsqueeze(1).expand(N, Tc, Tp),
+                causal.expand(N, Tc, Tc),
+            ),
+            dim=2,
+        ).unsqueeze(1)
+        hc = self._stack(
+            x, rope, layers=layers, adapters=adapters, attn_mask=self._bias(seen, x.dtype), kv=_Shared(rec.kv, group)
+        )
+        last = hp[:, -1:].repeat_interleave(group, dim=0)  # predicts token 0
         return self.head(torch.cat((last, hc[:, :-1]), dim=1), adapters)
 
     # --- sampling -----------------------------------------------------------------------------
     @property
     def adapters(self) -> bool:
         """Whether any projection carries an unmerged LoRA adapter."""
-        return bool(self.head.loras) or any(getattr(L, f).loras for L in self.layers
-                                            for f in ("q", "k", "v", "o", "gate", "up", "down"))
+        return bool(self.head.loras) or any(
+            getattr(L, f).loras for L in self.layers for f in ("q", "k", "v", "o", "gate", "up", "down")
+        )
 
     def pays_for_sampling(self) -> bool:
         """Decoding through this module pays when per-call overhead dominates (fused, small models)
@@ -316,8 +353,10 @@ class Lean:
         B, P = ids.shape
         shape = (B, self.kv_heads, capacity, self.head_dim)
         dtype = self.embed.dtype
-        cache = LeanCache([ids.new_empty(shape, dtype=dtype) for _ in self.layers],
-                          [ids.new_empty(shape, dtype=dtype) for _ in self.layers])
+        cache = LeanCache(
+            [ids.new_empty(shape, dtype=dtype) for _ in self.layers],
+            [ids.new_empty(shape, dtype=dtype) for _ in self.layers],
+        )
         h = self._prompts(ids, mask, layers=self.layers, kv=cache)
         cache.length = P
         return self.head(h[:, -1]), cache
@@ -327,6 +366,7 @@ class Lean:
         columns including the new one, or None when every column is a real token. Returns logits
         (B, V) and advances the cache."""
         import torch.nn.functional as F
+
         x = F.embedding(tok.unsqueeze(1), self.embed)
         bias = None if key_mask is None else self._bias(key_mask.bool(), x.dtype)[:, None, None, :]
         h = self._stack(x, self._rope(pos, x.dtype), layers=self.layers, attn_mask=bias, kv=cache)

@@ -1,6 +1,7 @@
 """The projections a lean forward pass reads (sampling/lean.py): a linear layer's weight and bias plus its
 active LoRA adapters as (A, B, scale), read from a plain nn.Linear or a peft LoRA layer; a decoder layer's
 projections; and several projections fused into one (q|k|v, gate|up) with their adapters stacked."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class Linear:
         """x W^T + b (+ residual), then + s (x A^T) B^T per adapter: one addmm each, on 2-D views."""
         import torch
         import torch.nn.functional as F
+
         flat = x.reshape(-1, x.shape[-1])
         if residual is None:
             y = F.linear(flat, self.weight, self.bias)
@@ -46,6 +48,7 @@ class Linear:
 def read_linear(module, training: bool) -> Linear | None:
     """A plain nn.Linear, or a peft LoRA layer read as base + adapters; None for anything else."""
     import torch
+
     if isinstance(module, torch.nn.Linear):
         return Linear(module.weight, module.bias, ())
     base = getattr(module, "base_layer", None)
@@ -53,9 +56,9 @@ def read_linear(module, training: bool) -> Linear | None:
         return None
     merged, disabled = bool(getattr(module, "merged", False)), bool(getattr(module, "disable_adapters", False))
     if merged and disabled:
-        return None         # the base weight holds an adapter that should not count
+        return None  # the base weight holds an adapter that should not count
     if merged or disabled:
-        return Linear(base.weight, base.bias, ())     # the adapter is in the weight, or off
+        return Linear(base.weight, base.bias, ())  # the adapter is in the weight, or off
     loras = []
     for name in module.active_adapters:
         if name not in module.lora_A:
@@ -69,7 +72,7 @@ def read_linear(module, training: bool) -> Linear | None:
             return None
         a, b = module.lora_A[name].weight, module.lora_B[name].weight
         if a.dtype != base.weight.dtype:
-            return None     # peft casts between an fp32 adapter and a bf16 base; leave that to it
+            return None  # peft casts between an fp32 adapter and a bf16 base; leave that to it
         loras.append((a, b, float(module.scaling[name])))
     return Linear(base.weight, base.bias, tuple(loras))
 
@@ -85,16 +88,29 @@ class Layer:
     gate: Linear
     up: Linear
     down: Linear
-    qkv: Linear | None = None      # q|k|v in one projection, q and k rows in RoPE-pair order
-    gu: Linear | None = None       # gate|up in one projection
+    qkv: Linear | None = None  # q|k|v in one projection, q and k rows in RoPE-pair order
+    gu: Linear | None = None  # gate|up in one projection
 
     def merged(self) -> Layer:
-        return Layer(self.ln1, self.ln2, *(getattr(self, f).merged() for f in ("q", "k", "v", "o", "gate", "up", "down")))
+        return Layer(
+            self.ln1, self.ln2, *(getattr(self, f).merged() for f in ("q", "k", "v", "o", "gate", "up", "down"))
+        )
 
     def fused(self, rows) -> Layer:
         """This layer with qkv and gu set (each projection carries one adapter at most)."""
-        return Layer(self.ln1, self.ln2, self.q, self.k, self.v, self.o, self.gate, self.up, self.down,
-                      fuse((self.q, self.k, self.v), rows), fuse((self.gate, self.up)))
+        return Layer(
+            self.ln1,
+            self.ln2,
+            self.q,
+            self.k,
+            self.v,
+            self.o,
+            self.gate,
+            self.up,
+            self.down,
+            fuse((self.q, self.k, self.v), rows),
+            fuse((self.gate, self.up)),
+        )
 
 
 def fuse(parts, rows=None) -> Linear:
@@ -102,6 +118,7 @@ def fuse(parts, rows=None) -> Linear:
     Each part's LoRA adapter (one at most) becomes a block of one adapter: A stacked, B
     block-diagonal. Autograd flows back to every part."""
     import torch
+
     weight = torch.cat([p.weight for p in parts])
     bias = None
     if any(p.bias is not None for p in parts):

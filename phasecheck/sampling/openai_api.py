@@ -1,6 +1,7 @@
 """The openai engine, the way past one machine: any OpenAI-compatible server (vllm serve, SGLang, TGI)
 through /v1/chat/completions or /v1/completions, with bounded concurrency, timeouts and retries.
 Only the standard library: urllib for HTTP, a thread pool for concurrency."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,11 @@ def parse_choices(doc: Any, n: int, chat: bool) -> list[Generation]:
         raise _Retry(f"server returned {len(choices)} choices, expected n={n}")
     texts = []
     for c in choices:
-        text = (c.get("message") or {}).get("content") if chat and isinstance(c, dict) else \
-            (c.get("text") if isinstance(c, dict) else None)
+        text = (
+            (c.get("message") or {}).get("content")
+            if chat and isinstance(c, dict)
+            else (c.get("text") if isinstance(c, dict) else None)
+        )
         if not isinstance(text, str):
             raise _Retry("a choice has no text")
         texts.append(text)
@@ -89,8 +93,9 @@ class OpenAIEngine(EngineBase):
         super().__init__(params, plan=plan, model=model, task=task)
         self.served = params.model or (task.model if task is not None else None) or (model.name if model else None)
         if not self.served:
-            raise ConfigError("sampling.model: the openai engine needs the served model name "
-                              "(sampling.model or the task's `model`)")
+            raise ConfigError(
+                "sampling.model: the openai engine needs the served model name (sampling.model or the task's `model`)"
+            )
         self.url = params.base_url.rstrip("/") + ("/chat/completions" if params.endpoint == "chat" else "/completions")
         self.key = os.environ.get(params.api_key_env)
         if self.key is None and "api_key_env" in params.model_fields_set:
@@ -111,8 +116,9 @@ class OpenAIEngine(EngineBase):
         return json.dumps(body, sort_keys=True, ensure_ascii=False)
 
     def _post(self, body: dict) -> dict:
-        req = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url, data=json.dumps(body).encode("utf-8"), method="POST", headers={"Content-Type": "application/json"}
+        )
         if self.key:
             req.add_header("Authorization", f"Bearer {self.key}")
         try:
@@ -136,14 +142,14 @@ class OpenAIEngine(EngineBase):
         body["seed"] = unit.seed
         last = ""
         for attempt in range(self.params.retries + 1):
-            if self._abort.is_set():          # another request failed: stop rather than retry
+            if self._abort.is_set():  # another request failed: stop rather than retry
                 raise EngineError(f"{self.url}: aborted")
             try:
                 return parse_choices(self._post(body), self.plan.n, self.params.endpoint == "chat")
             except _Retry as exc:
                 last = str(exc)
                 if attempt < self.params.retries:
-                    time.sleep(self.params.backoff * (2 ** attempt))
+                    time.sleep(self.params.backoff * (2**attempt))
         raise EngineError(f"{self.url}: {last} (after {self.params.retries + 1} tries)")
 
     def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
@@ -152,15 +158,14 @@ class OpenAIEngine(EngineBase):
         size = self.params.concurrency * 4
 
         def batches(todo: list[Unit]) -> list[list[Unit]]:
-            return [todo[i:i + size] for i in range(0, len(todo), size)]
+            return [todo[i : i + size] for i in range(0, len(todo), size)]
 
         def generate_batch(batch: list[Unit]) -> list[list[Generation]]:
             return list(pool.map(self._request, batch))
 
         self._abort.clear()
         try:
-            done, self.stats = run_units(units, generate_batch, batches, store=store, progress=progress,
-                                         n=self.plan.n)
+            done, self.stats = run_units(units, generate_batch, batches, store=store, progress=progress, n=self.plan.n)
         except BaseException as exc:
             # Let requests in flight end (bounded by `timeout`) so none outlives this call; not on Ctrl-C.
             self._abort.set()

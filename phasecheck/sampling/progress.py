@@ -1,5 +1,6 @@
 """Sampling progress: a tqdm bar with samples/s and tokens/s on a terminal, periodic plain log
 lines on stderr in CI (CI=true) or when stderr is not a TTY."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,9 @@ __all__ = ["Progress", "make_progress"]
 class Progress:
     """Counts samples and tokens; renders as a bar (tty) or as a log line every `interval` seconds."""
 
-    def __init__(self, total: int, *, desc: str = "sampling", bar: bool, interval: float = 10.0,
-                 stream: TextIO | None = None) -> None:
+    def __init__(
+        self, total: int, *, desc: str = "sampling", bar: bool, interval: float = 10.0, stream: TextIO | None = None
+    ) -> None:
         self.total, self.desc, self.interval = total, desc, interval
         self.stream = stream or sys.stderr
         self.samples = self.tokens = self.cached = 0
@@ -23,6 +25,7 @@ class Progress:
         self._bar = None
         if bar:
             from tqdm import tqdm
+
             self._bar = tqdm(total=total, desc=desc, unit="sample", file=self.stream, dynamic_ncols=True)
 
     def rates(self) -> tuple[float, float]:
@@ -46,8 +49,11 @@ class Progress:
     def _log(self) -> None:
         self._last_log = time.monotonic()
         pct = 100.0 * self.samples / self.total if self.total else 100.0
-        print(f"{self.desc}: {self.samples}/{self.total} samples ({pct:.0f}%), {self._speed()}",
-              file=self.stream, flush=True)
+        print(
+            f"{self.desc}: {self.samples}/{self.total} samples ({pct:.0f}%), {self._speed()}",
+            file=self.stream,
+            flush=True,
+        )
 
     def _speed(self) -> str:
         """Rates over generated work; a cached share is named rather than diluting the rates."""
@@ -63,8 +69,9 @@ class Progress:
             self._bar = None
 
 
-def make_progress(total: int, enabled: bool | None = None, *, desc: str = "sampling",
-                  stream: TextIO | None = None) -> Progress | None:
+def make_progress(
+    total: int, enabled: bool | None = None, *, desc: str = "sampling", stream: TextIO | None = None
+) -> Progress | None:
     """None when disabled; a bar on an interactive terminal, log lines in CI or when piped.
     `enabled=None` means on (bar or log lines chosen from the environment)."""
     if enabled is False:

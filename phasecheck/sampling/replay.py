@@ -1,5 +1,6 @@
 """The replay engine: samples made elsewhere, read from a JSONL file of Sample records and checked
 to cover every example x run x index of the plan exactly once."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,10 +33,17 @@ def read_samples(path: Path) -> list[Sample]:
         if unknown:
             raise DataError(f"{path}:{row}: unknown field {unknown[0]!r} (fields: {', '.join(sorted(fields))})")
         try:
-            s = Sample(example_id=str(d["example_id"]), run=int(d["run"]), index=int(d["index"]),
-                       seed=int(d.get("seed", 0)), completion=d["completion"],
-                       finish_reason=str(d.get("finish_reason", "stop")), n_tokens=int(d.get("n_tokens", 0)),
-                       model=str(d.get("model", "")), engine=str(d.get("engine", "") or "replay"))
+            s = Sample(
+                example_id=str(d["example_id"]),
+                run=int(d["run"]),
+                index=int(d["index"]),
+                seed=int(d.get("seed", 0)),
+                completion=d["completion"],
+                finish_reason=str(d.get("finish_reason", "stop")),
+                n_tokens=int(d.get("n_tokens", 0)),
+                model=str(d.get("model", "")),
+                engine=str(d.get("engine", "") or "replay"),
+            )
         except (TypeError, ValueError) as exc:
             raise DataError(f"{path}:{row}: bad value ({exc})") from None
         if not isinstance(s.completion, str):
@@ -51,7 +59,7 @@ class ReplayEngine(EngineBase):
 
     id: ClassVar[str] = "replay"
     needs_model: ClassVar[bool] = False
-    caches_samples: ClassVar[bool] = False      # it reads samples; there is nothing to cache
+    caches_samples: ClassVar[bool] = False  # it reads samples; there is nothing to cache
 
     class Params(Strict):
         path: Path | None = Field(None, description="Samples JSONL; default task.data.samples.")
@@ -62,7 +70,7 @@ class ReplayEngine(EngineBase):
 
     @classmethod
     def identity_for(cls, params: Any, task: Any) -> str | None:
-        return None             # samples made elsewhere: what made them is not known here
+        return None  # samples made elsewhere: what made them is not known here
 
     def _path(self) -> Path:
         path = self.params.path or (self.task.data.samples if self.task is not None else None)
@@ -79,8 +87,10 @@ class ReplayEngine(EngineBase):
         wanted = {ex.id for ex in examples}
         unknown = sorted({s.example_id for s in rows} - wanted)
         if unknown:
-            raise DataError(f"{path}: {len(unknown)} sample example id(s) not in the eval data "
-                            f"(first: {', '.join(repr(u) for u in unknown[:3])})")
+            raise DataError(
+                f"{path}: {len(unknown)} sample example id(s) not in the eval data "
+                f"(first: {', '.join(repr(u) for u in unknown[:3])})"
+            )
         by_key: dict[tuple[str, int, int], Sample] = {}
         for s in rows:
             key = (s.example_id, s.run, s.index)
@@ -99,8 +109,9 @@ class ReplayEngine(EngineBase):
                         out.append(s)
         if missing:
             first = ", ".join(f"({e!r}, run {r}, index {k})" for e, r, k in missing[:3])
-            raise DataError(f"{path}: {len(missing)} sample(s) missing for runs={plan.runs} x n={plan.n}; "
-                            f"first: {first}")
+            raise DataError(
+                f"{path}: {len(missing)} sample(s) missing for runs={plan.runs} x n={plan.n}; first: {first}"
+            )
         if progress is not None:
             progress.update(len(out), sum(s.n_tokens for s in out), cached=True)
         self.stats = {"cached": len(out), "generated": 0, "batches": 0}

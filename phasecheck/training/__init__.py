@@ -1,6 +1,7 @@
 """Training gated by the verdict: discover with GRPO until the domain graduates, then crystallise with SFT.
 
 Heavy imports (torch, transformers, peft, trl) happen inside the functions, so importing this package is cheap."""
+
 from __future__ import annotations
 
 from .checkpoint import load_checkpoint_model, newest_checkpoint, read_checkpoint_meta, save_checkpoint
@@ -12,7 +13,21 @@ from .run import Interrupted
 from .sft import SFTResult, train_sft
 
 __all__ = [
-    "check_gate", "GateDecision", "train_grpo", "resolve_grpo", "GRPOSettings", "GRPOResult", "train_sft",
-    "SFTResult", "harvest", "HarvestResult", "run_lifecycle", "LifecycleSummary", "save_checkpoint",
-    "load_checkpoint_model", "read_checkpoint_meta", "newest_checkpoint", "Interrupted",
+    "check_gate",
+    "GateDecision",
+    "train_grpo",
+    "resolve_grpo",
+    "GRPOSettings",
+    "GRPOResult",
+    "train_sft",
+    "SFTResult",
+    "harvest",
+    "HarvestResult",
+    "run_lifecycle",
+    "LifecycleSummary",
+    "save_checkpoint",
+    "load_checkpoint_model",
+    "read_checkpoint_meta",
+    "newest_checkpoint",
+    "Interrupted",
 ]

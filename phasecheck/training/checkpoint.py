@@ -1,6 +1,7 @@
 """Checkpoints: HF format safetensors (with LoRA: merged weights, plus the peft adapter in adapter/ and
 its base recorded), written into a temp dir and renamed into place, with phasecheck.json and the
 trainer state for resume beside the weights."""
+
 from __future__ import annotations
 
 import copy
@@ -13,20 +14,30 @@ from typing import Any
 
 from ..errors import ConfigError, EngineError
 
-__all__ = ["save_checkpoint", "load_checkpoint_model", "read_checkpoint_meta", "load_trainer_state", "load_trainable",
-           "newest_checkpoint", "CHECKPOINT_META", "ADAPTER_DIR"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint_model",
+    "read_checkpoint_meta",
+    "load_trainer_state",
+    "load_trainable",
+    "newest_checkpoint",
+    "CHECKPOINT_META",
+    "ADAPTER_DIR",
+]
 
 CHECKPOINT_META = "phasecheck.json"
 ADAPTER_DIR = "adapter"
 _TRAINER_STATE = "trainer_state.pt"
 
 
-def save_checkpoint(policy, out_dir: Path, *, step: int, meta: dict[str, Any], optimizer=None,
-                    extra_state: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    policy, out_dir: Path, *, step: int, meta: dict[str, Any], optimizer=None, extra_state: dict[str, Any] | None = None
+) -> Path:
     """Write out_dir/checkpoint-<step> atomically and return its path.
 
     meta lands in phasecheck.json with `step`, `adapter`, `base_model` and `base_identity` added."""
     import torch
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"checkpoint-{step}"
@@ -42,10 +53,12 @@ def save_checkpoint(policy, out_dir: Path, *, step: int, meta: dict[str, Any], o
         else:
             policy.model.save_pretrained(tmp, safe_serialization=True)
         policy.tokenizer.save_pretrained(tmp)
-        doc = dict(meta, step=step, adapter=bool(policy.lora), base_model=policy.base_path,
-                   base_identity=policy.identity)
-        (tmp / CHECKPOINT_META).write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n",
-                                           encoding="utf-8")
+        doc = dict(
+            meta, step=step, adapter=bool(policy.lora), base_model=policy.base_path, base_identity=policy.identity
+        )
+        (tmp / CHECKPOINT_META).write_text(
+            json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+        )
         state = {"step": step, **(extra_state or {})}
         if optimizer is not None:
             state["optimizer"] = optimizer.state_dict()
@@ -76,6 +89,7 @@ def load_checkpoint_model(path: str | Path, *, device: str | None = None, dtype=
     weights, so this is a plain transformers load; resolve_model(path) works on it too."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     path = Path(path)
     meta = read_checkpoint_meta(path)
     try:
@@ -97,12 +111,14 @@ def load_trainable(path: str | Path, *, device: str | None = None):
     the recorded base with the saved adapter attached, or the full weights."""
     import torch
     from transformers import AutoModelForCausalLM
+
     path = Path(path)
     meta = read_checkpoint_meta(path)
     model, tok, _ = load_checkpoint_model(path, device=device)
     if not meta.get("adapter"):
         return model, tok, meta, False
     from peft import PeftModel
+
     try:
         base = AutoModelForCausalLM.from_pretrained(meta["base_model"], dtype=torch.float32)
     except OSError as exc:
@@ -116,6 +132,7 @@ def load_trainable(path: str | Path, *, device: str | None = None):
 def load_trainer_state(path: str | Path) -> dict[str, Any]:
     """The step and optimizer state saved beside a checkpoint's weights."""
     import torch
+
     f = Path(path) / _TRAINER_STATE
     if not f.is_file():
         raise ConfigError(f"{path}: checkpoint has no {_TRAINER_STATE}; it cannot be resumed")
@@ -135,6 +152,9 @@ def newest_checkpoint(out_dir: str | Path) -> Path | None:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return None
-    found = [(int(p.name.split("-", 1)[1]), p) for p in out_dir.glob("checkpoint-*")
-             if p.is_dir() and p.name.split("-", 1)[1].isdigit() and (p / CHECKPOINT_META).is_file()]
+    found = [
+        (int(p.name.split("-", 1)[1]), p)
+        for p in out_dir.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-", 1)[1].isdigit() and (p / CHECKPOINT_META).is_file()
+    ]
     return max(found)[1] if found else None

@@ -1,5 +1,6 @@
 """Pieces the training loops share: loading a trainable policy, LoRA, token log-probs, rollouts and
 metrics lines. Checkpoint writing lives in checkpoint.py; a run's start and save in run.py."""
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,26 @@ from ..errors import ConfigError
 from ..sampling.base import pad_left, pad_right
 from ..task import LoraSpec, TaskSpec
 
-__all__ = ["Policy", "load_policy", "lora_config", "apply_lora", "token_logprobs", "completion_logprobs", "pad_right",
-           "MetricsLog", "task_examples", "InferenceCopy", "folded_weight", "base_view"]
+__all__ = [
+    "Policy",
+    "load_policy",
+    "lora_config",
+    "apply_lora",
+    "token_logprobs",
+    "completion_logprobs",
+    "pad_right",
+    "MetricsLog",
+    "task_examples",
+    "InferenceCopy",
+    "folded_weight",
+    "base_view",
+]
 
 
 def task_examples(task: TaskSpec) -> list:
     """The task's eval examples (the prompts GRPO trains on) as a list."""
     from ..data import load_examples
+
     loaded = load_examples(task)
     examples = list(getattr(loaded, "examples", loaded))
     if not examples:
@@ -33,8 +47,8 @@ class Policy:
 
     model: Any
     tokenizer: Any
-    base_path: str          # the HF directory of the base weights
-    identity: str | None    # model identity of the base (resolve_model), for fingerprints
+    base_path: str  # the HF directory of the base weights
+    identity: str | None  # model identity of the base (resolve_model), for fingerprints
     lora: bool
 
 
@@ -55,13 +69,20 @@ def load_policy(model_name: str | None, *, device: str | None = None) -> Policy:
 def lora_config(spec: LoraSpec):
     """The peft LoraConfig of a task's `lora:` block, for our loops and TRL's trainers alike."""
     from peft import LoraConfig
-    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                      target_modules=spec.target_modules, task_type="CAUSAL_LM")
+
+    return LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
 def apply_lora(policy: Policy, spec: LoraSpec) -> Policy:
     """Wrap the policy's model in a fresh peft LoRA adapter (r, alpha, dropout, target modules)."""
     from peft import get_peft_model
+
     with warnings.catch_warnings():
         # peft reads transformers' deprecated `is_gradient_checkpointing`; nothing a user can act on.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -73,8 +94,9 @@ def apply_lora(policy: Policy, spec: LoraSpec) -> Policy:
 def _gather_logprobs(logits, targets, with_entropy: bool):
     """log p(target) per position, and (without autograd) the entropy, from logits (B, T, V)."""
     import torch
+
     logp_all = torch.log_softmax(logits.float(), dim=-1)
-    del logits      # log_softmax keeps only its output for backward; the logits can go now
+    del logits  # log_softmax keeps only its output for backward; the logits can go now
     logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     entropy = None
     if with_entropy:
@@ -95,6 +117,7 @@ def token_logprobs(model, ids, mask, *, with_entropy: bool = False, start: int =
     import torch
 
     from ..sampling.lean import lean_model
+
     width = ids.shape[1] - 1
     start = max(0, min(int(start), width - 1))
     lean = lean_model(model)
@@ -103,15 +126,22 @@ def token_logprobs(model, ids, mask, *, with_entropy: bool = False, start: int =
     else:
         kwargs = {"logits_to_keep": width + 1 - start} if start else {}
         logits = model(input_ids=ids, attention_mask=mask, **kwargs).logits
-    logp, entropy = _gather_logprobs(logits[:, :-1], ids[:, start + 1:], with_entropy)
+    logp, entropy = _gather_logprobs(logits[:, :-1], ids[:, start + 1 :], with_entropy)
     if start:
         logp = torch.nn.functional.pad(logp, (start, 0))
         entropy = torch.nn.functional.pad(entropy, (start, 0)) if entropy is not None else None
     return logp, entropy
 
 
-def completion_logprobs(model, prompts: list[list[int]], completions: list[list[int]], group: int, pad_id: int,
-                        *, with_entropy: bool = False):
+def completion_logprobs(
+    model,
+    prompts: list[list[int]],
+    completions: list[list[int]],
+    group: int,
+    pad_id: int,
+    *,
+    with_entropy: bool = False,
+):
     """Log-probs (N, Tc) of each completion token given its prompt and the completion before it, the
     entropy of those positions, and the (N, Tc) float mask of real completion tokens.
 
@@ -121,6 +151,7 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
     import torch
 
     from ..sampling.lean import lean_model
+
     comp_ids, cmask = pad_right(completions, pad_id)
     device = next(model.parameters()).device
     comp_ids, cmask = comp_ids.to(device), cmask.to(device).float()
@@ -135,7 +166,7 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
     first = min(plens) - 1
     logp, entropy = token_logprobs(model, ids.to(device), mask.to(device), with_entropy=with_entropy, start=first)
     # Row r's completion token t sits at position plens[r] - 1 + t of the (B, T-1) log-probs.
-    at = (torch.tensor(plens, device=device).unsqueeze(1) - 1 + torch.arange(comp_ids.shape[1], device=device))
+    at = torch.tensor(plens, device=device).unsqueeze(1) - 1 + torch.arange(comp_ids.shape[1], device=device)
     at = at.clamp(max=logp.shape[1] - 1)
     logp = logp.gather(1, at)
     entropy = entropy.gather(1, at) if entropy is not None else None
@@ -151,6 +182,7 @@ def base_view(peft_model):
     import copy
 
     from peft.tuners.lora import LoraLayer
+
     inner = peft_model.get_base_model()
     shared = {id(t): t for t in [*inner.parameters(), *inner.buffers()]}
     view = copy.deepcopy(inner, shared)
@@ -169,10 +201,12 @@ class InferenceCopy:
 
     def __init__(self, peft_model):
         import copy
+
         self.model = copy.deepcopy(peft_model).merge_and_unload().eval().requires_grad_(False)
         self.peft_model = peft_model
         self.pairs = []
         from peft.tuners.lora import LoraLayer
+
         for name, module in peft_model.named_modules():
             if isinstance(module, LoraLayer):
                 key = name.removeprefix("base_model.model.")
@@ -180,6 +214,7 @@ class InferenceCopy:
 
     def sync(self) -> None:
         import torch
+
         with torch.no_grad():
             for lora, plain in self.pairs:
                 plain.weight.copy_(folded_weight(lora))
@@ -190,6 +225,7 @@ def folded_weight(lora_layer):
     (no autograd); the layer itself is left as it is (no merge/unmerge round trip, whose rounding
     would drift the base weight step after step)."""
     import torch
+
     with torch.no_grad():
         weight = lora_layer.base_layer.weight.detach()
         deltas = [lora_layer.get_delta_weight(a) for a in lora_layer.active_adapters if a in lora_layer.lora_A]

@@ -1,5 +1,6 @@
 """The verdict gate: SFT only after the newest verdict says GRADUATED for the same task, data and
 model. GRPO is always allowed. `force` lets a refused run through, loudly, and the override is recorded."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,22 +31,29 @@ class GateDecision:
     def warning(self) -> str | None:
         if not self.forced:
             return None
-        return ("WARNING: --force overrides the verdict gate; SFT may copy mistakes the checks exist to "
-                "catch. Refused because: " + "; ".join(self.refusals) + ". The override is recorded "
-                "in the checkpoint's phasecheck.json.")
+        return (
+            "WARNING: --force overrides the verdict gate; SFT may copy mistakes the checks exist to "
+            "catch. Refused because: " + "; ".join(self.refusals) + ". The override is recorded "
+            "in the checkpoint's phasecheck.json."
+        )
 
     def record(self) -> dict[str, Any]:
         """What a checkpoint's phasecheck.json stores about the gate."""
-        return {"kind": self.kind, "forced": self.forced, "refusals": self.refusals,
-                "verdict_path": self.verdict_path,
-                "verdict_status": self.verdict.status.value if self.verdict else None,
-                "verdict_digest": self.verdict.fingerprint.digest if self.verdict else None,
-                "verdict_created_at": self.verdict.created_at if self.verdict else None}
+        return {
+            "kind": self.kind,
+            "forced": self.forced,
+            "refusals": self.refusals,
+            "verdict_path": self.verdict_path,
+            "verdict_status": self.verdict.status.value if self.verdict else None,
+            "verdict_digest": self.verdict.fingerprint.digest if self.verdict else None,
+            "verdict_created_at": self.verdict.created_at if self.verdict else None,
+        }
 
 
 def current_fingerprint(task: TaskSpec, model_identity: str | None) -> Fingerprint:
     """The fingerprint a verdict for this task and model would carry now."""
     from ..verdict import fingerprint
+
     return fingerprint(task, model_identity=model_identity)
 
 
@@ -78,8 +86,14 @@ def _load_verdict(path: Path) -> Verdict:
         raise GateError(f"{exc}; run `phasecheck check` again") from None
 
 
-def check_gate(task: TaskSpec, kind: str, *, force: bool = False, model_identity: str | None = None,
-               fingerprint: Fingerprint | None = None) -> GateDecision:
+def check_gate(
+    task: TaskSpec,
+    kind: str,
+    *,
+    force: bool = False,
+    model_identity: str | None = None,
+    fingerprint: Fingerprint | None = None,
+) -> GateDecision:
     """Decide whether `kind` (grpo|sft) training may run; raise GateError when it may not.
 
     `fingerprint` is the current one (computed from task and model_identity when None)."""
@@ -87,8 +101,9 @@ def check_gate(task: TaskSpec, kind: str, *, force: bool = False, model_identity
         return _decide(task, kind, force=force, model_identity=model_identity, fingerprint=fingerprint)
 
 
-def _decide(task: TaskSpec, kind: str, *, force: bool, model_identity: str | None,
-            fingerprint: Fingerprint | None) -> GateDecision:
+def _decide(
+    task: TaskSpec, kind: str, *, force: bool, model_identity: str | None, fingerprint: Fingerprint | None
+) -> GateDecision:
     if kind == "grpo":
         entry = newest_verdict(task)
         verdict = _load_verdict(Path(entry["path"])) if entry else None
@@ -103,18 +118,23 @@ def _decide(task: TaskSpec, kind: str, *, force: bool, model_identity: str | Non
     else:
         verdict = _load_verdict(Path(entry["path"]))
         if verdict.status is not Phase.GRADUATED:
-            refusals.append(f"the newest verdict ({entry['path']}, {verdict.created_at}) is "
-                            f"{verdict.status.value}, not GRADUATED")
+            refusals.append(
+                f"the newest verdict ({entry['path']}, {verdict.created_at}) is {verdict.status.value}, not GRADUATED"
+            )
         current = fingerprint or current_fingerprint(task, model_identity)
         changes = fingerprint_changes(verdict.fingerprint, current)
         if changes:
-            refusals.append("the verdict is stale: " + ", ".join(changes) + " since it was made; "
-                            "run `phasecheck check` again")
-    decision = GateDecision("sft", not refusals, verdict=verdict,
-                            verdict_path=entry["path"] if entry else None, refusals=refusals)
+            refusals.append(
+                "the verdict is stale: " + ", ".join(changes) + " since it was made; run `phasecheck check` again"
+            )
+    decision = GateDecision(
+        "sft", not refusals, verdict=verdict, verdict_path=entry["path"] if entry else None, refusals=refusals
+    )
     if refusals and not force:
-        raise GateError("SFT refused: " + "; ".join(refusals) + ". Discover with GRPO until the domain "
-                        "graduates (or pass --force to override, which is recorded).")
+        raise GateError(
+            "SFT refused: " + "; ".join(refusals) + ". Discover with GRPO until the domain "
+            "graduates (or pass --force to override, which is recorded)."
+        )
     if refusals:
         decision.allowed, decision.forced = True, True
     return decision

@@ -21,6 +21,7 @@ How this departs from the paper (Shao et al. 2024, DeepSeekMath) — on purpose:
   model allows (sampling.lean), the same numbers as G whole sequences.
 - No reward model and no process supervision: the reward is the verifier's outcome reward.
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,17 +43,46 @@ from .gate import check_gate
 from .rollout import HFRollout, Rollout, rollout_for
 from .run import begin_run, step_batches, steps_to_run
 
-__all__ = ["GRPOSettings", "PRESETS", "resolve_grpo", "train_grpo", "GRPOResult", "group_advantages",
-           "plan_steps", "group_size_for"]
+__all__ = [
+    "GRPOSettings",
+    "PRESETS",
+    "resolve_grpo",
+    "train_grpo",
+    "GRPOResult",
+    "group_advantages",
+    "plan_steps",
+    "group_size_for",
+]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Refining, not relearning: small adapter, tiny steps, strong KL, a quarter epoch.
-    "conservative": dict(group_size=4, learning_rate=5.0e-7, beta=0.2, epsilon=0.2, epochs=0.25,
-                         batch_prompts=8, advantage_scale="group", max_grad_norm=1.0, iterations=1,
-                         lora=LoraSpec(r=4, alpha=8), full_finetune=False),
+    "conservative": dict(
+        group_size=4,
+        learning_rate=5.0e-7,
+        beta=0.2,
+        epsilon=0.2,
+        epochs=0.25,
+        batch_prompts=8,
+        advantage_scale="group",
+        max_grad_norm=1.0,
+        iterations=1,
+        lora=LoraSpec(r=4, alpha=8),
+        full_finetune=False,
+    ),
     # No opinions: full fine-tuning, no KL, one epoch; every field still overridable.
-    "none": dict(group_size=8, learning_rate=1.0e-6, beta=0.0, epsilon=0.2, epochs=1.0, batch_prompts=8,
-                 advantage_scale="group", max_grad_norm=1.0, iterations=1, lora=None, full_finetune=True),
+    "none": dict(
+        group_size=8,
+        learning_rate=1.0e-6,
+        beta=0.0,
+        epsilon=0.2,
+        epochs=1.0,
+        batch_prompts=8,
+        advantage_scale="group",
+        max_grad_norm=1.0,
+        iterations=1,
+        lora=None,
+        full_finetune=True,
+    ),
 }
 
 
@@ -86,8 +116,19 @@ def resolve_grpo(task: TaskSpec, **overrides: Any) -> GRPOSettings:
     spec: GRPOSpec = task.training.grpo
     base = dict(PRESETS[spec.preset])
     base.update(max_new_tokens=task.sampling.max_new_tokens, temperature=task.sampling.temperature or 1.0)
-    for name in ("group_size", "learning_rate", "beta", "epsilon", "epochs", "batch_prompts",
-                 "max_new_tokens", "temperature", "advantage_scale", "max_grad_norm", "iterations"):
+    for name in (
+        "group_size",
+        "learning_rate",
+        "beta",
+        "epsilon",
+        "epochs",
+        "batch_prompts",
+        "max_new_tokens",
+        "temperature",
+        "advantage_scale",
+        "max_grad_norm",
+        "iterations",
+    ):
         value = getattr(spec, name)
         if value is not None:
             base[name] = value
@@ -131,10 +172,21 @@ class GRPOResult:
     interrupted: bool = False
 
 
-def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str | None = None,
-               resume: str | Path | None = None, max_steps: int | None = None, rollout: Rollout | None = None,
-               grader=None, examples: list | None = None, save_every: int = 0, device: str | None = None,
-               on_step: Callable[[dict], None] | None = None, **overrides: Any) -> GRPOResult:
+def train_grpo(
+    task: TaskSpec,
+    *,
+    out_dir: str | Path | None = None,
+    model: str | None = None,
+    resume: str | Path | None = None,
+    max_steps: int | None = None,
+    rollout: Rollout | None = None,
+    grader=None,
+    examples: list | None = None,
+    save_every: int = 0,
+    device: str | None = None,
+    on_step: Callable[[dict], None] | None = None,
+    **overrides: Any,
+) -> GRPOResult:
     """Train the task's model with GRPO on its eval prompts; returns the final checkpoint.
 
     `resume` is a checkpoint dir; the run continues from its step with its optimizer state."""
@@ -146,9 +198,20 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
     own_grader = grader is None
     if own_grader:
         from ..grading import Grader
+
         grader = Grader(task)
-    run, policy = begin_run(task, "grpo", gate, out_dir=out_dir, config=cfg.to_json(), model=model or task.model,
-                            lora=cfg.lora, resume=resume, seed=cfg.seed, device=device)
+    run, policy = begin_run(
+        task,
+        "grpo",
+        gate,
+        out_dir=out_dir,
+        config=cfg.to_json(),
+        model=model or task.model,
+        lora=cfg.lora,
+        resume=resume,
+        seed=cfg.seed,
+        device=device,
+    )
     net, tok = policy.model, policy.tokenizer
     rollout = rollout or rollout_for(task, policy.base_path)
     net.eval()
@@ -160,10 +223,25 @@ def train_grpo(task: TaskSpec, *, out_dir: str | Path | None = None, model: str 
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0, foreach=True)
     start_step = run.restore(opt)
     from ..sampling.base import render_prompt
+
     texts = [render_prompt(tok, ex.prompt, task.sampling.system_prompt) for ex in examples]
     total = steps_to_run(plan_steps(cfg, len(examples)), start_step, max_steps)
-    loop = _Loop(cfg, net, tok, ref, infer, opt, params, rollout, grader, examples, texts,
-                 [tok(t, add_special_tokens=False)["input_ids"] for t in texts], next(net.parameters()).device, total)
+    loop = _Loop(
+        cfg,
+        net,
+        tok,
+        ref,
+        infer,
+        opt,
+        params,
+        rollout,
+        grader,
+        examples,
+        texts,
+        [tok(t, add_special_tokens=False)["input_ids"] for t in texts],
+        next(net.parameters()).device,
+        total,
+    )
     # The prompt order of every step is fixed by the seed, so a resumed run sees the same batches.
     batches = step_batches(random.Random(cfg.seed), len(examples), cfg.batch_prompts, total, across_epochs=True)
     log = run.metrics(on_step)
@@ -197,6 +275,7 @@ def _reference(policy: Policy, beta: float, *, resumed: bool):
     if resumed:
         import torch
         from transformers import AutoModelForCausalLM
+
         ref = AutoModelForCausalLM.from_pretrained(policy.base_path, dtype=torch.float32)
         ref.to(next(policy.model.parameters()).device)
     else:
@@ -211,14 +290,14 @@ class _Loop:
     cfg: GRPOSettings
     net: Any
     tok: Any
-    ref: Any                        # the KL reference, None when beta is 0
-    infer: InferenceCopy | None     # the merged copy rollouts sample, when one is needed
+    ref: Any  # the KL reference, None when beta is 0
+    infer: InferenceCopy | None  # the merged copy rollouts sample, when one is needed
     opt: Any
     params: list
     rollout: Rollout
     grader: Any
     examples: list
-    texts: list[str]                # chat-rendered prompts
+    texts: list[str]  # chat-rendered prompts
     prompt_ids: list[list[int]]
     device: Any
     total: int
@@ -226,16 +305,22 @@ class _Loop:
     def step(self, step: int, batch: list[int]) -> dict[str, Any]:
         """One optimiser step (mu updates) on the prompts in `batch`; returns its metrics line."""
         import torch
+
         cfg, net, tok = self.cfg, self.net, self.tok
         t0 = time.perf_counter()
         # --- rollouts: G completions per prompt from the current policy --------------------
         with torch.no_grad():
             if self.infer is not None:
                 self.infer.sync()
-            groups = self.rollout(self.infer.model if self.infer is not None else net, tok,
-                                  [self.texts[i] for i in batch], n=cfg.group_size,
-                                  seed=cfg.seed * 1_000_003 + step * cfg.batch_prompts * cfg.group_size,
-                                  temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
+            groups = self.rollout(
+                self.infer.model if self.infer is not None else net,
+                tok,
+                [self.texts[i] for i in batch],
+                n=cfg.group_size,
+                seed=cfg.seed * 1_000_003 + step * cfg.batch_prompts * cfg.group_size,
+                temperature=cfg.temperature,
+                max_new_tokens=cfg.max_new_tokens,
+            )
         t_gen = time.perf_counter() - t0
         # --- rewards: the grader's reward bands, then group-normalised advantages -------------
         pairs = [(text, self.examples[i]) for i, group in zip(batch, groups) for text, _, _ in group]
@@ -244,8 +329,12 @@ class _Loop:
         adv = group_advantages(rewards, cfg.advantage_scale).view(-1)
         # --- log-probs of the completion tokens: reference, old policy (for mu > 1) -----------
         # Each prompt runs once for its whole group where the model allows (sampling.lean).
-        seqs = ([self.prompt_ids[i] for i in batch], [comp for group in groups for _, comp, _ in group],
-                cfg.group_size, tok.pad_token_id)
+        seqs = (
+            [self.prompt_ids[i] for i in batch],
+            [comp for group in groups for _, comp, _ in group],
+            cfg.group_size,
+            tok.pad_token_id,
+        )
         adv_t = adv.to(self.device).unsqueeze(1)
         with torch.no_grad():
             ref_logp = completion_logprobs(self.ref, *seqs)[0] if self.ref is not None else None
@@ -269,11 +358,20 @@ class _Loop:
             self.opt.step()
         # --- one metrics line per step -------------------------------------------------------
         line = _metrics_line(rewards, adv, groups, [g.correct is True for g in grades])
-        line.update({M.STEP: step + 1, M.TOTAL_STEPS: self.total, M.LOSS: loss.item(),
-                     M.KL: _token_mean(kl, cmask, n_tok), M.ENTROPY: _token_mean(entropy, cmask, n_tok),
-                     M.CLIP_FRAC: _token_mean(((ratio - 1).abs() > cfg.epsilon).float(), cmask, n_tok),
-                     M.GRAD_NORM: float(grad_norm), M.LR: cfg.learning_rate, "gen_s": round(t_gen, 4),
-                     "step_s": round(time.perf_counter() - t0, 4)})
+        line.update(
+            {
+                M.STEP: step + 1,
+                M.TOTAL_STEPS: self.total,
+                M.LOSS: loss.item(),
+                M.KL: _token_mean(kl, cmask, n_tok),
+                M.ENTROPY: _token_mean(entropy, cmask, n_tok),
+                M.CLIP_FRAC: _token_mean(((ratio - 1).abs() > cfg.epsilon).float(), cmask, n_tok),
+                M.GRAD_NORM: float(grad_norm),
+                M.LR: cfg.learning_rate,
+                "gen_s": round(t_gen, 4),
+                "step_s": round(time.perf_counter() - t0, 4),
+            }
+        )
         return line
 
 
@@ -287,13 +385,15 @@ def _metrics_line(rewards, adv, groups, correct: list[bool]) -> dict[str, Any]:
     group_std = rewards.std(dim=1, unbiased=False)
     lengths = [len(c) for g in groups for _, c, _ in g]
     return {
-        M.REWARD_MEAN: rewards.mean().item(), M.REWARD_STD: rewards.std(unbiased=False).item(),
+        M.REWARD_MEAN: rewards.mean().item(),
+        M.REWARD_STD: rewards.std(unbiased=False).item(),
         M.FRAC_ZERO_STD: (group_std < 1e-6).float().mean().item(),
         M.FRAC_ZERO_STD_CI: list(wilson(int((group_std < 1e-6).sum()), len(group_std))),
         M.COMPLETION_LENGTH: sum(lengths) / len(lengths),
         M.TRUNCATED_FRAC: sum(not f for g in groups for _, _, f in g) / len(lengths),
         M.ACCURACY: sum(correct) / len(correct),
-        "advantage_min": adv.min().item(), "advantage_max": adv.max().item(),
+        "advantage_min": adv.min().item(),
+        "advantage_max": adv.max().item(),
     }
 
 
@@ -304,5 +404,8 @@ def predicted_zero_std(verdict: Any, group_size: int) -> dict[str, Any]:
     m = check.metrics if check else {}
     if m.get(CheckMetric.GROUP_SIZE) != group_size or CheckMetric.ZERO_VARIANCE_CI not in m:
         return {}
-    return {"predicted_zero_std": m[CheckMetric.ZERO_VARIANCE_SHARE],
-            "predicted_zero_std_ci": m[CheckMetric.ZERO_VARIANCE_CI], "predicted_exact": m.get(CheckMetric.EXACT, True)}
+    return {
+        "predicted_zero_std": m[CheckMetric.ZERO_VARIANCE_SHARE],
+        "predicted_zero_std_ci": m[CheckMetric.ZERO_VARIANCE_CI],
+        "predicted_exact": m.get(CheckMetric.EXACT, True),
+    }

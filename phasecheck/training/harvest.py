@@ -1,5 +1,6 @@
 """Crystallisation: sample a checkpoint on the task's prompts, keep the completions the verifier
 passes, drop duplicates, and add them to the validated set with provenance (model, step)."""
+
 from __future__ import annotations
 
 import re
@@ -17,20 +18,30 @@ __all__ = ["harvest", "HarvestResult"]
 
 @dataclass
 class HarvestResult:
-    path: Path            # the validated set written
+    path: Path  # the validated set written
     sampled: int
     passed: int
-    added: int            # passed, minus duplicates of each other and of rows already in the set
-    truncated: int = 0    # completions cut by max_new_tokens (dropped unless keep_truncated)
+    added: int  # passed, minus duplicates of each other and of rows already in the set
+    truncated: int = 0  # completions cut by max_new_tokens (dropped unless keep_truncated)
 
 
 def _key(example_id: str, completion: str) -> tuple[str, str]:
     return str(example_id), re.sub(r"\s+", " ", completion).strip()
 
 
-def harvest(task: TaskSpec, checkpoint: str | Path, *, validated: str | Path | None = None, n: int | None = None,
-            temperature: float | None = None, max_new_tokens: int | None = None, seed: int = 0,
-            examples: list | None = None, grader=None, keep_truncated: bool = False) -> HarvestResult:
+def harvest(
+    task: TaskSpec,
+    checkpoint: str | Path,
+    *,
+    validated: str | Path | None = None,
+    n: int | None = None,
+    temperature: float | None = None,
+    max_new_tokens: int | None = None,
+    seed: int = 0,
+    examples: list | None = None,
+    grader=None,
+    keep_truncated: bool = False,
+) -> HarvestResult:
     """Add the checkpoint's verified, de-duplicated outputs to `validated` (default: the newest
     verdict's validated set). Sampling uses the task's sampling settings unless overridden. A completion
     cut by max_new_tokens is dropped by default: SFT would teach it to stop where it never did."""
@@ -38,6 +49,7 @@ def harvest(task: TaskSpec, checkpoint: str | Path, *, validated: str | Path | N
     from ..sampling.hf import generate
     from ..sampling.models import model_identity
     from .sft import validated_set_path
+
     path = Path(validated) if validated else validated_set_path(task)
     examples = list(examples) if examples is not None else task_examples(task)
     model, tok, meta = load_checkpoint_model(checkpoint)
@@ -45,14 +57,25 @@ def harvest(task: TaskSpec, checkpoint: str | Path, *, validated: str | Path | N
     sp = task.sampling
     n = n or sp.n
     texts = [render_prompt(tok, ex.prompt, sp.system_prompt) for ex in examples]
-    gens = generate(model, tok, texts, n=n, seeds=seed, temperature=sp.temperature if temperature is None else temperature,
-                    top_p=sp.top_p, max_new_tokens=max_new_tokens or sp.max_new_tokens, stop=sp.stop)
-    pairs = [(g.text, ex) for ex, row in zip(examples, gens) for g in row
-             if keep_truncated or g.finish_reason != "length"]
+    gens = generate(
+        model,
+        tok,
+        texts,
+        n=n,
+        seeds=seed,
+        temperature=sp.temperature if temperature is None else temperature,
+        top_p=sp.top_p,
+        max_new_tokens=max_new_tokens or sp.max_new_tokens,
+        stop=sp.stop,
+    )
+    pairs = [
+        (g.text, ex) for ex, row in zip(examples, gens) for g in row if keep_truncated or g.finish_reason != "length"
+    ]
     truncated = sum(g.finish_reason == "length" for row in gens for g in row)
     own = grader is None
     if own:
         from ..grading import Grader
+
         grader = Grader(task)
     try:
         grades = grader.grade_many(pairs)
@@ -63,7 +86,7 @@ def harvest(task: TaskSpec, checkpoint: str | Path, *, validated: str | Path | N
     seen = set()
     if existing:
         for _, row in json_lines(path, "validated set"):
-            if isinstance(row, dict):          # a non-object row is left for SFT's reader to name
+            if isinstance(row, dict):  # a non-object row is left for SFT's reader to name
                 seen.add(_key(row.get("id", ""), row.get("completion", "")))
     new, passed = [], 0
     for (text, ex), grade in zip(pairs, grades):
@@ -74,10 +97,23 @@ def harvest(task: TaskSpec, checkpoint: str | Path, *, validated: str | Path | N
         if key in seen:
             continue
         seen.add(key)
-        new.append({"id": ex.id, "prompt": ex.prompt, "completion": text, "reference": ex.reference,
-                    "scenario": ex.scenario,
-                    "provenance": {"source": "model", "model": identity, "checkpoint": str(Path(checkpoint).resolve()),
-                                   "step": meta.get("step"), "kind": meta.get("kind"), "reward": grade.reward}})
+        new.append(
+            {
+                "id": ex.id,
+                "prompt": ex.prompt,
+                "completion": text,
+                "reference": ex.reference,
+                "scenario": ex.scenario,
+                "provenance": {
+                    "source": "model",
+                    "model": identity,
+                    "checkpoint": str(Path(checkpoint).resolve()),
+                    "step": meta.get("step"),
+                    "kind": meta.get("kind"),
+                    "reward": grade.reward,
+                },
+            }
+        )
     if existing and not existing.endswith("\n"):
         existing += "\n"
     atomic_write_text(path, existing + dumps_jsonl(new))

@@ -1,5 +1,6 @@
 """`phasecheck lifecycle`: check -> GRPO (if GRPO PHASE) -> check --after-grpo -> SFT (if GRADUATED)
 -> final check, stopping with a clear message where a step fails, and writing lifecycle.json."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ class LifecycleSummary:
     task: str
     started_at: str
     steps: list[dict[str, Any]] = field(default_factory=list)
-    outcome: str = ""              # one line: where it ended and why
+    outcome: str = ""  # one line: where it ended and why
     exit_code: int = 0
     finished_at: str | None = None
 
@@ -30,11 +31,18 @@ class LifecycleSummary:
         return asdict(self)
 
 
-def run_lifecycle(task: TaskSpec, *, out_dir: str | Path | None = None, backend: str = "builtin",
-                  on_event: Callable[[dict], None] | None = None, check_kwargs: dict | None = None,
-                  train_kwargs: dict | None = None) -> LifecycleSummary:
+def run_lifecycle(
+    task: TaskSpec,
+    *,
+    out_dir: str | Path | None = None,
+    backend: str = "builtin",
+    on_event: Callable[[dict], None] | None = None,
+    check_kwargs: dict | None = None,
+    train_kwargs: dict | None = None,
+) -> LifecycleSummary:
     """Run the whole loop once; the summary (also in out_dir/lifecycle.json) says how far it got."""
     from ..runner import CheckOptions, apply_overrides, check_task
+
     out = Path(out_dir) if out_dir else default_out_dir(task, "lifecycle")
     summary = LifecycleSummary(task=task.name, started_at=utc_now())
     check_kwargs, train_kwargs = dict(check_kwargs or {}), dict(train_kwargs or {})
@@ -65,11 +73,15 @@ def run_lifecycle(task: TaskSpec, *, out_dir: str | Path | None = None, backend:
             trained = step("grpo", lambda: _grpo(task, backend, out / "grpo", train_kwargs))
             first = trained and step("check_after_grpo", lambda: check("check_after_grpo", after_grpo=True))
             if first and first["status"] == Phase.GRPO_PHASE.value:
-                summary.outcome = ("still GRPO PHASE after GRPO: train more (`phasecheck train grpo`), then "
-                                   "`phasecheck check --after-grpo`; SFT was not run")
+                summary.outcome = (
+                    "still GRPO PHASE after GRPO: train more (`phasecheck train grpo`), then "
+                    "`phasecheck check --after-grpo`; SFT was not run"
+                )
                 summary.exit_code = int(ExitCode.GRPO_PHASE)
         if first and first["status"] == Phase.INCONCLUSIVE.value:
-            summary.outcome = f"INCONCLUSIVE at {summary.steps[-1]['step']}: a blocking check errored; see {first['verdict']}"
+            summary.outcome = (
+                f"INCONCLUSIVE at {summary.steps[-1]['step']}: a blocking check errored; see {first['verdict']}"
+            )
             summary.exit_code = int(ExitCode.RUNTIME)
         if first and first["status"] == Phase.GRADUATED.value:
             tuned = step("sft", lambda: _sft(task, backend, out / "sft"))
@@ -87,9 +99,11 @@ def _grpo(task: TaskSpec, backend: str, out_dir: Path, train_kwargs: dict) -> di
     """The lifecycle's GRPO step on the chosen backend -> what its summary line records."""
     if backend == "trl":
         from .trl_backend import train_grpo_trl
+
         res = train_grpo_trl(task, out_dir=out_dir, **train_kwargs)
     else:
         from .grpo import train_grpo
+
         res = train_grpo(task, out_dir=out_dir, **train_kwargs)
     return {"checkpoint": str(res.checkpoint), "steps": res.steps}
 
@@ -98,8 +112,14 @@ def _sft(task: TaskSpec, backend: str, out_dir: Path) -> dict:
     """The lifecycle's SFT step on the chosen backend -> what its summary line records."""
     if backend == "trl":
         from .trl_backend import train_sft_trl
+
         return {"checkpoint": str(train_sft_trl(task, out_dir=out_dir))}
     from .sft import train_sft
+
     res = train_sft(task, out_dir=out_dir)
-    return {"checkpoint": str(res.checkpoint), "steps": res.steps, "eval_loss_before": res.eval_loss_before,
-            "eval_loss_after": res.eval_loss_after}
+    return {
+        "checkpoint": str(res.checkpoint),
+        "steps": res.steps,
+        "eval_loss_before": res.eval_loss_before,
+        "eval_loss_after": res.eval_loss_after,
+    }

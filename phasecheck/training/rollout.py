@@ -4,14 +4,22 @@
 `vllm` keeps an engine in this process beside the policy (TRL's vllm_mode="colocate") and loads the
 policy's current weights into it before each rollout. Other engines (openai, replay) cannot sample
 weights that change every step; for them GRPO samples the policy with transformers."""
+
 from __future__ import annotations
 
 from typing import Any, Protocol
 
 from ..task import TaskSpec
 
-__all__ = ["Rollout", "HFRollout", "VLLMRollout", "rollout_for", "policy_weights", "as_rollout_rows",
-           "refresh_tied_head"]
+__all__ = [
+    "Rollout",
+    "HFRollout",
+    "VLLMRollout",
+    "rollout_for",
+    "policy_weights",
+    "as_rollout_rows",
+    "refresh_tied_head",
+]
 
 
 class Rollout(Protocol):
@@ -20,8 +28,9 @@ class Rollout(Protocol):
     Returns, per prompt, n (text, completion_token_ids, finished) triples; `finished` is False when
     the completion hit max_new_tokens. Prompt j's completions use seeds seed + j*n ... seed + j*n + n-1."""
 
-    def __call__(self, model, tokenizer, prompts: list[str], *, n: int, seed: int, temperature: float,
-                 max_new_tokens: int) -> list[list[tuple[str, list[int], bool]]]: ...
+    def __call__(
+        self, model, tokenizer, prompts: list[str], *, n: int, seed: int, temperature: float, max_new_tokens: int
+    ) -> list[list[tuple[str, list[int], bool]]]: ...
 
 
 def as_rollout_rows(generations, eos: int | None) -> list[list[tuple[str, list[int], bool]]]:
@@ -45,8 +54,17 @@ class HFRollout:
 
     def __call__(self, model, tokenizer, prompts, *, n, seed, temperature, max_new_tokens):
         from ..sampling.hf import generate
-        out = generate(model, tokenizer, prompts, n=n, seeds=seed, temperature=temperature, top_p=1.0,
-                       max_new_tokens=max_new_tokens)
+
+        out = generate(
+            model,
+            tokenizer,
+            prompts,
+            n=n,
+            seeds=seed,
+            temperature=temperature,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+        )
         return as_rollout_rows(out, tokenizer.eos_token_id)
 
 
@@ -61,9 +79,13 @@ def policy_weights(model):
     from peft.tuners.lora import LoraLayer
 
     from .common import folded_weight
+
     inner = model.get_base_model()
-    folded = {f"{name}.weight": folded_weight(module) for name, module in inner.named_modules()
-              if isinstance(module, LoraLayer)}
+    folded = {
+        f"{name}.weight": folded_weight(module)
+        for name, module in inner.named_modules()
+        if isinstance(module, LoraLayer)
+    }
     for name, param in inner.named_parameters():
         if ".lora_" in name:
             continue
@@ -89,10 +111,13 @@ class VLLMRollout:
         from ..errors import ConfigError
         from ..plugins import validate_params
         from ..sampling.vllm_engine import INSTALL_HINT, VLLMEngine
+
         if importlib.util.find_spec("vllm") is None:
             # Before the policy loads or anything is written: fail at once.
-            raise ConfigError(f"sampling.engine vllm: vllm is not installed ({INSTALL_HINT}); "
-                              "GRPO rollouts need it, or sampling.engine transformers")
+            raise ConfigError(
+                f"sampling.engine vllm: vllm is not installed ({INSTALL_HINT}); "
+                "GRPO rollouts need it, or sampling.engine transformers"
+            )
         where = f"{task.source}: sampling" if task.source else "sampling"
         self.params = validate_params(VLLMEngine, task.sampling.options, where)
         if "gpu_memory_utilization" not in self.params.model_fields_set:
@@ -107,6 +132,7 @@ class VLLMRollout:
             import socket
 
             from ..sampling.vllm_engine import start_llm
+
             # external_launcher reads the torch.distributed rendezvous of this (single) process.
             for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
                 os.environ.setdefault(key, value)
@@ -114,17 +140,20 @@ class VLLMRollout:
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", 0))
                     os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
-            self.llm = start_llm(self.model_path, self.params, seed=self.seed,
-                                 distributed_executor_backend="external_launcher")
+            self.llm = start_llm(
+                self.model_path, self.params, seed=self.seed, distributed_executor_backend="external_launcher"
+            )
         return self.llm
 
     def push(self, model) -> None:
         """Load the policy's current weights into the engine and drop its cached prefixes."""
         from ..sampling.vllm_engine import vllm_failure
+
         llm = self._engine()
         try:
-            llm.collective_rpc("reload_weights", kwargs={"weights_iterator": policy_weights(model),
-                                                         "is_checkpoint_format": True})
+            llm.collective_rpc(
+                "reload_weights", kwargs={"weights_iterator": policy_weights(model), "is_checkpoint_format": True}
+            )
             llm.apply_model(refresh_tied_head)
         except Exception as exc:  # noqa: BLE001 - a failure inside vLLM is one line, exit 3
             raise vllm_failure("cannot load the policy's weights", exc) from None
@@ -136,20 +165,24 @@ class VLLMRollout:
         seed + j*n (vLLM gives its sample i the seed + i), as the transformers rollout does."""
         from ..sampling.base import SamplingPlan
         from ..sampling.vllm_engine import sampling_kwargs
+
         plan = SamplingPlan(runs=1, n=n, temperature=temperature, top_p=1.0, max_new_tokens=max_new_tokens)
         return [sampling_kwargs(plan, seed + j * n) for j in range(count)]
 
     def __call__(self, model, tokenizer, prompts, *, n, seed, temperature, max_new_tokens):
         from ..sampling.vllm_engine import generate
-        self.push(model)                 # starts the engine first: a missing vllm is one ConfigError line
-        requests = self.request_kwargs(len(prompts), n=n, seed=seed, temperature=temperature,
-                                       max_new_tokens=max_new_tokens)
+
+        self.push(model)  # starts the engine first: a missing vllm is one ConfigError line
+        requests = self.request_kwargs(
+            len(prompts), n=n, seed=seed, temperature=temperature, max_new_tokens=max_new_tokens
+        )
         return as_rollout_rows(generate(self._engine(), tokenizer, list(prompts), requests, n), tokenizer.eos_token_id)
 
     def close(self) -> None:
         """Shut the engine down (its memory and threads), if it was started."""
         if self.llm is not None:
             from ..sampling.vllm_engine import stop_llm
+
             stop_llm(self.llm)
             self.llm = None
 
@@ -162,7 +195,12 @@ def refresh_tied_head(model) -> None:
     inner = getattr(model, "model", None)
     embed = getattr(inner, "embed_tokens", None)
     method = getattr(head, "quant_method", None)
-    if head is None or embed is None or method is None or getattr(head, "weight", None) is not getattr(embed, "weight", None):
+    if (
+        head is None
+        or embed is None
+        or method is None
+        or getattr(head, "weight", None) is not getattr(embed, "weight", None)
+    ):
         return
     method.process_weights_after_loading(head)
 

@@ -1,6 +1,7 @@
 """What every trainer (builtin GRPO and SFT, the TRL backend) shares around its loop: the prelude (seed, policy
 fresh or resumed, what its checkpoints will say, the order of its steps) and the epilogue (save the checkpoint
 and record it in the task's runs.jsonl), on success and on Ctrl-C alike, which raises `Interrupted`."""
+
 from __future__ import annotations
 
 import itertools
@@ -36,12 +37,12 @@ class TrainingRun:
     runs.jsonl line carry."""
 
     task: TaskSpec
-    kind: str                   # grpo | sft
+    kind: str  # grpo | sft
     gate: GateDecision
     out_dir: Path
-    resume: Path | None         # the checkpoint this run continues, if any
-    meta: dict[str, Any]        # what every checkpoint's phasecheck.json of this run says
-    record: dict[str, Any]      # extra fields of its runs.jsonl lines
+    resume: Path | None  # the checkpoint this run continues, if any
+    meta: dict[str, Any]  # what every checkpoint's phasecheck.json of this run says
+    record: dict[str, Any]  # extra fields of its runs.jsonl lines
 
     def restore(self, optimizer) -> int:
         """The step to start from: 0, or the resumed checkpoint's, with its optimizer state loaded."""
@@ -54,8 +55,9 @@ class TrainingRun:
         """The epilogue: write checkpoint-<step> (with `meta` added) and record it in the task's state,
         both with one timestamp."""
         created = utc_now()
-        path = save_checkpoint(policy, self.out_dir, step=step, optimizer=optimizer,
-                               meta={**self.meta, **meta, "created_at": created})
+        path = save_checkpoint(
+            policy, self.out_dir, step=step, optimizer=optimizer, meta={**self.meta, **meta, "created_at": created}
+        )
         record_run(self.task, kind=self.kind, path=path, step=step, created_at=created, **self.record)
         return path
 
@@ -64,22 +66,42 @@ class TrainingRun:
         return Interrupted(self.save(policy, step, optimizer, interrupted=True))
 
 
-def begin_run(task: TaskSpec, kind: str, gate: GateDecision, *, out_dir: str | Path | None, config: dict[str, Any],
-              model: str | None, lora: LoraSpec | None = None, resume: str | Path | None = None,
-              seed: int | None = None, device: str | None = None, fingerprint: Fingerprint | None = None,
-              backend: str | None = None, **meta: Any) -> tuple[TrainingRun, Policy]:
+def begin_run(
+    task: TaskSpec,
+    kind: str,
+    gate: GateDecision,
+    *,
+    out_dir: str | Path | None,
+    config: dict[str, Any],
+    model: str | None,
+    lora: LoraSpec | None = None,
+    resume: str | Path | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    fingerprint: Fingerprint | None = None,
+    backend: str | None = None,
+    **meta: Any,
+) -> tuple[TrainingRun, Policy]:
     """The prelude: seed torch, load the policy (`model` with a fresh `lora` adapter, or `resume`) and fix
     what its checkpoints will say. `fingerprint` is by default the one a verdict on the task and the
     policy's base model would carry now; `meta` adds to every checkpoint's phasecheck.json."""
     if seed is not None:
         import torch
-        torch.manual_seed(seed)            # before the policy: a fresh LoRA adapter's weights come from it
+
+        torch.manual_seed(seed)  # before the policy: a fresh LoRA adapter's weights come from it
     policy = start_policy(model, lora, resume=resume, device=device)
     fp = fingerprint or current_fingerprint(task, policy.identity)
-    shared = {"kind": kind, "task": task.name, "task_file": str(task.source) if task.source else None,
-              "fingerprint": fp.model_dump(mode="json"), "verdict": gate.record(), "config": config, **meta}
+    shared = {
+        "kind": kind,
+        "task": task.name,
+        "task_file": str(task.source) if task.source else None,
+        "fingerprint": fp.model_dump(mode="json"),
+        "verdict": gate.record(),
+        "config": config,
+        **meta,
+    }
     record: dict[str, Any] = {}
-    if kind == "sft":                      # only the SFT gate can be overridden
+    if kind == "sft":  # only the SFT gate can be overridden
         shared["forced"] = record["forced"] = gate.forced
     if backend:
         shared["backend"] = record["backend"] = backend
@@ -87,8 +109,9 @@ def begin_run(task: TaskSpec, kind: str, gate: GateDecision, *, out_dir: str | P
     return TrainingRun(task, kind, gate, out, Path(resume) if resume else None, shared, record), policy
 
 
-def start_policy(model: str | None, lora: LoraSpec | None, *, resume: str | Path | None = None,
-                 device: str | None = None) -> Policy:
+def start_policy(
+    model: str | None, lora: LoraSpec | None, *, resume: str | Path | None = None, device: str | None = None
+) -> Policy:
     """The policy to train: a resumed checkpoint's (its recorded base, its adapter), else `model` loaded
     fresh, wrapped in a new LoRA adapter when `lora` is set."""
     if resume:
@@ -118,7 +141,7 @@ def step_batches(rng: random.Random, n: int, size: int, steps: int, *, across_ep
     batches: list[list[int]] = []
     while len(batches) < steps:
         epoch = next(epochs)
-        batches += [epoch[i:i + size] for i in range(0, n, size)]
+        batches += [epoch[i : i + size] for i in range(0, n, size)]
     return batches[:steps]
 
 

@@ -1,5 +1,6 @@
 """SFT on the validated set, gated by the verdict: completion-only loss through the chat template,
 labels masked by the attention mask (pad may equal eos), and a held-out split for eval loss."""
+
 from __future__ import annotations
 
 import functools
@@ -43,8 +44,10 @@ def validated_set_path(task: TaskSpec) -> Path:
     verdict_path = Path(entry["path"])
     rel = load_verdict(verdict_path).artifacts.get(Artifact.VALIDATED)
     if not rel:
-        raise ConfigError(f"{verdict_path}: the verdict lists no validated set (artifacts.validated); "
-                          "is the validated_set check enabled?")
+        raise ConfigError(
+            f"{verdict_path}: the verdict lists no validated set (artifacts.validated); "
+            "is the validated_set check enabled?"
+        )
     return (verdict_path.parent / rel).resolve()
 
 
@@ -60,16 +63,19 @@ def read_validated(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def encode_pairs(tokenizer, rows: list[dict], *, system_prompt: str | None, max_length: int) -> list[tuple[list[int], int]]:
+def encode_pairs(
+    tokenizer, rows: list[dict], *, system_prompt: str | None, max_length: int
+) -> list[tuple[list[int], int]]:
     """(token ids, prompt length) per row: chat-rendered prompt, then the completion and eos."""
     from ..sampling.base import render_prompt
+
     eos = tokenizer.eos_token or ""
     out = []
     for row in rows:
         p = tokenizer(render_prompt(tokenizer, row["prompt"], system_prompt), add_special_tokens=False)["input_ids"]
         c = tokenizer(row["completion"] + eos, add_special_tokens=False)["input_ids"]
         ids = (p + c)[:max_length]
-        if len(ids) > len(p):        # a prompt that fills max_length leaves nothing to learn
+        if len(ids) > len(p):  # a prompt that fills max_length leaves nothing to learn
             out.append((ids, len(p)))
     return out
 
@@ -86,22 +92,25 @@ def _batch(encoded: list[tuple[list[int], int]], pad_id: int, device):
 def _loss(model, ids, mask, labels):
     """Mean cross-entropy over completion tokens; returns (loss, token count)."""
     import torch
+
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
     target = labels[:, 1:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                             ignore_index=-100, reduction="sum")
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+    )
     n = (target != -100).sum()
     return loss / n.clamp(min=1), int(n)
 
 
 def _eval_loss(model, encoded, pad_id, batch_size, device) -> float | None:
     import torch
+
     if not encoded:
         return None
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(encoded), batch_size):
-            loss, n = _loss(model, *_batch(encoded[i:i + batch_size], pad_id, device))
+            loss, n = _loss(model, *_batch(encoded[i : i + batch_size], pad_id, device))
             total += loss.item() * n
             count += n
     return total / max(count, 1)
@@ -111,6 +120,7 @@ def sft_start_model(task: TaskSpec) -> tuple[str, str | None]:
     """Which model SFT trains -> (name, identity): the one the newest verdict judged, if that is the
     task's model or the newest GRPO checkpoint; otherwise the task's model (the gate then says why)."""
     from ..sampling import model_identity_for
+
     names = [task.model] if task.model else []
     run = newest_run(task, "grpo")
     if run:
@@ -138,13 +148,15 @@ class SFTStart:
     gate: GateDecision
 
 
-def gate_sft(task: TaskSpec, *, model: str | None = None, force: bool = False,
-             on_warning: Callable[[str], None] | None = None) -> SFTStart:
+def gate_sft(
+    task: TaskSpec, *, model: str | None = None, force: bool = False, on_warning: Callable[[str], None] | None = None
+) -> SFTStart:
     """Pick the start model (the one the newest verdict judged, or `model`) and pass the SFT gate.
 
     Both backends start here, so they refuse and record overrides identically."""
     if model is not None:
         from ..sampling.models import resolve_model
+
         start, identity = model, resolve_model(str(model)).identity
     else:
         start, identity = sft_start_model(task)
@@ -156,10 +168,20 @@ def gate_sft(task: TaskSpec, *, model: str | None = None, force: bool = False,
     return SFTStart(str(start), identity, current, gate)
 
 
-def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None = None, model: str | None = None,
-              validated: str | Path | None = None, resume: str | Path | None = None, max_steps: int | None = None,
-              device: str | None = None, on_step: Callable[[dict], None] | None = None,
-              on_warning: Callable[[str], None] | None = None, **overrides: Any) -> SFTResult:
+def train_sft(
+    task: TaskSpec,
+    *,
+    force: bool = False,
+    out_dir: str | Path | None = None,
+    model: str | None = None,
+    validated: str | Path | None = None,
+    resume: str | Path | None = None,
+    max_steps: int | None = None,
+    device: str | None = None,
+    on_step: Callable[[dict], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> SFTResult:
     """Gate, then SFT the judged model on the validated set; returns the final checkpoint and losses."""
     import torch
 
@@ -167,11 +189,23 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
     allowed = gate_sft(task, model=model, force=force, on_warning=on_warning)
     data_path = Path(validated) if validated else validated_set_path(task)
     rows = read_validated(data_path)
-    run, policy = begin_run(task, "sft", allowed.gate, out_dir=out_dir, config=spec.model_dump(mode="json"),
-                            model=allowed.model, lora=spec.lora, resume=resume, seed=spec.seed, device=device,
-                            fingerprint=allowed.fingerprint, validated_set=str(data_path), start_model=allowed.model)
+    run, policy = begin_run(
+        task,
+        "sft",
+        allowed.gate,
+        out_dir=out_dir,
+        config=spec.model_dump(mode="json"),
+        model=allowed.model,
+        lora=spec.lora,
+        resume=resume,
+        seed=spec.seed,
+        device=device,
+        fingerprint=allowed.fingerprint,
+        validated_set=str(data_path),
+        start_model=allowed.model,
+    )
     net, tok = policy.model, policy.tokenizer
-    net.eval()         # dropout off; the tiny-step regime gains nothing from it
+    net.eval()  # dropout off; the tiny-step regime gains nothing from it
     dev = next(net.parameters()).device
     rng = random.Random(spec.seed)
     held, train = _split(rows, rng, tok, spec, task.sampling.system_prompt)
@@ -197,8 +231,14 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
             grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             losses.append(loss.item())
-            line = {"step": step + 1, "total_steps": total, "loss": losses[-1], "tokens": n,
-                    "grad_norm": float(grad_norm), "lr": spec.learning_rate}
+            line = {
+                "step": step + 1,
+                "total_steps": total,
+                "loss": losses[-1],
+                "tokens": n,
+                "grad_norm": float(grad_norm),
+                "lr": spec.learning_rate,
+            }
             if (step + 1) % per_epoch == 0 and step + 1 < total:
                 line["eval_loss"] = eval_loss()
             log.write(line)
@@ -207,8 +247,16 @@ def train_sft(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None
     eval_after = eval_loss()
     log.write({"step": total, "eval_loss": eval_after, "total_steps": total})
     path = run.save(policy, total, opt, interrupted=False)
-    return SFTResult(path, total, log.path, eval_before, eval_after, losses[0] if losses else math.nan,
-                     losses[-1] if losses else math.nan, allowed.gate)
+    return SFTResult(
+        path,
+        total,
+        log.path,
+        eval_before,
+        eval_after,
+        losses[0] if losses else math.nan,
+        losses[-1] if losses else math.nan,
+        allowed.gate,
+    )
 
 
 def _split(rows: list[dict], rng: random.Random, tok, spec: SFTSpec, system_prompt: str | None):
@@ -216,8 +264,8 @@ def _split(rows: list[dict], rng: random.Random, tok, spec: SFTSpec, system_prom
     order = list(range(len(rows)))
     rng.shuffle(order)
     n_eval = min(len(rows) - 1, math.ceil(len(rows) * spec.eval_fraction)) if spec.eval_fraction > 0 else 0
-    held = encode_pairs(tok, [rows[i] for i in order[:n_eval]], system_prompt=system_prompt,
-                        max_length=spec.max_length)
-    train = encode_pairs(tok, [rows[i] for i in order[n_eval:]], system_prompt=system_prompt,
-                         max_length=spec.max_length)
+    held = encode_pairs(tok, [rows[i] for i in order[:n_eval]], system_prompt=system_prompt, max_length=spec.max_length)
+    train = encode_pairs(
+        tok, [rows[i] for i in order[n_eval:]], system_prompt=system_prompt, max_length=spec.max_length
+    )
     return held, train

@@ -1,6 +1,7 @@
 """--backend trl: GRPOTrainer / SFTTrainer built from the same task config and reward function, the
 scale-out path (accelerate gives multi-GPU and multi-node). Every default we rely on is written out,
 and only the keywords the installed TRL's config accepts are passed."""
+
 from __future__ import annotations
 
 import inspect
@@ -19,10 +20,18 @@ from .run import begin_run
 __all__ = ["trl_grpo_config", "build_grpo_trainer", "train_grpo_trl", "train_sft_trl", "accepted_kwargs"]
 
 # TRL renames metrics between versions; ours are stable. Keys missing in a version are skipped.
-_METRIC_NAMES = {"reward": Metric.REWARD_MEAN, "reward_std": Metric.REWARD_STD,
-                 "frac_reward_zero_std": Metric.FRAC_ZERO_STD, "kl": Metric.KL, "entropy": Metric.ENTROPY,
-                 "completions/mean_length": Metric.COMPLETION_LENGTH, "loss": Metric.LOSS,
-                 "grad_norm": Metric.GRAD_NORM, "learning_rate": Metric.LR, "clip_ratio/region_mean": Metric.CLIP_FRAC}
+_METRIC_NAMES = {
+    "reward": Metric.REWARD_MEAN,
+    "reward_std": Metric.REWARD_STD,
+    "frac_reward_zero_std": Metric.FRAC_ZERO_STD,
+    "kl": Metric.KL,
+    "entropy": Metric.ENTROPY,
+    "completions/mean_length": Metric.COMPLETION_LENGTH,
+    "loss": Metric.LOSS,
+    "grad_norm": Metric.GRAD_NORM,
+    "learning_rate": Metric.LR,
+    "clip_ratio/region_mean": Metric.CLIP_FRAC,
+}
 
 
 def accepted_kwargs(config_cls: type, wanted: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -32,11 +41,13 @@ def accepted_kwargs(config_cls: type, wanted: dict[str, Any]) -> tuple[dict[str,
     return ok, sorted(set(wanted) - set(ok))
 
 
-def trl_grpo_config(task: TaskSpec, out_dir: Path, *, max_steps: int | None = None, use_vllm: bool = False,
-                    **overrides: Any):
+def trl_grpo_config(
+    task: TaskSpec, out_dir: Path, *, max_steps: int | None = None, use_vllm: bool = False, **overrides: Any
+):
     """A GRPOConfig mirroring the builtin loop's settings -> (config, dropped keys)."""
     import torch
     from trl import GRPOConfig
+
     cfg = resolve_grpo(task, **overrides)
     cpu = not torch.cuda.is_available()
     wanted = {
@@ -48,17 +59,17 @@ def trl_grpo_config(task: TaskSpec, out_dir: Path, *, max_steps: int | None = No
         "steps_per_generation": 1,
         "num_iterations": cfg.iterations,
         "learning_rate": cfg.learning_rate,
-        "lr_scheduler_type": "constant",        # TRL default: linear decay; builtin: constant
+        "lr_scheduler_type": "constant",  # TRL default: linear decay; builtin: constant
         "warmup_steps": 0,
         "weight_decay": 0.0,
         "max_grad_norm": cfg.max_grad_norm,
         "num_train_epochs": cfg.epochs,
         "max_steps": max_steps if max_steps is not None else -1,
-        "beta": cfg.beta,                       # TRL default moved 0.04 -> 0.0
+        "beta": cfg.beta,  # TRL default moved 0.04 -> 0.0
         "epsilon": cfg.epsilon,
         "epsilon_high": cfg.epsilon,
-        "scale_rewards": cfg.advantage_scale,    # group | batch | none
-        "loss_type": "dapo",                    # token-level aggregation, as the builtin loop
+        "scale_rewards": cfg.advantage_scale,  # group | batch | none
+        "loss_type": "dapo",  # token-level aggregation, as the builtin loop
         "importance_sampling_level": "token",
         "mask_truncated_completions": False,
         "max_completion_length": cfg.max_new_tokens,
@@ -68,16 +79,16 @@ def trl_grpo_config(task: TaskSpec, out_dir: Path, *, max_steps: int | None = No
         "min_p": None,
         "repetition_penalty": 1.0,
         "disable_dropout": True,
-        "gradient_checkpointing": False,       # TRL 1.x turns it on by default
+        "gradient_checkpointing": False,  # TRL 1.x turns it on by default
         "use_vllm": use_vllm,
-        "vllm_mode": "colocate",               # one process holds policy and engine; weights synced each step
+        "vllm_mode": "colocate",  # one process holds policy and engine; weights synced each step
         "sync_ref_model": False,
         "shuffle_dataset": True,
         "seed": cfg.seed,
         "logging_steps": 1,
-        "save_strategy": "no",                 # phasecheck writes its own atomic checkpoints
+        "save_strategy": "no",  # phasecheck writes its own atomic checkpoints
         "report_to": "none",
-        "remove_unused_columns": False,        # the reward function needs reference, scenario, id ...
+        "remove_unused_columns": False,  # the reward function needs reference, scenario, id ...
         "use_cpu": cpu,
         "bf16": False if cpu else torch.cuda.is_bf16_supported(),
         "dataloader_pin_memory": not cpu,
@@ -94,6 +105,7 @@ def _dataset(task: TaskSpec, tokenizer, examples: list):
     from datasets import Dataset
 
     from ..sampling.base import render_prompt
+
     rows = []
     for ex in examples:
         row = {k: v for k, v in (ex.columns or {}).items()}
@@ -109,38 +121,78 @@ def _dataset(task: TaskSpec, tokenizer, examples: list):
     return Dataset.from_list(rows)
 
 
-def build_grpo_trainer(task: TaskSpec, *, out_dir: Path, model: str | None = None, max_steps: int | None = None,
-                       reward_func: Callable | None = None, examples: list | None = None, use_vllm: bool = False,
-                       policy: Policy | None = None, **overrides: Any):
+def build_grpo_trainer(
+    task: TaskSpec,
+    *,
+    out_dir: Path,
+    model: str | None = None,
+    max_steps: int | None = None,
+    reward_func: Callable | None = None,
+    examples: list | None = None,
+    use_vllm: bool = False,
+    policy: Policy | None = None,
+    **overrides: Any,
+):
     """A ready GRPOTrainer for the task -> (trainer, settings, dropped config keys). It trains `policy`'s
     model (LoRA added by TRL), by default `model` or the task's, loaded here."""
     from trl import GRPOTrainer
+
     policy = policy or load_policy(model or task.model)
     config, dropped, cfg = trl_grpo_config(task, out_dir, max_steps=max_steps, use_vllm=use_vllm, **overrides)
     if reward_func is None:
         from ..grading import as_reward_func
+
         reward_func = as_reward_func(task)
     examples = list(examples) if examples is not None else task_examples(task)
     tok = policy.tokenizer
     tok.padding_side = "left"
-    trainer = GRPOTrainer(model=policy.model, reward_funcs=[reward_func], args=config,
-                          train_dataset=_dataset(task, tok, examples), processing_class=tok,
-                          peft_config=lora_config(cfg.lora) if cfg.lora is not None else None)
+    trainer = GRPOTrainer(
+        model=policy.model,
+        reward_funcs=[reward_func],
+        args=config,
+        train_dataset=_dataset(task, tok, examples),
+        processing_class=tok,
+        peft_config=lora_config(cfg.lora) if cfg.lora is not None else None,
+    )
     from transformers.trainer_callback import PrinterCallback
-    trainer.remove_callback(PrinterCallback)       # our metrics.jsonl and progress bar report instead
+
+    trainer.remove_callback(PrinterCallback)  # our metrics.jsonl and progress bar report instead
     return trainer, cfg, dropped
 
 
-def train_grpo_trl(task: TaskSpec, *, out_dir: str | Path | None = None, model: str | None = None,
-                   max_steps: int | None = None, reward_func: Callable | None = None, examples: list | None = None,
-                   use_vllm: bool = False, on_step: Callable[[dict], None] | None = None,
-                   **overrides: Any) -> GRPOResult:
+def train_grpo_trl(
+    task: TaskSpec,
+    *,
+    out_dir: str | Path | None = None,
+    model: str | None = None,
+    max_steps: int | None = None,
+    reward_func: Callable | None = None,
+    examples: list | None = None,
+    use_vllm: bool = False,
+    on_step: Callable[[dict], None] | None = None,
+    **overrides: Any,
+) -> GRPOResult:
     """GRPO through TRL; writes metrics.jsonl and a phasecheck checkpoint like the builtin loop."""
     gate = check_gate(task, "grpo")
-    run, policy = begin_run(task, "grpo", gate, out_dir=out_dir, config=resolve_grpo(task, **overrides).to_json(),
-                            model=model or task.model, backend="trl")
-    trainer, cfg, dropped = build_grpo_trainer(task, out_dir=run.out_dir, max_steps=max_steps, reward_func=reward_func,
-                                               examples=examples, use_vllm=use_vllm, policy=policy, **overrides)
+    run, policy = begin_run(
+        task,
+        "grpo",
+        gate,
+        out_dir=out_dir,
+        config=resolve_grpo(task, **overrides).to_json(),
+        model=model or task.model,
+        backend="trl",
+    )
+    trainer, cfg, dropped = build_grpo_trainer(
+        task,
+        out_dir=run.out_dir,
+        max_steps=max_steps,
+        reward_func=reward_func,
+        examples=examples,
+        use_vllm=use_vllm,
+        policy=policy,
+        **overrides,
+    )
     trainer.train()
     log = run.metrics(on_step)
     for entry in trainer.state.log_history:
@@ -154,15 +206,22 @@ def train_grpo_trl(task: TaskSpec, *, out_dir: str | Path | None = None, model: 
     steps = int(trainer.state.global_step)
     extra: dict[str, Any] = {"trl_dropped_keys": dropped}
     stats = getattr(trainer.reward_funcs[0], "stats", None)
-    if stats is not None:              # None rewards (could not judge) are counted in the checkpoint, not lost
+    if stats is not None:  # None rewards (could not judge) are counted in the checkpoint, not lost
         extra["rewards"] = stats.as_dict()
     trained = replace(policy, model=trainer.model, tokenizer=trainer.processing_class, lora=cfg.lora is not None)
     return GRPOResult(run.save(trained, steps, trainer.optimizer, **extra), steps, log.path)
 
 
-def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | None = None,
-                  model: str | None = None, validated: str | Path | None = None, max_steps: int | None = None,
-                  on_warning: Callable[[str], None] | None = None) -> Path:
+def train_sft_trl(
+    task: TaskSpec,
+    *,
+    force: bool = False,
+    out_dir: str | Path | None = None,
+    model: str | None = None,
+    validated: str | Path | None = None,
+    max_steps: int | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Path:
     """SFT through TRL's SFTTrainer on the validated set (prompt/completion rows: completion-only loss)."""
     import torch
     from datasets import Dataset
@@ -170,32 +229,73 @@ def train_sft_trl(task: TaskSpec, *, force: bool = False, out_dir: str | Path | 
 
     from ..sampling.base import render_prompt
     from .sft import gate_sft, read_validated, validated_set_path
+
     spec = task.training.sft
     allowed = gate_sft(task, model=model, force=force, on_warning=on_warning)
-    run, policy = begin_run(task, "sft", allowed.gate, out_dir=out_dir, config=spec.model_dump(mode="json"),
-                            model=allowed.model, fingerprint=allowed.fingerprint, backend="trl",
-                            start_model=allowed.model)
+    run, policy = begin_run(
+        task,
+        "sft",
+        allowed.gate,
+        out_dir=out_dir,
+        config=spec.model_dump(mode="json"),
+        model=allowed.model,
+        fingerprint=allowed.fingerprint,
+        backend="trl",
+        start_model=allowed.model,
+    )
     tok = policy.tokenizer
     tok.padding_side = "right"
     rows = read_validated(Path(validated) if validated else validated_set_path(task))
-    data = Dataset.from_list([{"prompt": render_prompt(tok, r["prompt"], task.sampling.system_prompt),
-                               "completion": r["completion"] + (tok.eos_token or "")} for r in rows])
-    split = data.train_test_split(test_size=spec.eval_fraction, seed=spec.seed) if spec.eval_fraction and len(data) > 1 else None
+    data = Dataset.from_list(
+        [
+            {
+                "prompt": render_prompt(tok, r["prompt"], task.sampling.system_prompt),
+                "completion": r["completion"] + (tok.eos_token or ""),
+            }
+            for r in rows
+        ]
+    )
+    split = (
+        data.train_test_split(test_size=spec.eval_fraction, seed=spec.seed)
+        if spec.eval_fraction and len(data) > 1
+        else None
+    )
     cpu = not torch.cuda.is_available()
-    wanted = {"output_dir": str(run.out_dir / "trl"), "num_train_epochs": spec.epochs,
-              "learning_rate": spec.learning_rate,
-              "per_device_train_batch_size": spec.batch_size, "max_length": spec.max_length,
-              "completion_only_loss": True, "packing": False, "lr_scheduler_type": "constant", "warmup_steps": 0,
-              "weight_decay": 0.0, "max_grad_norm": 1.0, "max_steps": max_steps if max_steps is not None else -1,
-              "seed": spec.seed, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
-              "use_cpu": cpu, "bf16": False if cpu else torch.cuda.is_bf16_supported(),
-              "eval_strategy": "epoch" if split else "no", "gradient_checkpointing": False, "disable_tqdm": True,
-              "dataloader_pin_memory": not cpu}
+    wanted = {
+        "output_dir": str(run.out_dir / "trl"),
+        "num_train_epochs": spec.epochs,
+        "learning_rate": spec.learning_rate,
+        "per_device_train_batch_size": spec.batch_size,
+        "max_length": spec.max_length,
+        "completion_only_loss": True,
+        "packing": False,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "max_steps": max_steps if max_steps is not None else -1,
+        "seed": spec.seed,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "use_cpu": cpu,
+        "bf16": False if cpu else torch.cuda.is_bf16_supported(),
+        "eval_strategy": "epoch" if split else "no",
+        "gradient_checkpointing": False,
+        "disable_tqdm": True,
+        "dataloader_pin_memory": not cpu,
+    }
     kwargs, dropped = accepted_kwargs(SFTConfig, wanted)
-    trainer = SFTTrainer(model=policy.model, args=SFTConfig(**kwargs), train_dataset=split["train"] if split else data,
-                         eval_dataset=split["test"] if split else None, processing_class=tok,
-                         peft_config=lora_config(spec.lora) if spec.lora is not None else None)
+    trainer = SFTTrainer(
+        model=policy.model,
+        args=SFTConfig(**kwargs),
+        train_dataset=split["train"] if split else data,
+        eval_dataset=split["test"] if split else None,
+        processing_class=tok,
+        peft_config=lora_config(spec.lora) if spec.lora is not None else None,
+    )
     from transformers.trainer_callback import PrinterCallback
+
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     log = run.metrics()
