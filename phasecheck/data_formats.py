@@ -126,66 +126,87 @@ def _rows_json(path: Path, show: str) -> Iterator[tuple]:
 
 
 def _json_array(fh, buf: str, show: str) -> Iterator[tuple]:
-    dec = json.JSONDecoder()
-    pos, line, row, eof = 0, 1, 0, False
+    yield from _JsonArray(fh, buf, show).rows()
 
-    def more() -> bool:
-        nonlocal buf, pos, eof
-        chunk = "" if eof else fh.read(_CHUNK)
+
+class _JsonArray:
+    """A JSON array read one element at a time from a text stream, in chunks: (row, line, value, problem)."""
+
+    def __init__(self, fh, buf: str, show: str) -> None:
+        self.fh, self.buf, self.show = fh, buf, show
+        self.pos, self.line, self.eof = 0, 1, False
+        self.dec = json.JSONDecoder()
+
+    def more(self) -> bool:
+        chunk = "" if self.eof else self.fh.read(_CHUNK)
         if not chunk:
-            eof = True
+            self.eof = True
             return False
-        buf, pos = buf[pos:] + chunk, 0
+        self.buf, self.pos = self.buf[self.pos :] + chunk, 0
         return True
 
-    def skip_ws() -> str:
-        nonlocal pos, line
+    def skip_ws(self) -> str:
+        """Move past whitespace (counting lines); the next character, or "" at the end of the file."""
         while True:
-            end = _WS.match(buf, pos).end()
-            line += buf.count("\n", pos, end)
-            pos = end
-            if pos < len(buf) or not more():
-                return buf[pos] if pos < len(buf) else ""
+            end = _WS.match(self.buf, self.pos).end()
+            self.line += self.buf.count("\n", self.pos, end)
+            self.pos = end
+            if self.pos < len(self.buf) or not self.more():
+                return self.buf[self.pos] if self.pos < len(self.buf) else ""
 
-    skip_ws()
-    pos += 1  # the "[" checked by the caller
-    if skip_ws() == "]":
-        return
-    while True:
-        if skip_ws() == "":
-            raise DataError(f"{show}:{line}: invalid JSON: the list is not closed with ']'")
+    def decode(self, row: int) -> tuple:
+        """The value at pos and where it ends, reading more of the file while the value is cut off."""
         while True:
             try:
-                value, end = dec.raw_decode(buf, pos)
+                value, end = self.dec.raw_decode(self.buf, self.pos)
                 # A number cut at the chunk edge decodes as a shorter number: read on and retry.
-                if end == len(buf) and more():
+                if end == len(self.buf) and self.more():
                     continue
-                break
+                return value, end
             except RecursionError:
-                raise DataError(f"{show}:{line}: row {row + 1}: JSON nested deeper than {MAX_DEPTH} levels") from None
+                raise DataError(
+                    f"{self.show}:{self.line}: row {row}: JSON nested deeper than {MAX_DEPTH} levels"
+                ) from None
             except json.JSONDecodeError as exc:
-                if len(buf) - pos < _MAX_JSON_ROW and more():
+                if len(self.buf) - self.pos < _MAX_JSON_ROW and self.more():
                     continue
                 raise DataError(
-                    f"{show}:{line + buf.count(chr(10), pos, exc.pos)}: row {row + 1}: "
+                    f"{self.show}:{self.line + self.buf.count(chr(10), self.pos, exc.pos)}: row {row}: "
                     f"invalid JSON: {exc.msg.removesuffix(' starting at')}"
                 ) from None
-        row += 1
-        deep = _too_deep(value, MAX_DEPTH)
-        yield row, line, None if deep else value, f"JSON nested deeper than {MAX_DEPTH} levels" if deep else None
-        line += buf.count("\n", pos, end)
-        pos = end
-        sep = skip_ws()
-        if sep == "]":
-            break
-        if sep != ",":
-            raise DataError(
-                f"{show}:{line}: invalid JSON after row {row}: expected ',' or ']', found {sep or 'end of file'!r}"
+
+    def rows(self) -> Iterator[tuple]:
+        show = self.show
+        self.skip_ws()
+        self.pos += 1  # the "[" checked by the caller
+        if self.skip_ws() == "]":
+            return
+        row = 0
+        while True:
+            if self.skip_ws() == "":
+                raise DataError(f"{show}:{self.line}: invalid JSON: the list is not closed with ']'")
+            value, end = self.decode(row + 1)
+            row += 1
+            deep = _too_deep(value, MAX_DEPTH)
+            yield (
+                row,
+                self.line,
+                None if deep else value,
+                f"JSON nested deeper than {MAX_DEPTH} levels" if deep else None,
             )
-        pos += 1
-    pos += 1
-    if skip_ws() != "":
-        raise DataError(f"{show}:{line}: invalid JSON: extra data after the closing ']'")
+            self.line += self.buf.count("\n", self.pos, end)
+            self.pos = end
+            sep = self.skip_ws()
+            if sep == "]":
+                break
+            if sep != ",":
+                raise DataError(
+                    f"{show}:{self.line}: invalid JSON after row {row}: expected ',' or ']', found {sep or 'end of file'!r}"
+                )
+            self.pos += 1
+        self.pos += 1
+        if self.skip_ws() != "":
+            raise DataError(f"{show}:{self.line}: invalid JSON: extra data after the closing ']'")
 
 
 def _check_columns(show: str, columns: list[str], need: dict[str, str]) -> None:

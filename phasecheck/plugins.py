@@ -155,7 +155,7 @@ def load(group: str, name: str) -> Any:
 def validate_params(plugin: Any, params: dict | None, where: str) -> BaseModel:
     """Second config stage: the plugin's own Params. `where` is "FILE: field.path" or "field.path";
     errors read `FILE: field.path.key: message`."""
-    from .task import format_validation_error
+    from .yaml_read import format_validation_error
 
     source, _, field = where.rpartition(": ")
     try:

@@ -30,7 +30,6 @@ __all__ = [
     "load_task",
     "find_task",
     "task_slug",
-    "format_validation_error",
     "DEFAULT_CHECKS",
     "DEFAULT_BLOCKING",
 ]
@@ -255,32 +254,6 @@ def task_slug(name: str) -> str:
 # --- loading ----------------------------------------------------------------------------------
 
 
-def format_validation_error(
-    err: ValidationError, where: str, lines: dict[tuple, int] | None = None, prefix: tuple = ()
-) -> str:
-    """The first validation error as one line: `FILE:LINE: field.path: message`."""
-    first = err.errors()[0]
-    loc = prefix + tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    # pydantic puts union member names into loc ("str", "list[...]"); drop those for the user.
-    loc = tuple(
-        p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float", "dict", "list"}))
-    )
-    field = ".".join(str(p) for p in loc) or "(top level)"
-    line = None
-    if lines:
-        for n in range(len(loc), -1, -1):
-            if loc[:n] in lines:
-                line = lines[loc[:n]]
-                break
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field (check its spelling; `phasecheck schema` lists the fields)"
-    elif first["type"] == "missing":
-        msg = "required field is missing"
-    at = f"{where}:{line}" if line else where
-    return f"{at}: {field}: {msg}"
-
-
 def _reject_near_misses(spec: TaskSpec, where: str, lines: dict[tuple, int]) -> None:
     """Open envelopes pass unknown keys to a plugin, so a typo there (`temprature`) would vanish silently."""
     import difflib
@@ -356,7 +329,7 @@ def load_task(path: str | Path) -> TaskSpec:
         spec = TaskSpec.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(
-            format_validation_error(exc, str(path), yaml_read.key_lines(node) if node else None)
+            yaml_read.format_validation_error(exc, str(path), yaml_read.key_lines(node) if node else None)
         ) from None
     lines = yaml_read.key_lines(node) if node else {}
     _reject_near_misses(spec, str(path), lines)

@@ -1,12 +1,21 @@
-"""Reading a task file's YAML at a bounded cost, with the line of every key for error messages."""
+"""Reading a task file's YAML at a bounded cost, and saying where (file:line: field.path) a value is wrong."""
 
 from __future__ import annotations
 
 import yaml
+from pydantic import ValidationError
 
 from .errors import ConfigError
 
-__all__ = ["key_lines", "guard", "expanded_size", "MAX_TASK_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES"]
+__all__ = [
+    "format_validation_error",
+    "key_lines",
+    "guard",
+    "expanded_size",
+    "MAX_TASK_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
+]
 
 
 def key_lines(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
@@ -88,3 +97,29 @@ def expanded_size(root: yaml.Node | None, limit: int) -> int | None:
         return size(root) if root is not None else 0
     except OverflowError:
         return None
+
+
+def format_validation_error(
+    err: ValidationError, where: str, lines: dict[tuple, int] | None = None, prefix: tuple = ()
+) -> str:
+    """The first validation error as one line: `FILE:LINE: field.path: message`."""
+    first = err.errors()[0]
+    loc = prefix + tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    # pydantic puts union member names into loc ("str", "list[...]"); drop those for the user.
+    loc = tuple(
+        p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float", "dict", "list"}))
+    )
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    line = None
+    if lines:
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field (check its spelling; `phasecheck schema` lists the fields)"
+    elif first["type"] == "missing":
+        msg = "required field is missing"
+    at = f"{where}:{line}" if line else where
+    return f"{at}: {field}: {msg}"

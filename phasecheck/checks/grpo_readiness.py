@@ -73,11 +73,7 @@ class GrpoReadiness(Check):
         g, source = (
             (params.group_size, "checks.grpo_readiness.group_size") if params.group_size else group_size_for(task)
         )
-        rewards: dict[str, list[float]] = defaultdict(list)
-        correct: dict[str, list[bool]] = defaultdict(list)
-        for s in evidence.graded_samples:
-            rewards[s.sample.example_id].append(float(s.grade.reward))
-            correct[s.sample.example_id].append(bool(s.grade.correct))
+        rewards, correct = _per_prompt(evidence.graded_samples)
         if not rewards:
             return Measurement({}, "no samples to judge", judgeable=False)
         if min(len(v) for v in rewards.values()) < 2:
@@ -112,27 +108,7 @@ class GrpoReadiness(Check):
             "sampled_temperature": task.sampling.temperature,
             "grpo_temperature": cfg.temperature,
         }
-        findings = []
-        if never:
-            findings.append(
-                Finding(
-                    message=f"{len(never)} prompts never solved in any sample",
-                    example_ids=never[:50],
-                    data={"count": len(never)},
-                )
-            )
-        if (
-            abs(cfg.temperature - task.sampling.temperature) > 1e-9
-            or cfg.max_new_tokens != task.sampling.max_new_tokens
-        ):
-            findings.append(
-                Finding(
-                    message=f"sampled at temperature {task.sampling.temperature:g}, "
-                    f"{task.sampling.max_new_tokens} tokens; GRPO samples at "
-                    f"{cfg.temperature:g}, {cfg.max_new_tokens} tokens: the prediction is for "
-                    "the sampled settings"
-                )
-            )
+        findings = _findings(never, task, cfg)
         if zv.exact:
             headline = f"{ci_text(ci)} of groups of {g} predicted to have zero reward variance"
         else:
@@ -140,18 +116,51 @@ class GrpoReadiness(Check):
                 f"at most {pct(ci.estimate)} (CI up to {math.ceil(100 * ci.high - 1e-9)}%) of groups of {g} predicted to "
                 f"have zero reward variance; {design}: {m} samples a prompt < G, so estimated at G={at}"
             )
-            findings.append(
-                Finding(
-                    message=f"{m} samples a prompt cannot estimate groups of {g} without bias: the "
-                    f"share of equal-reward groups of {at} is reported, an upper bound for "
-                    f"{g}. Sample runs x n >= {g} per prompt for the figure itself."
-                )
-            )
+            findings.append(_too_few(m, g, at))
         if _too_many(metrics, params) and not _mostly_unsolved(metrics):
             headline += " (mostly already solved)"
         elif ci.high > params.max_zero_variance and not _too_many(metrics, params):
             headline += f"; {design}: too few samples to confirm ≤ {pct(params.max_zero_variance)}"
         return Measurement(metrics, headline, findings)
+
+
+def _per_prompt(graded) -> tuple[dict[str, list[float]], dict[str, list[bool]]]:
+    """Each prompt's banded rewards and correctness, in sample order."""
+    rewards: dict[str, list[float]] = defaultdict(list)
+    correct: dict[str, list[bool]] = defaultdict(list)
+    for s in graded:
+        rewards[s.sample.example_id].append(float(s.grade.reward))
+        correct[s.sample.example_id].append(bool(s.grade.correct))
+    return rewards, correct
+
+
+def _findings(never: list[str], task, cfg) -> list[Finding]:
+    """Prompts never solved, and sampling settings that differ from the ones GRPO will sample with."""
+    findings = []
+    if never:
+        findings.append(
+            Finding(
+                message=f"{len(never)} prompts never solved in any sample",
+                example_ids=never[:50],
+                data={"count": len(never)},
+            )
+        )
+    sampled = task.sampling
+    if abs(cfg.temperature - sampled.temperature) > 1e-9 or cfg.max_new_tokens != sampled.max_new_tokens:
+        findings.append(
+            Finding(
+                message=f"sampled at temperature {sampled.temperature:g}, {sampled.max_new_tokens} tokens; GRPO samples at "
+                f"{cfg.temperature:g}, {cfg.max_new_tokens} tokens: the prediction is for the sampled settings"
+            )
+        )
+    return findings
+
+
+def _too_few(m: int, g: int, at: int) -> Finding:
+    return Finding(
+        message=f"{m} samples a prompt cannot estimate groups of {g} without bias: the share of equal-reward groups "
+        f"of {at} is reported, an upper bound for {g}. Sample runs x n >= {g} per prompt for the figure itself."
+    )
 
 
 def _part(rewards: list[float], correct: list[bool], g: int, right: bool) -> float:

@@ -64,25 +64,9 @@ class ValidatedSet(Check):
                 rows.append((d.demo, d.demo.completion, {"source": d.demo.source, "row": d.demo.row}))
         demo_candidates = sum(s["candidates"] for s in per.values())
         demo_passed = sum(s["passed"] for s in per.values())
-        model_outputs = 0
-        if evidence.after_grpo is not None:
-            # After GRPO the checkpoint's verified outputs join the set; only correct ones are candidates.
-            for g in evidence.graded_samples:
-                if g.grade.correct:
-                    model_outputs += 1
-                    rows.append(
-                        (
-                            g.example,
-                            g.sample.completion,
-                            {
-                                "model": evidence.after_grpo.get("model"),
-                                "step": evidence.after_grpo.get("step"),
-                                "run": g.sample.run,
-                                "index": g.sample.index,
-                                "seed": g.sample.seed,
-                            },
-                        )
-                    )
+        model_rows = _model_rows(evidence)
+        model_outputs = len(model_rows)
+        rows += model_rows
         kept, dup_ids = self._dedup(rows, params.near_duplicate)
         for ex in dup_ids:
             per[ex.scenario or "default"]["duplicates"] += 1
@@ -100,23 +84,7 @@ class ValidatedSet(Check):
             "min_pass_rate": params.min_pass_rate,
             CheckMetric.PER_SCENARIO: {k: dict(v) for k, v in sorted(per.items())},
         }
-        findings = []
-        failed = [d.demo.id for d in evidence.graded_demonstrations if not d.grade.correct]
-        if failed:
-            findings.append(
-                Finding(
-                    message=f"{len(failed)} demonstrations fail the verifier",
-                    example_ids=failed[:50],
-                    data={"count": len(failed)},
-                )
-            )
-        if dup_ids:
-            findings.append(
-                Finding(
-                    message=f"{len(dup_ids)} verified rows were exact or near duplicates and were dropped",
-                    example_ids=sorted({e.id for e in dup_ids})[:50],
-                )
-            )
+        findings = _findings(evidence.graded_demonstrations, dup_ids)
         outputs = [_validated_file(kept)] if params.write else []
         if demo_candidates == 0 and model_outputs == 0:
             return Measurement(
@@ -155,6 +123,50 @@ class ValidatedSet(Check):
             others.append(sh)
             kept.append((ex, completion, prov))
         return kept, dups
+
+
+def _model_rows(evidence) -> list[tuple]:
+    """After GRPO the checkpoint's verified outputs join the set: its correct samples, with provenance."""
+    after = evidence.after_grpo
+    if after is None:
+        return []
+    return [
+        (
+            g.example,
+            g.sample.completion,
+            {
+                "model": after.get("model"),
+                "step": after.get("step"),
+                "run": g.sample.run,
+                "index": g.sample.index,
+                "seed": g.sample.seed,
+            },
+        )
+        for g in evidence.graded_samples
+        if g.grade.correct
+    ]
+
+
+def _findings(graded_demos, dup_ids) -> list[Finding]:
+    """Demonstrations the verifier rejects, and verified rows dropped as duplicates."""
+    findings = []
+    failed = [d.demo.id for d in graded_demos if not d.grade.correct]
+    if failed:
+        findings.append(
+            Finding(
+                message=f"{len(failed)} demonstrations fail the verifier",
+                example_ids=failed[:50],
+                data={"count": len(failed)},
+            )
+        )
+    if dup_ids:
+        findings.append(
+            Finding(
+                message=f"{len(dup_ids)} verified rows were exact or near duplicates and were dropped",
+                example_ids=sorted({e.id for e in dup_ids})[:50],
+            )
+        )
+    return findings
 
 
 def _validated_file(kept) -> Output:
