@@ -30,11 +30,17 @@ __all__ = [
     "sample_note",
     "band",
     "FEW_PROMPTS",
+    "rows_finding",
 ]
 
 # Fewer prompts than this and the share of the task they could all have missed (stats.unseen_share: 17%
 # at 20 prompts, 37% at 8) is most of an interval's width, so the headline says why it is wide.
 FEW_PROMPTS = 20
+
+
+def rows_finding(ids: list[str], what: str, limit: int = 50) -> Finding:
+    """'<count> <what>' naming the first `limit` example ids, the count kept in data."""
+    return Finding(message=f"{len(ids)} {what}", example_ids=ids[:limit], data={"count": len(ids)})
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

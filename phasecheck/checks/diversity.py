@@ -8,7 +8,19 @@ from pydantic import Field
 
 from ..names import CheckId
 from ..stats import clustered_mean
-from ._common import Check, Condition, Finding, Measurement, Status, StrictParams, Unavailable, band, pass_at_k, pct
+from ._common import (
+    Check,
+    Condition,
+    Finding,
+    Measurement,
+    Status,
+    StrictParams,
+    Unavailable,
+    band,
+    pass_at_k,
+    pct,
+    rows_finding,
+)
 
 
 def _answer_key(g) -> str:
@@ -84,13 +96,7 @@ class Diversity(Check):
         }
         findings = []
         if collapsed:
-            findings.append(
-                Finding(
-                    message=f"{len(collapsed)} prompts get the same wrong answer in every sample",
-                    example_ids=collapsed[:50],
-                    data={"count": len(collapsed)},
-                )
-            )
+            findings.append(rows_finding(collapsed, "prompts get the same wrong answer in every sample"))
         headline = (
             f"distinct answers {pct(d)}, pass@{k} − pass@1 = {100 * (ak - a1):.0f} pts "
             f"({room.confidence:.0%} CI {band(room.low, room.high).rstrip('%')})"

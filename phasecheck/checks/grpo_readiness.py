@@ -21,6 +21,7 @@ from ._common import (
     ci_text,
     design_text,
     pct,
+    rows_finding,
 )
 
 
@@ -138,13 +139,7 @@ def _findings(never: list[str], task, cfg) -> list[Finding]:
     """Prompts never solved, and sampling settings that differ from the ones GRPO will sample with."""
     findings = []
     if never:
-        findings.append(
-            Finding(
-                message=f"{len(never)} prompts never solved in any sample",
-                example_ids=never[:50],
-                data={"count": len(never)},
-            )
-        )
+        findings.append(rows_finding(never, "prompts never solved in any sample"))
     sampled = task.sampling
     if abs(cfg.temperature - sampled.temperature) > 1e-9 or cfg.max_new_tokens != sampled.max_new_tokens:
         findings.append(

@@ -17,6 +17,7 @@ from ._common import (
     ci_text,
     design_text,
     per_prompt_correct,
+    rows_finding,
     sample_note,
 )
 
@@ -106,13 +107,7 @@ class Stability(Check):
         }
         findings = []
         if flipped:
-            findings.append(
-                Finding(
-                    message=f"{len(flipped)} prompts flip between right and wrong across runs",
-                    example_ids=flipped[:50],
-                    data={"count": len(flipped)},
-                )
-            )
+            findings.append(rows_finding(flipped, "prompts flip between right and wrong across runs"))
         headline = (
             f"agreement {ci_text(agree, short=True)}, accuracy {band(acc.low, acc.high)} ({params.confidence:.0%} CI)"
         )
@@ -140,13 +135,7 @@ def _compare(previous, per_prompt: dict[str, float], metrics: dict) -> list[Find
     )
     if not regressed:
         return []
-    return [
-        Finding(
-            message=f"{len(regressed)} prompts solved in the earlier verdict are no longer solved",
-            example_ids=regressed[:50],
-            data={"count": len(regressed)},
-        )
-    ]
+    return [rows_finding(regressed, "prompts solved in the earlier verdict are no longer solved")]
 
 
 def _unit_outcomes(rows: list[tuple[int, int, bool]]) -> list[bool]:

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ..names import Artifact, CheckId, CheckMetric
 from ..records import prompt_text
-from ._common import Check, Condition, Finding, Measurement, Output, StrictParams, pct
+from ._common import Check, Condition, Finding, Measurement, Output, StrictParams, pct, rows_finding
 
 _PUNCT = re.compile(r"[^\w\s]")
 
@@ -152,13 +152,7 @@ def _findings(graded_demos, dup_ids) -> list[Finding]:
     findings = []
     failed = [d.demo.id for d in graded_demos if not d.grade.correct]
     if failed:
-        findings.append(
-            Finding(
-                message=f"{len(failed)} demonstrations fail the verifier",
-                example_ids=failed[:50],
-                data={"count": len(failed)},
-            )
-        )
+        findings.append(rows_finding(failed, "demonstrations fail the verifier"))
     if dup_ids:
         findings.append(
             Finding(
