@@ -79,6 +79,7 @@ class Artifact:
     SAMPLES = "samples"  # samples.jsonl: every graded sample
     DEMONSTRATIONS = "demonstrations"  # demonstrations.jsonl: failing or named demonstrations
     VALIDATED = "validated"  # validated.jsonl: the validated training set
+    PROMPTS = "prompts"  # prompts.jsonl: the per-prompt table (pass rate, reward spread, zero-variance chance)
     TRAINING_METRICS = "training_metrics"  # training_metrics.jsonl: the GRPO run a check --after-grpo judged
 
 

@@ -285,6 +285,8 @@ def _write_evidence(
     if view.has_graded_samples:
         write_samples(view, out_dir / "samples.jsonl")
         artifacts[Artifact.SAMPLES] = "samples.jsonl"
+        write_jsonl(out_dir / "prompts.jsonl", prompt_rows(view))
+        artifacts[Artifact.PROMPTS] = "prompts.jsonl"
     if view.graded_demonstrations:
         named = {i for r in results for f in r.findings for i in f.example_ids}
         if write_demonstrations(view, out_dir / "demonstrations.jsonl", named):
@@ -307,6 +309,14 @@ def training_metrics(checkpoint: Path, step: int = 0) -> list[dict[str, Any]]:
     `step` when given."""
     path = checkpoint.parent / "metrics.jsonl"
     return step_rows(path, step) if path.is_file() else []
+
+
+def prompt_rows(view: EvidenceView) -> list[dict[str, Any]]:
+    """The per-prompt table at the group size `train grpo` will use (prompt_table.py)."""
+    from .prompt_table import prompt_table
+    from .training.grpo import group_size_for
+
+    return prompt_table(view.graded_samples, group_size_for(view.task)[0])
 
 
 def write_samples(view: EvidenceView, path: Path) -> Path:

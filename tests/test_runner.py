@@ -69,7 +69,7 @@ def test_whole_run_writes_verdict_samples_and_records_it(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 80 and rows[0]["prompt"] == "Double the number 0." and rows[0]["correct"] is True
     assert {"outcome", "reward", "detail", "reference", "scenario", "seed"} <= set(rows[0])
-    assert verdict.artifacts == {"samples": "samples.jsonl", "validated": "validated.jsonl"}
+    assert verdict.artifacts == {"samples": "samples.jsonl", "validated": "validated.jsonl", "prompts": "prompts.jsonl"}
     assert newest_verdict(task)["digest"] == verdict.fingerprint.digest
     again, _ = check_task(task, CheckOptions(out_dir=tmp_path / "out2"))
     a, b = verdict.dump(), again.dump()
