@@ -285,6 +285,35 @@ def test_validated_set_after_grpo_takes_verified_model_outputs(tmp_path):
     assert row["provenance"] == {"model": "abc123", "step": 40, "run": 0, "index": 0, "seed": 0}
 
 
+def test_validated_set_crystallises_the_models_own_verified_samples_when_asked():
+    """Rejection sampling: with no demonstrations, the samples that pass the verifier (one per distinct
+    completion and prompt) are the set, with provenance, and the headline says where they came from."""
+    ex = make_examples(8)
+    samples = make_samples(ex, 2, 2, lambda i, r, j: i < 6)  # 6 prompts always right, 2 never
+    params = ValidatedSet.Params(min_examples=6, from_samples=True)
+    assert ValidatedSet.reads_samples(params) and not ValidatedSet.reads_samples(ValidatedSet.Params())
+    measured = ValidatedSet().measure(evidence(examples=ex, samples=samples).view(), params)
+    res = ValidatedSet().judge(measured, params)
+    m = res.metrics
+    # 24 correct samples, but a prompt's 4 identical completions are one example.
+    assert (m["model_outputs"], m["validated"], m["duplicates"]) == (24, 6, 18)
+    assert m["model_outputs_from"] == "rejection_sampling" and m["pass_rate"] is None
+    assert res.status is Status.PASS and "6 of them the model's own verified samples" in res.headline
+    row = measured.outputs[0].rows[0]
+    assert row["provenance"] == {"model": "m", "source": "rejection_sampling", "run": 0, "index": 0, "seed": 0}
+    # Off by default: the same evidence without it has nothing to validate.
+    off = ValidatedSet().run(evidence(examples=ex, samples=samples), ValidatedSet.Params(min_examples=6))
+    assert off.status is Status.FAIL and off.metrics["model_outputs"] == 0
+
+
+def test_validated_set_from_samples_without_samples_says_so():
+    res = ValidatedSet().run(
+        evidence(demonstrations=_demos(12)), ValidatedSet.Params(min_examples=6, from_samples=True)
+    )
+    assert res.metrics["model_outputs"] == 0 and "model_outputs_from" not in res.metrics
+    assert any("no samples" in f.message for f in res.findings)
+
+
 def test_validated_set_fails_on_an_empty_dataset():
     res = ValidatedSet().run(evidence(demonstrations=[]), ValidatedSet.Params())
     assert res.status is Status.FAIL and isinstance(res, CheckResult)

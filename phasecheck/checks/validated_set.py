@@ -26,7 +26,11 @@ def _shingles(text: str, k: int = 3) -> frozenset:
 class ValidatedSet(Check):
     id = CheckId.VALIDATED_SET
     question = "Can you construct a validated training set?"
-    uses_samples = False  # only after GRPO, which the engine knows about
+    uses_samples = False  # only after GRPO (the runner knows) or with from_samples
+
+    @classmethod
+    def reads_samples(cls, params) -> bool:
+        return params.from_samples
 
     class Params(StrictParams):
         min_examples: int = Field(200, ge=1, description="Verified, de-duplicated examples needed to pass.")
@@ -40,6 +44,12 @@ class ValidatedSet(Check):
             description="Word 3-gram Jaccard similarity (same prompt) at which two completions count as one.",
         )
         write: bool = Field(True, description="Write validated.jsonl to the output directory.")
+        from_samples: bool = Field(
+            False,
+            description="Also take the model's own samples that pass the verifier (rejection sampling), "
+            "de-duplicated, with provenance: a model that already solves the task can crystallise its verified "
+            "outputs without demonstrations. After GRPO (check --after-grpo) the checkpoint's are always taken.",
+        )
 
     conditions = (
         Condition(
@@ -64,7 +74,7 @@ class ValidatedSet(Check):
                 rows.append((d.demo, d.demo.completion, {"source": d.demo.source, "row": d.demo.row}))
         demo_candidates = sum(s["candidates"] for s in per.values())
         demo_passed = sum(s["passed"] for s in per.values())
-        model_rows = _model_rows(evidence)
+        model_rows, source = _model_rows(evidence, params.from_samples)
         model_outputs = len(model_rows)
         rows += model_rows
         kept, dup_ids = self._dedup(rows, params.near_duplicate)
@@ -79,12 +89,20 @@ class ValidatedSet(Check):
             "duplicates": len(dup_ids),
             "pass_rate": pass_rate,
             "model_outputs": model_outputs,
+            **({"model_outputs_from": source} if source else {}),
             "validated": len(kept),
             "min_examples": params.min_examples,
             "min_pass_rate": params.min_pass_rate,
             CheckMetric.PER_SCENARIO: {k: dict(v) for k, v in sorted(per.items())},
         }
         findings = _findings(evidence.graded_demonstrations, dup_ids)
+        if params.from_samples and source is None:
+            findings.append(
+                Finding(
+                    message="from_samples is set, but this run has no samples to take verified "
+                    "outputs from (set a model, or data.samples)"
+                )
+            )
         outputs = [_validated_file(kept)] if params.write else []
         if demo_candidates == 0 and model_outputs == 0:
             return Measurement(
@@ -97,6 +115,9 @@ class ValidatedSet(Check):
         headline = f"{len(kept)} examples confirmed"
         if pass_rate is not None:
             headline += f" ({pct(pass_rate)} of {demo_candidates} demonstrations pass)"
+        if source == REJECTION_SAMPLING:
+            own = sum("run" in prov for *_, prov in kept)  # model rows carry their run; demonstrations do not
+            headline += f"; {own} of them the model's own verified samples"
         return Measurement(metrics, headline, findings, outputs)
 
     @staticmethod
@@ -125,26 +146,26 @@ class ValidatedSet(Check):
         return kept, dups
 
 
-def _model_rows(evidence) -> list[tuple]:
-    """After GRPO the checkpoint's verified outputs join the set: its correct samples, with provenance."""
+AFTER_GRPO, REJECTION_SAMPLING = "after_grpo", "rejection_sampling"
+
+
+def _model_rows(evidence, from_samples: bool) -> tuple[list[tuple], str | None]:
+    """The model's verified outputs that join the set, with provenance, and where they come from: after GRPO
+    the checkpoint's correct samples; with from_samples the sampled model's (rejection sampling)."""
     after = evidence.after_grpo
-    if after is None:
-        return []
-    return [
-        (
-            g.example,
-            g.sample.completion,
-            {
-                "model": after.get("model"),
-                "step": after.get("step"),
-                "run": g.sample.run,
-                "index": g.sample.index,
-                "seed": g.sample.seed,
-            },
-        )
-        for g in evidence.graded_samples
-        if g.grade.correct
-    ]
+    if after is None and not (from_samples and evidence.has_graded_samples):
+        return [], None
+    rows = []
+    for g in evidence.graded_samples:
+        if not g.grade.correct:
+            continue
+        where = {"run": g.sample.run, "index": g.sample.index, "seed": g.sample.seed}
+        if after is not None:
+            prov = {"model": after.get("model"), "step": after.get("step"), **where}
+        else:
+            prov = {"model": g.sample.model, "source": REJECTION_SAMPLING, **where}
+        rows.append((g.example, g.sample.completion, prov))
+    return rows, AFTER_GRPO if after is not None else REJECTION_SAMPLING
 
 
 def _findings(graded_demos, dup_ids) -> list[Finding]:
