@@ -92,6 +92,8 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
         "n": n,
         "reps": reps,
         "coverage": {k: round(v / reps, 4) for k, v in hits.items()},
+        # Monte Carlo standard error of each coverage: a cell 2 of these below 0.95 may be noise.
+        "coverage_se": {k: round((v / reps * (1 - v / reps) / reps) ** 0.5, 4) for k, v in hits.items()},
         "mean_width": {k: round(statistics.fmean(v), 4) for k, v in widths.items()},
     }
     out["zero_variance_bias"] = {
@@ -140,11 +142,26 @@ def _counts(values):
     return reward_classes(values)
 
 
-def simulate(reps: int, seed: int) -> dict:
+def _wanted(only: list[str]):
+    """--cell POPULATION:PROMPTS:RxN (population by the start of its name): which cells to simulate."""
+
+    def keep(pop, k: int, r: int, n: int) -> bool:
+        return not only or any(
+            pop.name.startswith(c.split(":")[0]) and c.split(":")[1:] == [str(k), f"{r}x{n}"] for c in only
+        )
+
+    return keep
+
+
+def simulate(reps: int, seed: int, only: list[str] | None = None) -> dict:
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    cells = [_cell(rng, pop, k, r, n, reps) for pop in POPULATIONS for k in PROMPT_COUNTS for r, n in DESIGNS]
+    keep = _wanted(only or [])
+    grid = [(pop, k, r, n) for pop in POPULATIONS for k in PROMPT_COUNTS for r, n in DESIGNS if keep(pop, k, r, n)]
+    if not grid:
+        raise SystemExit(f"--cell {only}: no such cell (POPULATION:PROMPTS:RxN, e.g. rare:200:2x8)")
+    cells = [_cell(rng, pop, k, r, n, reps) for pop, k, r, n in grid]
     summary: dict[str, dict] = {}
     for name in sorted({k for c in cells for k in c["coverage"]}):
         cov = [(c["coverage"][name], c) for c in cells if name in c["coverage"]]
@@ -152,7 +169,9 @@ def simulate(reps: int, seed: int) -> dict:
         big = [v for v, c in cov if c["prompts"] >= 50]
         # The price of coverage: the median over cells of a cell's mean width, overall and by prompts drawn.
         width = {
-            k: round(statistics.median(c["mean_width"][name] for _, c in cov if c["prompts"] == k), 4)
+            k: round(statistics.median(ws), 4)
+            if (ws := [c["mean_width"][name] for _, c in cov if c["prompts"] == k])
+            else None
             for k in PROMPT_COUNTS
         }
         summary[name] = {
@@ -161,7 +180,7 @@ def simulate(reps: int, seed: int) -> dict:
             "median": statistics.median(vals),
             "max": max(vals),
             "median_width": round(statistics.median(c["mean_width"][name] for _, c in cov), 4),
-            "median_width_by_prompts": width,
+            "median_width_by_prompts": {k: v for k, v in width.items() if v is not None},
             "in_target": sum(TARGET[0] <= v <= TARGET[1] for v in vals),
             "median_at_50_prompts_or_more": statistics.median(big) if big else None,
             "below_target": [
@@ -398,9 +417,16 @@ def main() -> None:
     ap.add_argument("--skip-toy", action="store_true")
     ap.add_argument("--skip-sim", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--cell",
+        action="append",
+        default=[],
+        metavar="POP:PROMPTS:RxN",
+        help="Simulate only this cell (repeatable), e.g. rare:200:2x8 with more --reps.",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
-    report = {} if args.skip_sim else {"simulated": simulate(args.reps, args.seed)}
+    report = {} if args.skip_sim else {"simulated": simulate(args.reps, args.seed, args.cell)}
     if not args.skip_toy:
         import torch
 
