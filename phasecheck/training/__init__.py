@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .checkpoint import load_checkpoint_model, newest_checkpoint, read_checkpoint_meta, save_checkpoint
 from .gate import GateDecision, check_gate
-from .grpo import GRPOResult, GRPOSettings, resolve_grpo, train_grpo
+from .grpo import GRPOResult, train_grpo
+from .grpo_settings import GRPOSettings, resolve_grpo
 from .harvest import HarvestResult, harvest
 from .lifecycle import LifecycleSummary, run_lifecycle
 from .run import Interrupted

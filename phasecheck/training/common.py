@@ -1,8 +1,10 @@
-"""Pieces the training loops share: loading a trainable policy, LoRA, token log-probs, rollouts and
-metrics lines. Checkpoint writing lives in checkpoint.py; a run's start and save in run.py."""
+"""Pieces the training loops share: the task's grader, the optimiser and its step, loading a trainable policy,
+LoRA, token log-probs, rollouts and metrics lines. Checkpoint writing lives in checkpoint.py; a run's start and
+save in run.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Callable
@@ -27,6 +29,9 @@ __all__ = [
     "InferenceCopy",
     "folded_weight",
     "base_view",
+    "task_grader",
+    "make_optimizer",
+    "optimizer_step",
 ]
 
 
@@ -39,6 +44,35 @@ def task_examples(task: TaskSpec) -> list:
     if not examples:
         raise ConfigError(f"{task.source or task.name}: data.eval has no examples to train on")
     return examples
+
+
+def task_grader(task: TaskSpec, grader=None):
+    """A context giving `grader`, or else the task's own Grader, closed on leaving it (a grader passed in is
+    the caller's to close)."""
+    if grader is not None:
+        return contextlib.nullcontext(grader)
+    from ..grading import Grader
+
+    return Grader(task)
+
+
+def make_optimizer(model, learning_rate: float) -> tuple[list, Any]:
+    """(trainable parameters, AdamW over them): constant learning rate, no weight decay."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    return params, torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0, foreach=True)
+
+
+def optimizer_step(optimizer, loss, params: list, max_grad_norm: float):
+    """Backpropagate `loss`, clip the gradients to max_grad_norm and step; returns the norm before clipping."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    return grad_norm
 
 
 @dataclass

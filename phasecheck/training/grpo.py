@@ -25,11 +25,10 @@ How this departs from the paper (Shao et al. 2024, DeepSeekMath) — on purpose:
 from __future__ import annotations
 
 import copy
-import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,19 @@ from ..names import CheckId, CheckMetric
 from ..names import Metric as M
 from ..sampling.lean import lean_model
 from ..stats import wilson
-from ..task import GRPOSpec, LoraSpec, TaskSpec
-from .common import InferenceCopy, Policy, base_view, completion_logprobs, task_examples
+from ..task import TaskSpec
+from .common import (
+    InferenceCopy,
+    Policy,
+    base_view,
+    completion_logprobs,
+    make_optimizer,
+    optimizer_step,
+    task_examples,
+    task_grader,
+)
 from .gate import check_gate
+from .grpo_settings import PRESETS, GRPOSettings, group_size_for, plan_steps, resolve_grpo
 from .rollout import HFRollout, Rollout, rollout_for
 from .run import begin_run, step_batches, steps_to_run
 
@@ -53,105 +62,6 @@ __all__ = [
     "plan_steps",
     "group_size_for",
 ]
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Refining, not relearning: small adapter, tiny steps, strong KL, a quarter epoch.
-    "conservative": dict(
-        group_size=4,
-        learning_rate=5.0e-7,
-        beta=0.2,
-        epsilon=0.2,
-        epochs=0.25,
-        batch_prompts=8,
-        advantage_scale="group",
-        max_grad_norm=1.0,
-        iterations=1,
-        lora=LoraSpec(r=4, alpha=8),
-        full_finetune=False,
-    ),
-    # No opinions: full fine-tuning, no KL, one epoch; every field still overridable.
-    "none": dict(
-        group_size=8,
-        learning_rate=1.0e-6,
-        beta=0.0,
-        epsilon=0.2,
-        epochs=1.0,
-        batch_prompts=8,
-        advantage_scale="group",
-        max_grad_norm=1.0,
-        iterations=1,
-        lora=None,
-        full_finetune=True,
-    ),
-}
-
-
-@dataclass
-class GRPOSettings:
-    """Every GRPO knob, resolved: preset first, then each field the task sets."""
-
-    preset: str
-    group_size: int
-    learning_rate: float
-    beta: float
-    epsilon: float
-    epochs: float
-    batch_prompts: int
-    max_new_tokens: int
-    temperature: float
-    advantage_scale: str
-    max_grad_norm: float
-    iterations: int
-    lora: LoraSpec | None
-    seed: int
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["lora"] = self.lora.model_dump(mode="json") if self.lora else None
-        return d
-
-
-def resolve_grpo(task: TaskSpec, **overrides: Any) -> GRPOSettings:
-    """Preset values, overridden field by field by task.training.grpo, then by `overrides`."""
-    spec: GRPOSpec = task.training.grpo
-    base = dict(PRESETS[spec.preset])
-    base.update(max_new_tokens=task.sampling.max_new_tokens, temperature=task.sampling.temperature or 1.0)
-    for name in (
-        "group_size",
-        "learning_rate",
-        "beta",
-        "epsilon",
-        "epochs",
-        "batch_prompts",
-        "max_new_tokens",
-        "temperature",
-        "advantage_scale",
-        "max_grad_norm",
-        "iterations",
-    ):
-        value = getattr(spec, name)
-        if value is not None:
-            base[name] = value
-    if spec.lora is not None:
-        base["lora"] = spec.lora
-    if spec.full_finetune:
-        base["lora"] = None
-    base.pop("full_finetune", None)
-    base.update(overrides)
-    return GRPOSettings(preset=spec.preset, seed=spec.seed, **base)
-
-
-def group_size_for(task: TaskSpec) -> tuple[int, str]:
-    """The G that `train grpo` will use for this task, and where it comes from (task field or preset)."""
-    spec = task.training.grpo
-    if spec.group_size is not None:
-        return spec.group_size, "training.grpo.group_size"
-    return int(PRESETS[spec.preset]["group_size"]), f"training.grpo.preset {spec.preset}"
-
-
-def plan_steps(settings: GRPOSettings, n_examples: int) -> int:
-    """Optimiser steps for `epochs` passes over n_examples prompts (at least one)."""
-    return max(1, math.ceil(settings.epochs * n_examples / settings.batch_prompts))
 
 
 def group_advantages(rewards, scale: str):
@@ -190,78 +100,42 @@ def train_grpo(
     """Train the task's model with GRPO on its eval prompts; returns the final checkpoint.
 
     `resume` is a checkpoint dir; the run continues from its step with its optimizer state."""
-    import torch
-
     cfg = resolve_grpo(task, **overrides)
     gate = check_gate(task, "grpo")
     examples = list(examples) if examples is not None else task_examples(task)
-    own_grader = grader is None
-    if own_grader:
-        from ..grading import Grader
-
-        grader = Grader(task)
-    run, policy = begin_run(
-        task,
-        "grpo",
-        gate,
-        out_dir=out_dir,
-        config=cfg.to_json(),
-        model=model or task.model,
-        lora=cfg.lora,
-        resume=resume,
-        seed=cfg.seed,
-        device=device,
-    )
-    net, tok = policy.model, policy.tokenizer
-    rollout = rollout or rollout_for(task, policy.base_path)
-    net.eval()
-    ref = _reference(policy, cfg.beta, resumed=bool(resume))
-    # transformers rollouts of a LoRA policy sample a merged copy, except Llama-family models, which
-    # sampling.lean folds itself; a vLLM rollout folds the adapter into what it pushes to the engine.
-    infer = InferenceCopy(net) if policy.lora and isinstance(rollout, HFRollout) and lean_model(net) is None else None
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0, foreach=True)
-    start_step = run.restore(opt)
-    from ..sampling.base import render_prompt
-
-    texts = [render_prompt(tok, ex.prompt, task.sampling.system_prompt) for ex in examples]
-    total = steps_to_run(plan_steps(cfg, len(examples)), start_step, max_steps)
-    loop = _Loop(
-        cfg,
-        net,
-        tok,
-        ref,
-        infer,
-        opt,
-        params,
-        rollout,
-        grader,
-        examples,
-        texts,
-        [tok(t, add_special_tokens=False)["input_ids"] for t in texts],
-        next(net.parameters()).device,
-        total,
-    )
-    # The prompt order of every step is fixed by the seed, so a resumed run sees the same batches.
-    batches = step_batches(random.Random(cfg.seed), len(examples), cfg.batch_prompts, total, across_epochs=True)
-    log = run.metrics(on_step)
-    step = start_step
-    try:
-        for step in range(start_step, total):
-            line = loop.step(step, batches[step])
-            if step == start_step:
-                line.update(predicted_zero_std(gate.verdict, cfg.group_size))
-            log.write(line)
-            if save_every and (step + 1) % save_every == 0 and step + 1 < total:
-                run.save(policy, step + 1, opt, interrupted=False)
-    except KeyboardInterrupt:
-        # Steps before `step` finished; the one in flight is dropped (its update may be half done
-        # only if the interrupt hit inside opt.step, which the next rollout would not notice).
-        raise run.interrupted(policy, step, opt) from None
-    finally:
-        if own_grader:
-            grader.close()
-    return GRPOResult(run.save(policy, total, opt, interrupted=False), total, log.path)
+    with task_grader(task, grader) as grader:
+        run, policy = begin_run(
+            task,
+            "grpo",
+            gate,
+            out_dir=out_dir,
+            config=cfg.to_json(),
+            model=model or task.model,
+            lora=cfg.lora,
+            resume=resume,
+            seed=cfg.seed,
+            device=device,
+        )
+        loop = _Loop.start(task, cfg, policy, rollout, grader, examples, resumed=bool(resume))
+        start_step = run.restore(loop.opt)
+        total = steps_to_run(plan_steps(cfg, len(examples)), start_step, max_steps)
+        # The prompt order of every step is fixed by the seed, so a resumed run sees the same batches.
+        batches = step_batches(random.Random(cfg.seed), len(examples), cfg.batch_prompts, total, across_epochs=True)
+        log = run.metrics(on_step)
+        step = start_step
+        try:
+            for step in range(start_step, total):
+                line = loop.step(step, batches[step], total)
+                if step == start_step:
+                    line.update(predicted_zero_std(gate.verdict, cfg.group_size))
+                log.write(line)
+                if save_every and (step + 1) % save_every == 0 and step + 1 < total:
+                    run.save(policy, step + 1, loop.opt, interrupted=False)
+        except KeyboardInterrupt:
+            # Steps before `step` finished; the one in flight is dropped (its update may be half done
+            # only if the interrupt hit inside opt.step, which the next rollout would not notice).
+            raise run.interrupted(policy, step, loop.opt) from None
+    return GRPOResult(run.save(policy, total, loop.opt, interrupted=False), total, log.path)
 
 
 def _reference(policy: Policy, beta: float, *, resumed: bool):
@@ -300,46 +174,102 @@ class _Loop:
     texts: list[str]  # chat-rendered prompts
     prompt_ids: list[list[int]]
     device: Any
-    total: int
 
-    def step(self, step: int, batch: list[int]) -> dict[str, Any]:
-        """One optimiser step (mu updates) on the prompts in `batch`; returns its metrics line."""
+    @classmethod
+    def start(
+        cls,
+        task: TaskSpec,
+        cfg: GRPOSettings,
+        policy: Policy,
+        rollout: Rollout | None,
+        grader,
+        examples: list,
+        *,
+        resumed: bool,
+    ) -> _Loop:
+        """The loop over `policy` (dropout off): its KL reference, the rollout (by default the task's engine) and
+        the merged copy it may sample, the optimiser, and the chat-rendered prompts with their token ids."""
+        from ..sampling.base import render_prompt
+
+        net, tok = policy.model, policy.tokenizer
+        rollout = rollout or rollout_for(task, policy.base_path)
+        net.eval()
+        ref = _reference(policy, cfg.beta, resumed=resumed)
+        # transformers rollouts of a LoRA policy sample a merged copy, except Llama-family models, which
+        # sampling.lean folds itself; a vLLM rollout folds the adapter into what it pushes to the engine.
+        infer = (
+            InferenceCopy(net) if policy.lora and isinstance(rollout, HFRollout) and lean_model(net) is None else None
+        )
+        params, opt = make_optimizer(net, cfg.learning_rate)
+        texts = [render_prompt(tok, ex.prompt, task.sampling.system_prompt) for ex in examples]
+        ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        device = next(net.parameters()).device
+        return cls(cfg, net, tok, ref, infer, opt, params, rollout, grader, examples, texts, ids, device)
+
+    def step(self, step: int, batch: list[int], total: int) -> dict[str, Any]:
+        """Step `step` of `total` (mu updates) on the prompts in `batch`; returns its metrics line."""
         import torch
 
-        cfg, net, tok = self.cfg, self.net, self.tok
+        cfg = self.cfg
         t0 = time.perf_counter()
-        # --- rollouts: G completions per prompt from the current policy --------------------
-        with torch.no_grad():
-            if self.infer is not None:
-                self.infer.sync()
-            groups = self.rollout(
-                self.infer.model if self.infer is not None else net,
-                tok,
-                [self.texts[i] for i in batch],
-                n=cfg.group_size,
-                seed=cfg.seed * 1_000_003 + step * cfg.batch_prompts * cfg.group_size,
-                temperature=cfg.temperature,
-                max_new_tokens=cfg.max_new_tokens,
-            )
+        groups = self.sample(step, batch)
         t_gen = time.perf_counter() - t0
         # --- rewards: the grader's reward bands, then group-normalised advantages -------------
         pairs = [(text, self.examples[i]) for i, group in zip(batch, groups) for text, _, _ in group]
         grades = self.grader.grade_many(pairs)
         rewards = torch.tensor([g.reward for g in grades], dtype=torch.float32).view(len(batch), cfg.group_size)
         adv = group_advantages(rewards, cfg.advantage_scale).view(-1)
+        update = self.update(batch, groups, adv)
+        # --- one metrics line per step -------------------------------------------------------
+        line = _metrics_line(rewards, adv, groups, [g.correct is True for g in grades])
+        line.update(
+            {
+                M.STEP: step + 1,
+                M.TOTAL_STEPS: total,
+                **update,
+                M.LR: cfg.learning_rate,
+                "gen_s": round(t_gen, 4),
+                "step_s": round(time.perf_counter() - t0, 4),
+            }
+        )
+        return line
+
+    def sample(self, step: int, batch: list[int]) -> list:
+        """The rollouts: G completions per prompt in `batch` from the current policy, seeded by the step."""
+        import torch
+
+        cfg = self.cfg
+        with torch.no_grad():
+            if self.infer is not None:
+                self.infer.sync()
+            return self.rollout(
+                self.infer.model if self.infer is not None else self.net,
+                self.tok,
+                [self.texts[i] for i in batch],
+                n=cfg.group_size,
+                seed=cfg.seed * 1_000_003 + step * cfg.batch_prompts * cfg.group_size,
+                temperature=cfg.temperature,
+                max_new_tokens=cfg.max_new_tokens,
+            )
+
+    def update(self, batch: list[int], groups: list, adv) -> dict[str, float]:
+        """The mu optimiser steps on the clipped surrogate + beta * k3 KL, token-level aggregation; returns
+        the last one's loss, KL, entropy, clip fraction and gradient norm."""
+        import torch
+
+        cfg, net = self.cfg, self.net
         # --- log-probs of the completion tokens: reference, old policy (for mu > 1) -----------
         # Each prompt runs once for its whole group where the model allows (sampling.lean).
         seqs = (
             [self.prompt_ids[i] for i in batch],
             [comp for group in groups for _, comp, _ in group],
             cfg.group_size,
-            tok.pad_token_id,
+            self.tok.pad_token_id,
         )
         adv_t = adv.to(self.device).unsqueeze(1)
         with torch.no_grad():
             ref_logp = completion_logprobs(self.ref, *seqs)[0] if self.ref is not None else None
             old_logp = completion_logprobs(net, *seqs)[0] if cfg.iterations > 1 else None
-        # --- the clipped surrogate + beta * k3 KL, token-level aggregation ----------------------
         for _ in range(cfg.iterations):
             logp, entropy, cmask = completion_logprobs(net, *seqs, with_entropy=True)
             n_tok = cmask.sum().clamp(min=1.0)
@@ -352,27 +282,14 @@ class _Loop:
                 kl = torch.exp(delta) - delta - 1
                 per_token = per_token + cfg.beta * kl
             loss = (per_token * cmask).sum() / n_tok
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
-            self.opt.step()
-        # --- one metrics line per step -------------------------------------------------------
-        line = _metrics_line(rewards, adv, groups, [g.correct is True for g in grades])
-        line.update(
-            {
-                M.STEP: step + 1,
-                M.TOTAL_STEPS: self.total,
-                M.LOSS: loss.item(),
-                M.KL: _token_mean(kl, cmask, n_tok),
-                M.ENTROPY: _token_mean(entropy, cmask, n_tok),
-                M.CLIP_FRAC: _token_mean(((ratio - 1).abs() > cfg.epsilon).float(), cmask, n_tok),
-                M.GRAD_NORM: float(grad_norm),
-                M.LR: cfg.learning_rate,
-                "gen_s": round(t_gen, 4),
-                "step_s": round(time.perf_counter() - t0, 4),
-            }
-        )
-        return line
+            grad_norm = optimizer_step(self.opt, loss, self.params, cfg.max_grad_norm)
+        return {
+            M.LOSS: loss.item(),
+            M.KL: _token_mean(kl, cmask, n_tok),
+            M.ENTROPY: _token_mean(entropy, cmask, n_tok),
+            M.CLIP_FRAC: _token_mean(((ratio - 1).abs() > cfg.epsilon).float(), cmask, n_tok),
+            M.GRAD_NORM: float(grad_norm),
+        }
 
 
 def _token_mean(values, cmask, n_tok) -> float:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -47,19 +48,7 @@ def run_lifecycle(
     summary = LifecycleSummary(task=task.name, started_at=utc_now())
     check_kwargs, train_kwargs = dict(check_kwargs or {}), dict(train_kwargs or {})
 
-    def step(name: str, fn: Callable[[], dict]) -> dict | None:
-        if on_event:
-            on_event({"step": name, "event": "start"})
-        try:
-            entry = {"step": name, "ok": True, **fn()}
-        except PhasecheckError as exc:
-            entry = {"step": name, "ok": False, "error": str(exc)}
-            summary.exit_code = int(exc.exit_code)
-            summary.outcome = f"stopped at {name}: {exc}"
-        summary.steps.append(entry)
-        if on_event:
-            on_event({"event": "end", **entry})
-        return entry if entry["ok"] else None
+    step = functools.partial(_step, summary, on_event)
 
     def check(name: str, **opts: Any) -> dict:
         model = opts.pop("model", None)
@@ -93,6 +82,25 @@ def run_lifecycle(
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "lifecycle.json", json.dumps(summary.to_json(), indent=2, default=str) + "\n")
     return summary
+
+
+def _step(
+    summary: LifecycleSummary, on_event: Callable[[dict], None] | None, name: str, fn: Callable[[], dict]
+) -> dict | None:
+    """Run one lifecycle step and add its entry to `summary` -> the entry, or None when a PhasecheckError
+    failed it (the summary then says where it stopped, with the error's exit code)."""
+    if on_event:
+        on_event({"step": name, "event": "start"})
+    try:
+        entry = {"step": name, "ok": True, **fn()}
+    except PhasecheckError as exc:
+        entry = {"step": name, "ok": False, "error": str(exc)}
+        summary.exit_code = int(exc.exit_code)
+        summary.outcome = f"stopped at {name}: {exc}"
+    summary.steps.append(entry)
+    if on_event:
+        on_event({"event": "end", **entry})
+    return entry if entry["ok"] else None
 
 
 def _grpo(task: TaskSpec, backend: str, out_dir: Path, train_kwargs: dict) -> dict:

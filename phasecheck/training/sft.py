@@ -17,9 +17,9 @@ from ..names import Artifact
 from ..results import load_verdict
 from ..state import newest_run, newest_verdict
 from ..task import SFTSpec, TaskSpec
-from .common import pad_right
+from .common import Policy, make_optimizer, optimizer_step, pad_right
 from .gate import GateDecision, check_gate, current_fingerprint
-from .run import begin_run, step_batches, steps_to_run
+from .run import TrainingRun, begin_run, step_batches, steps_to_run
 
 __all__ = ["train_sft", "SFTResult", "validated_set_path", "read_validated", "encode_pairs", "sft_start_model"]
 
@@ -183,8 +183,6 @@ def train_sft(
     **overrides: Any,
 ) -> SFTResult:
     """Gate, then SFT the judged model on the validated set; returns the final checkpoint and losses."""
-    import torch
-
     spec = task.training.sft.model_copy(update=overrides)
     allowed = gate_sft(task, model=model, force=force, on_warning=on_warning)
     data_path = Path(validated) if validated else validated_set_path(task)
@@ -204,15 +202,30 @@ def train_sft(
         validated_set=str(data_path),
         start_model=allowed.model,
     )
+    rng = random.Random(spec.seed)
+    held, train = _split(rows, rng, policy.tokenizer, spec, task.sampling.system_prompt)
+    if not train:
+        raise DataError(f"{data_path}: no trainable rows (every prompt fills max_length={spec.max_length})")
+    return _train(run, policy, spec, held, train, rng, max_steps=max_steps, on_step=on_step)
+
+
+def _train(
+    run: TrainingRun,
+    policy: Policy,
+    spec: SFTSpec,
+    held: list[tuple[list[int], int]],
+    train: list[tuple[list[int], int]],
+    rng: random.Random,
+    *,
+    max_steps: int | None,
+    on_step: Callable[[dict], None] | None,
+) -> SFTResult:
+    """The loop: `epochs` passes over the encoded `train` pairs in the order `rng` draws (the seeded one the
+    split shuffled with), the `held` loss before, after each epoch and at the end, then the last checkpoint."""
     net, tok = policy.model, policy.tokenizer
     net.eval()  # dropout off; the tiny-step regime gains nothing from it
     dev = next(net.parameters()).device
-    rng = random.Random(spec.seed)
-    held, train = _split(rows, rng, tok, spec, task.sampling.system_prompt)
-    if not train:
-        raise DataError(f"{data_path}: no trainable rows (every prompt fills max_length={spec.max_length})")
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.0, foreach=True)
+    params, opt = make_optimizer(net, spec.learning_rate)
     start_step = run.restore(opt)
     per_epoch = math.ceil(len(train) / spec.batch_size)
     total = steps_to_run(max(1, math.ceil(spec.epochs * per_epoch)), start_step, max_steps)
@@ -226,10 +239,7 @@ def train_sft(
     try:
         for step in range(start_step, total):
             loss, n = _loss(net, *_batch([train[i] for i in batches[step]], tok.pad_token_id, dev))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
+            grad_norm = optimizer_step(opt, loss, params, 1.0)
             losses.append(loss.item())
             line = {
                 "step": step + 1,
@@ -255,7 +265,7 @@ def train_sft(
         eval_after,
         losses[0] if losses else math.nan,
         losses[-1] if losses else math.nan,
-        allowed.gate,
+        run.gate,
     )
 
 

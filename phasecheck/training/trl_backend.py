@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from ..names import Metric
-from ..task import TaskSpec
+from ..task import SFTSpec, TaskSpec
 from .common import Policy, load_policy, lora_config, task_examples
 from .gate import check_gate
-from .grpo import GRPOResult, resolve_grpo
+from .grpo import GRPOResult
+from .grpo_settings import resolve_grpo
 from .run import begin_run
 
 __all__ = ["trl_grpo_config", "build_grpo_trainer", "train_grpo_trl", "train_sft_trl", "accepted_kwargs"]
@@ -45,11 +46,9 @@ def trl_grpo_config(
     task: TaskSpec, out_dir: Path, *, max_steps: int | None = None, use_vllm: bool = False, **overrides: Any
 ):
     """A GRPOConfig mirroring the builtin loop's settings -> (config, dropped keys)."""
-    import torch
     from trl import GRPOConfig
 
     cfg = resolve_grpo(task, **overrides)
-    cpu = not torch.cuda.is_available()
     wanted = {
         "output_dir": str(out_dir / "trl"),
         "num_generations": cfg.group_size,
@@ -89,11 +88,9 @@ def trl_grpo_config(
         "save_strategy": "no",  # phasecheck writes its own atomic checkpoints
         "report_to": "none",
         "remove_unused_columns": False,  # the reward function needs reference, scenario, id ...
-        "use_cpu": cpu,
-        "bf16": False if cpu else torch.cuda.is_bf16_supported(),
-        "dataloader_pin_memory": not cpu,
         "log_completions": False,
         "disable_tqdm": True,
+        **_device_kwargs(),
     }
     kwargs, dropped = accepted_kwargs(GRPOConfig, wanted)
     return GRPOConfig(**kwargs), dropped, cfg
@@ -154,9 +151,7 @@ def build_grpo_trainer(
         processing_class=tok,
         peft_config=lora_config(cfg.lora) if cfg.lora is not None else None,
     )
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)  # our metrics.jsonl and progress bar report instead
+    _quiet(trainer)
     return trainer, cfg, dropped
 
 
@@ -223,11 +218,8 @@ def train_sft_trl(
     on_warning: Callable[[str], None] | None = None,
 ) -> Path:
     """SFT through TRL's SFTTrainer on the validated set (prompt/completion rows: completion-only loss)."""
-    import torch
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    from ..sampling.base import render_prompt
     from .sft import gate_sft, read_validated, validated_set_path
 
     spec = task.training.sft
@@ -245,24 +237,54 @@ def train_sft_trl(
     )
     tok = policy.tokenizer
     tok.padding_side = "right"
-    rows = read_validated(Path(validated) if validated else validated_set_path(task))
-    data = Dataset.from_list(
-        [
-            {
-                "prompt": render_prompt(tok, r["prompt"], task.sampling.system_prompt),
-                "completion": r["completion"] + (tok.eos_token or ""),
-            }
-            for r in rows
-        ]
-    )
+    data = _sft_dataset(task, tok, read_validated(Path(validated) if validated else validated_set_path(task)))
     split = (
         data.train_test_split(test_size=spec.eval_fraction, seed=spec.seed)
         if spec.eval_fraction and len(data) > 1
         else None
     )
-    cpu = not torch.cuda.is_available()
+    config, dropped = _sft_config(spec, run.out_dir, max_steps=max_steps, evaluate=split is not None)
+    trainer = SFTTrainer(
+        model=policy.model,
+        args=config,
+        train_dataset=split["train"] if split else data,
+        eval_dataset=split["test"] if split else None,
+        processing_class=tok,
+        peft_config=lora_config(spec.lora) if spec.lora is not None else None,
+    )
+    _quiet(trainer)
+    trainer.train()
+    log = run.metrics()
+    for entry in trainer.state.log_history:
+        log.write({"backend": "trl", **{k: v for k, v in entry.items() if isinstance(v, (int, float))}})
+    trained = replace(policy, model=trainer.model, lora=spec.lora is not None)
+    return run.save(trained, int(trainer.state.global_step), trainer.optimizer, trl_dropped_keys=dropped)
+
+
+def _sft_dataset(task: TaskSpec, tokenizer, rows: list[dict]):
+    """Prompt/completion rows for SFTTrainer: the chat-rendered prompt, the completion ending in eos."""
+    from datasets import Dataset
+
+    from ..sampling.base import render_prompt
+
+    eos = tokenizer.eos_token or ""
+    return Dataset.from_list(
+        [
+            {
+                "prompt": render_prompt(tokenizer, r["prompt"], task.sampling.system_prompt),
+                "completion": r["completion"] + eos,
+            }
+            for r in rows
+        ]
+    )
+
+
+def _sft_config(spec: SFTSpec, out_dir: Path, *, max_steps: int | None, evaluate: bool):
+    """An SFTConfig mirroring the builtin SFT loop's settings -> (config, dropped keys)."""
+    from trl import SFTConfig
+
     wanted = {
-        "output_dir": str(run.out_dir / "trl"),
+        "output_dir": str(out_dir / "trl"),
         "num_train_epochs": spec.epochs,
         "learning_rate": spec.learning_rate,
         "per_device_train_batch_size": spec.batch_size,
@@ -278,28 +300,29 @@ def train_sft_trl(
         "logging_steps": 1,
         "save_strategy": "no",
         "report_to": "none",
-        "use_cpu": cpu,
-        "bf16": False if cpu else torch.cuda.is_bf16_supported(),
-        "eval_strategy": "epoch" if split else "no",
+        "eval_strategy": "epoch" if evaluate else "no",
         "gradient_checkpointing": False,
         "disable_tqdm": True,
-        "dataloader_pin_memory": not cpu,
+        **_device_kwargs(),
     }
     kwargs, dropped = accepted_kwargs(SFTConfig, wanted)
-    trainer = SFTTrainer(
-        model=policy.model,
-        args=SFTConfig(**kwargs),
-        train_dataset=split["train"] if split else data,
-        eval_dataset=split["test"] if split else None,
-        processing_class=tok,
-        peft_config=lora_config(spec.lora) if spec.lora is not None else None,
-    )
+    return SFTConfig(**kwargs), dropped
+
+
+def _device_kwargs() -> dict[str, Any]:
+    """The config keys that follow the hardware: CPU when there is no GPU, bf16 where the GPU has it."""
+    import torch
+
+    cpu = not torch.cuda.is_available()
+    return {
+        "use_cpu": cpu,
+        "bf16": False if cpu else torch.cuda.is_bf16_supported(),
+        "dataloader_pin_memory": not cpu,
+    }
+
+
+def _quiet(trainer) -> None:
+    """Drop the trainer's printed logs: our metrics.jsonl and progress bar report instead."""
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
-    trainer.train()
-    log = run.metrics()
-    for entry in trainer.state.log_history:
-        log.write({"backend": "trl", **{k: v for k, v in entry.items() if isinstance(v, (int, float))}})
-    trained = replace(policy, model=trainer.model, lora=spec.lora is not None)
-    return run.save(trained, int(trainer.state.global_step), trainer.optimizer, trl_dropped_keys=dropped)
