@@ -9,12 +9,22 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from .stats import equal_group_share, modified_wilson, reward_classes
+from .stats import Interval, clustered_mean, equal_group_share, modified_wilson, reward_classes
 
-__all__ = ["PromptRow", "prompt_table", "NEVER", "LEARNABLE", "ALWAYS", "CLASSES"]
+__all__ = [
+    "PromptRow",
+    "prompt_table",
+    "read_prompt_table",
+    "zero_variance_interval",
+    "NEVER",
+    "LEARNABLE",
+    "ALWAYS",
+    "CLASSES",
+]
 
 NEVER, LEARNABLE, ALWAYS = "never_solved", "learnable", "always_solved"
 CLASSES = (NEVER, LEARNABLE, ALWAYS)
@@ -69,3 +79,26 @@ def _row(
         "zero_variance_exact": at == group_size,
         "class": NEVER if c == 0 else ALWAYS if c == m else LEARNABLE,
     }
+
+
+def read_prompt_table(verdict: Any, verdict_path: str | Path) -> list[PromptRow]:
+    """The per-prompt table saved beside a verdict; DataError (naming the file) when it has none."""
+    from .errors import DataError
+    from .jsonl import json_lines
+    from .names import Artifact
+
+    rel = verdict.artifacts.get(Artifact.PROMPTS)
+    if not rel:
+        raise DataError(
+            f"{verdict_path}: this verdict has no per-prompt table (prompts.jsonl); run `phasecheck check` "
+            "with samples (a model or data.samples) to make one"
+        )
+    path = Path(verdict_path).parent / rel
+    return [row for _, row in json_lines(path, "per-prompt table") if isinstance(row, dict)]
+
+
+def zero_variance_interval(rows: Sequence[PromptRow], confidence: float = 0.95) -> Interval:
+    """The expected share of zero-variance groups when GRPO draws its prompts from `rows`, with an interval
+    over prompts as clusters; no surer than the disjoint groups of G the samples could form."""
+    groups = sum(max(1, r["samples"] // r["group_size"]) for r in rows)
+    return clustered_mean([float(r["zero_variance"]) for r in rows], cap=groups, confidence=confidence)

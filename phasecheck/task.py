@@ -182,6 +182,11 @@ class GRPOSpec(Strict):
     )
     lora: LoraSpec | None = Field(None, description="LoRA adapter; None with preset none means full fine-tuning.")
     full_finetune: bool = Field(False, description="Train every weight instead of a LoRA adapter.")
+    prompts: Literal["all", "learnable"] = Field(
+        "all",
+        description="learnable: train only on the prompts the newest verdict's per-prompt table (prompts.jsonl) "
+        "found sometimes solved; never- and always-solved prompts give GRPO groups with no reward variance.",
+    )
     seed: int = 0
 
 

@@ -223,3 +223,84 @@ def _report_draws_every_curve(checkpoint, out_dir):
     charts = HtmlReporter._curves(verdict, out_dir)
     assert len(charts) == len(CURVES)
     assert all(title.split(" (")[0] in str(chart) for chart, (_, title, _) in zip(charts, CURVES))
+
+
+class PromptSpy(ScriptedRollout):
+    """ScriptedRollout that remembers which prompts it was asked for."""
+
+    def __init__(self, texts):
+        super().__init__(texts)
+        self.prompts: list[str] = []
+
+    def __call__(self, model, tokenizer, prompts, **kw):
+        self.prompts += list(prompts)
+        return super().__call__(model, tokenizer, prompts, **kw)
+
+
+def _table_verdict(task, classes: dict[str, str], group_size: int = 4):
+    """A recorded verdict for the task's current fingerprint whose per-prompt table gives these classes."""
+    from phasecheck.results import Phase
+    from support import write_verdict
+
+    rows = [
+        {
+            "id": i,
+            "scenario": None,
+            "samples": 8,
+            "correct": 4,
+            "pass_rate": 0.5,
+            "pass_rate_ci": [0.2, 0.8],
+            "reward_mean": 0.5,
+            "reward_std": 0.5,
+            "group_size": group_size,
+            "zero_variance": {"learnable": 0.1, "never_solved": 1.0, "always_solved": 1.0}[c],
+            "zero_variance_exact": True,
+            "class": c,
+        }
+        for i, c in classes.items()
+    ]
+    out = task.base_dir / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return write_verdict(task, Phase.GRPO_PHASE, model_identity="m", artifacts={"prompts": "prompts.jsonl"}, out=out)
+
+
+def test_learnable_prompts_only_with_the_tables_prediction(tmp_path, tiny_model_dir):
+    grpo = (
+        "{preset: conservative, learning_rate: 0.001, epochs: 1, batch_prompts: 2, group_size: 4, prompts: learnable}"
+    )
+    task = make_task(tmp_path / "t", tiny_model_dir, n_prompts=8, grpo=grpo)
+    classes = {
+        f"q{i}": "learnable" if i in (1, 4, 6) else "never_solved" if i % 2 else "always_solved" for i in range(8)
+    }
+    _table_verdict(task, classes)
+    lines = []
+    rollout = PromptSpy(["7", "x", "42", "no"])
+    res = train_grpo(task, rollout=rollout, on_step=lines.append)
+    asked = {q for q in (f"What is {i} + {i} ?" for i in range(8)) if any(q in p for p in rollout.prompts)}
+    assert asked == {"What is 1 + 1 ?", "What is 4 + 4 ?", "What is 6 + 6 ?"}
+    assert res.steps == 2  # one epoch over 3 prompts in batches of 2
+    first = lines[0]
+    assert (first["prompts"], first["prompts_trained"], first["prompts_total"]) == ("learnable", 3, 8)
+    assert first["predicted_zero_std"] == pytest.approx(0.1) and first["predicted_exact"] is True
+    lo, hi = first["predicted_zero_std_ci"]
+    assert lo <= 0.1 <= hi
+    # The run says what it met (half-right groups: no zero-variance group) beside what was predicted.
+    assert res.zero_std["met"] == 0.0 and res.zero_std["prompts_trained"] == 3
+    assert res.zero_std["predicted_zero_std"] == pytest.approx(0.1)
+
+
+def test_learnable_prompts_refuse_without_a_table_or_when_stale_or_empty(tmp_path, tiny_model_dir):
+    from phasecheck.errors import ConfigError
+
+    grpo = "{preset: conservative, batch_prompts: 2, group_size: 4, prompts: learnable}"
+    task = make_task(tmp_path / "t", tiny_model_dir, n_prompts=4, grpo=grpo)
+    with pytest.raises(ConfigError, match="run `phasecheck check` first"):
+        train_grpo(task, rollout=ScriptedRollout(["7", "x", "42", "no"]))
+    _table_verdict(task, {f"q{i}": "always_solved" for i in range(4)})
+    with pytest.raises(ConfigError, match="no prompt is learnable"):
+        train_grpo(task, rollout=ScriptedRollout(["7", "x", "42", "no"]))
+    _table_verdict(task, {f"q{i}": "learnable" for i in range(4)})
+    (task.base_dir / "eval.jsonl").write_text('{"id": "q0", "prompt": "What is 9 + 9 ?"}\n')  # data changed since
+    with pytest.raises(ConfigError, match=r"stale \(data.eval changed\)"):
+        train_grpo(task, rollout=ScriptedRollout(["7", "x", "42", "no"]))

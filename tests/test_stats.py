@@ -250,7 +250,7 @@ def test_partial_credit_bands_predict_zero_reward_std_as_grpo_measures_it():
 
 def test_train_grpo_sets_the_verdicts_prediction_beside_its_first_step_only_for_the_same_g():
     from phasecheck.results import CheckResult, Fingerprint, Phase, Status, Verdict
-    from phasecheck.training.grpo import predicted_zero_std
+    from phasecheck.training.prompt_selection import predicted_zero_std
 
     check = CheckResult(
         id="grpo_readiness",

@@ -28,11 +28,10 @@ import copy
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..names import CheckId, CheckMetric
 from ..names import Metric as M
 from ..sampling.lean import lean_model
 from ..stats import wilson
@@ -49,6 +48,7 @@ from .common import (
 )
 from .gate import check_gate
 from .grpo_settings import PRESETS, GRPOSettings, group_size_for, plan_steps, resolve_grpo
+from .prompt_selection import select_prompts, zero_std_met
 from .rollout import HFRollout, Rollout, rollout_for
 from .run import begin_run, step_batches, steps_to_run
 
@@ -80,6 +80,7 @@ class GRPOResult:
     steps: int
     metrics: Path
     interrupted: bool = False
+    zero_std: dict[str, Any] = field(default_factory=dict)  # the share of zero-variance groups met, and predicted
 
 
 def train_grpo(
@@ -103,6 +104,7 @@ def train_grpo(
     cfg = resolve_grpo(task, **overrides)
     gate = check_gate(task, "grpo")
     examples = list(examples) if examples is not None else task_examples(task)
+    examples, predicted = select_prompts(task, gate, examples, cfg.prompts, cfg.group_size)
     with task_grader(task, grader) as grader:
         run, policy = begin_run(
             task,
@@ -127,7 +129,7 @@ def train_grpo(
             for step in range(start_step, total):
                 line = loop.step(step, batches[step], total)
                 if step == start_step:
-                    line.update(predicted_zero_std(gate.verdict, cfg.group_size))
+                    line.update(predicted)
                 log.write(line)
                 if save_every and (step + 1) % save_every == 0 and step + 1 < total:
                     run.save(policy, step + 1, loop.opt, interrupted=False)
@@ -135,7 +137,8 @@ def train_grpo(
             # Steps before `step` finished; the one in flight is dropped (its update may be half done
             # only if the interrupt hit inside opt.step, which the next rollout would not notice).
             raise run.interrupted(policy, step, loop.opt) from None
-    return GRPOResult(run.save(policy, total, loop.opt, interrupted=False), total, log.path)
+    path = run.save(policy, total, loop.opt, interrupted=False)
+    return GRPOResult(path, total, log.path, zero_std=zero_std_met(log.path, cfg.batch_prompts, predicted))
 
 
 def _reference(policy: Policy, beta: float, *, resumed: bool):
@@ -311,18 +314,4 @@ def _metrics_line(rewards, adv, groups, correct: list[bool]) -> dict[str, Any]:
         M.ACCURACY: sum(correct) / len(correct),
         "advantage_min": adv.min().item(),
         "advantage_max": adv.max().item(),
-    }
-
-
-def predicted_zero_std(verdict: Any, group_size: int) -> dict[str, Any]:
-    """The newest verdict's grpo_readiness prediction of frac_zero_std, when it was made for this G,
-    to set beside the first step's measured share (each with its interval)."""
-    check = next((c for c in verdict.checks if c.id == CheckId.GRPO_READINESS), None) if verdict else None
-    m = check.metrics if check else {}
-    if m.get(CheckMetric.GROUP_SIZE) != group_size or CheckMetric.ZERO_VARIANCE_CI not in m:
-        return {}
-    return {
-        "predicted_zero_std": m[CheckMetric.ZERO_VARIANCE_SHARE],
-        "predicted_zero_std_ci": m[CheckMetric.ZERO_VARIANCE_CI],
-        "predicted_exact": m.get(CheckMetric.EXACT, True),
     }

@@ -61,6 +61,7 @@ class GRPOSettings:
     iterations: int
     lora: LoraSpec | None
     seed: int
+    prompts: str = "all"  # all | learnable (the newest verdict's per-prompt table)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -95,6 +96,7 @@ def resolve_grpo(task: TaskSpec, **overrides: Any) -> GRPOSettings:
         base["lora"] = None
     base.pop("full_finetune", None)
     base.update(overrides)
+    base.setdefault("prompts", spec.prompts)
     return GRPOSettings(preset=spec.preset, seed=spec.seed, **base)
 
 
