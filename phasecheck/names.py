@@ -63,6 +63,7 @@ class Metric:
     REWARD_STD = "reward_std"
     FRAC_ZERO_STD = "frac_zero_std"
     FRAC_ZERO_STD_CI = "frac_zero_std_ci"
+    GROUPS = "groups"  # GRPO groups in the step (prompts x 1), what frac_zero_std is a share of
     KL = "kl"
     ENTROPY = "entropy"
     CLIP_FRAC = "clip_frac"

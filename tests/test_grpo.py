@@ -28,6 +28,7 @@ METRIC_KEYS = {
     "advantage_min",
     "advantage_max",
     "frac_zero_std_ci",
+    "groups",
 }
 
 

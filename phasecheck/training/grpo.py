@@ -138,7 +138,7 @@ def train_grpo(
             # only if the interrupt hit inside opt.step, which the next rollout would not notice).
             raise run.interrupted(policy, step, loop.opt) from None
     path = run.save(policy, total, loop.opt, interrupted=False)
-    return GRPOResult(path, total, log.path, zero_std=zero_std_met(log.path, cfg.batch_prompts, predicted))
+    return GRPOResult(path, total, log.path, zero_std=zero_std_met(log.path, predicted))
 
 
 def _reference(policy: Policy, beta: float, *, resumed: bool):
@@ -229,6 +229,7 @@ class _Loop:
             {
                 M.STEP: step + 1,
                 M.TOTAL_STEPS: total,
+                M.GROUPS: len(batch),
                 **update,
                 M.LR: cfg.learning_rate,
                 "gen_s": round(t_gen, 4),

@@ -73,21 +73,24 @@ def predicted_zero_std(verdict: Any, group_size: int) -> dict[str, Any]:
     }
 
 
-def zero_std_met(metrics: Path, batch_prompts: int, predicted: dict[str, Any]) -> dict[str, Any]:
-    """The share of zero-variance groups the run met over all its steps (steps as clusters of groups), beside
-    the share predicted for the prompts it trained on."""
+def zero_std_met(metrics: Path, predicted: dict[str, Any]) -> dict[str, Any]:
+    """The share of zero-variance groups the run met over all its steps, with a binomial interval over its
+    groups (a step's groups are different prompts, each sampled afresh), beside the share predicted for the
+    prompts it trained on."""
     from ..jsonl import step_rows
     from ..names import Metric
-    from ..stats import clustered_mean
+    from ..stats import modified_wilson
 
-    fracs = [float(r[Metric.FRAC_ZERO_STD]) for r in step_rows(metrics) if Metric.FRAC_ZERO_STD in r]
-    if not fracs:
+    rows = [r for r in step_rows(metrics) if Metric.FRAC_ZERO_STD in r and Metric.GROUPS in r]
+    groups = sum(int(r[Metric.GROUPS]) for r in rows)
+    if not groups:
         return {}
-    met = clustered_mean(fracs, cap=len(fracs) * batch_prompts)
+    zero = sum(round(float(r[Metric.FRAC_ZERO_STD]) * int(r[Metric.GROUPS])) for r in rows)
     keys = ("predicted_zero_std", "predicted_zero_std_ci", "prompts", "prompts_trained", "prompts_total")
     return {
-        "met": met.estimate,
-        "met_ci": met.bounds(),
-        "steps": len(fracs),
+        "met": zero / groups,
+        "met_ci": list(modified_wilson(zero, groups)),
+        "groups": groups,
+        "steps": len(rows),
         **{k: predicted[k] for k in keys if k in predicted},
     }
