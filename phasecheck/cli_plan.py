@@ -17,6 +17,10 @@ def _times(x: float | None) -> str:
     return "unbounded" if x is None else f"{x:.2f}"
 
 
+def _span(interval: list | None) -> str:
+    return "no interval: weighted by copies" if interval is None else f"{_times(interval[0])}–{_times(interval[1])}"
+
+
 @click.command("plan")
 @task_argument
 @task_option
@@ -87,7 +91,7 @@ def plan(
         click.echo(f"  with oversampling: {_pct(zero['as_written']['share'])} of the groups an epoch draws")
     dyn = s["dynamic_sampling"]
     shown = [
-        f"{_times(dyn[k]['expected'])} ({_times(dyn[k]['interval'][0])}–{_times(dyn[k]['interval'][1])}) {label}"
+        f"{_times(dyn[k]['expected'])} ({_span(dyn[k]['interval'])}) {label}"
         for k, label in (("before_filtering", "unfiltered"), ("trained_on", "on the plan's data"))
     ]
     click.echo("dynamic sampling, generation batches per training batch: " + ", ".join(shown))

@@ -89,12 +89,13 @@ def zero_variance_figure(rows: Sequence[dict], confidence: float = 0.95) -> dict
 
 def generation_batches(zero: dict[str, Any]) -> dict[str, Any]:
     """Generation batches per training batch under dynamic sampling: 1 / (1 - z), with z's interval mapped
-    through it (None where z may be 1, a batch might never fill, or where z has no interval)."""
+    through it (a bound None where z may be 1: a batch might never fill; no interval where z has none)."""
 
     def inv(z: float | None) -> float | None:
         return None if z is None or z >= 1 else 1 / (1 - z)
 
-    return {"expected": inv(zero["share"]), "interval": [inv(zero["interval"][0]), inv(zero["interval"][1])]}
+    interval = zero.get("interval")
+    return {"expected": inv(zero["share"]), "interval": interval and [inv(interval[0]), inv(interval[1])]}
 
 
 def make_plan(
@@ -196,7 +197,7 @@ def _summary(task, verdict_path: Path, rows, kept, copies, options: PlanOptions)
     trained_on = after
     if options.oversample:
         written = sum(copies[r["id"]] * r["zero_variance"] for r in kept) / sum(copies.values())
-        trained_on = {**after, "share": written, "interval": [None, None]}
+        trained_on = {**after, "share": written, "interval": None}
         zero["as_written"] = {
             "share": written,
             "interval": None,
