@@ -8,6 +8,7 @@ import sys
 import click
 
 from . import __version__
+from .cli_plan import plan
 from .cli_train import lifecycle, train
 from .errors import ExitCode, PhasecheckError
 from .exits import MapErrors as _MapErrors
@@ -302,6 +303,7 @@ def _inspect_prompts(insp, limit: int) -> None:
 
 cli.add_command(train)
 cli.add_command(lifecycle)
+cli.add_command(plan)
 
 
 def main() -> None:
