@@ -26,9 +26,8 @@ from .errors import ConfigError, DataError
 from .jsonl import json_lines
 from .names import Artifact
 from .plan_exports import export_files, framework_notes
-from .prompt_table import CLASSES
+from .prompt_table import CLASSES, disjoint_groups, zero_variance_interval
 from .results import load_verdict
-from .stats import clustered_mean
 from .task import TaskSpec
 
 __all__ = ["PlanOptions", "Plan", "make_plan", "copies_for", "zero_variance_figure", "generation_batches"]
@@ -73,15 +72,13 @@ def copies_for(p: float, k: int) -> int:
 def zero_variance_figure(rows: Sequence[dict], confidence: float = 0.95) -> dict[str, Any]:
     """The expected share of zero-variance groups over these prompts (each prompt one cluster), with its
     interval; the effective size is capped at the disjoint groups of G the samples could form."""
-    values = [float(r["zero_variance"]) for r in rows]
-    cap = sum(r["samples"] // min(r["group_size"], r["samples"]) for r in rows)
-    ci = clustered_mean(values, cap=max(cap, 1), confidence=confidence, method="cluster, unbiased U-statistic")
+    ci = zero_variance_interval(rows, confidence)
     return {
         "share": ci.estimate,
         "interval": [ci.low, ci.high],
         "confidence": confidence,
-        "prompts": len(values),
-        "disjoint_groups": cap,
+        "prompts": ci.prompts,
+        "disjoint_groups": disjoint_groups(rows),
         "upper_bound": not all(r["zero_variance_exact"] for r in rows),
         "method": ci.method,
     }

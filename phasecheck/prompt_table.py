@@ -20,6 +20,7 @@ __all__ = [
     "prompt_table",
     "read_prompt_table",
     "zero_variance_interval",
+    "disjoint_groups",
     "NEVER",
     "LEARNABLE",
     "ALWAYS",
@@ -100,5 +101,13 @@ def read_prompt_table(verdict: Any, verdict_path: str | Path) -> list[PromptRow]
 def zero_variance_interval(rows: Sequence[PromptRow], confidence: float = 0.95) -> Interval:
     """The expected share of zero-variance groups when GRPO draws its prompts from `rows`, with an interval
     over prompts as clusters; no surer than the disjoint groups of G the samples could form."""
-    groups = sum(max(1, r["samples"] // r["group_size"]) for r in rows)
-    return clustered_mean([float(r["zero_variance"]) for r in rows], cap=groups, confidence=confidence)
+    values = [float(r["zero_variance"]) for r in rows]
+    return clustered_mean(values, cap=max(1, disjoint_groups(rows)), confidence=confidence, method=_METHOD)
+
+
+_METHOD = "cluster, unbiased U-statistic"
+
+
+def disjoint_groups(rows: Sequence[PromptRow]) -> int:
+    """The disjoint groups of G the prompts' samples could form (one for a prompt with fewer than G)."""
+    return sum(max(1, r["samples"] // r["group_size"]) for r in rows)
