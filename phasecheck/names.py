@@ -31,6 +31,9 @@ class CheckMetric:
     ZERO_VARIANCE_SHARE = "zero_variance_share"
     ZERO_VARIANCE_CI = "zero_variance_ci"
     EXACT = "exact"
+    COVERAGE = "coverage"  # diversity: the pass@k / pass^k curve, drawn by the HTML report, a line of the text one
+    COVERAGE_BEFORE = "coverage_before"  # diversity under --compare: the earlier verdict's curve, drawn dashed
+    COVERAGE_CHANGE = "coverage_change"  # diversity under --compare: pass@1 and pass@large-k up, down or no claim
 
 
 # Which check writes each key read elsewhere (tests/test_names.py runs the checks and holds them to it).
@@ -49,6 +52,7 @@ READ_ELSEWHERE = {
         CheckMetric.ZERO_VARIANCE_CI,
         CheckMetric.EXACT,
     ),
+    CheckId.DIVERSITY: (CheckMetric.COVERAGE, CheckMetric.COVERAGE_BEFORE),
 }
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..results import Finding, Status, band, pct
-from ..stats import Interval, wilson  # noqa: F401 - re-exported (wilson lived here first)
+from ..stats import Interval, clustered_mean, wilson  # noqa: F401 - re-exported (wilson lived here first)
 from .base import Check, Condition, Measurement, Output, StrictParams, Unavailable
 
 __all__ = [
@@ -31,6 +31,10 @@ __all__ = [
     "band",
     "FEW_PROMPTS",
     "rows_finding",
+    "pass_hat_k",
+    "coverage_ks",
+    "coverage_curve",
+    "COVERAGE_DENSE",
 ]
 
 # Fewer prompts than this and the share of the task they could all have missed (stats.unseen_share: 17%
@@ -96,3 +100,54 @@ def sample_note(ci: Interval, threshold: float, passed: bool, design: str) -> st
     if 1 < ci.prompts < FEW_PROMPTS:
         return f"{design}: only {ci.prompts} prompts, which can miss {pct(ci.unseen)} of the task entirely"
     return None
+
+
+# The coverage curve keeps every k up to here, then powers of two and m: past 16 the curve bends slowly, and a
+# point per k would make verdict.json grow with R x n (64 samples a prompt would be 64 points, 16 + 2 here).
+COVERAGE_DENSE = 16
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass^k (all k correct, drawn without replacement from n with c correct): C(c, k) / C(n, k)."""
+    if k > n:
+        raise ValueError(f"pass^{k} needs at least {k} samples, got {n}")
+    prod = 1.0
+    for i in range(k):
+        prod *= max(c - i, 0) / (n - i)
+        if prod == 0.0:
+            break
+    return prod
+
+
+def coverage_ks(m: int, dense: int = COVERAGE_DENSE) -> list[int]:
+    """The k of the coverage curve for m samples a prompt: every k up to `dense`, then powers of two, and m."""
+    ks = list(range(1, min(m, dense) + 1))
+    k = 1
+    while k <= dense:
+        k *= 2
+    while k < m:
+        ks.append(k)
+        k *= 2
+    if m > dense:
+        ks.append(m)
+    return ks
+
+
+def coverage_curve(counts: list[tuple[int, int]], ks: Iterable[int]) -> list[dict[str, Any]]:
+    """Mean pass@k and pass^k over prompts at each k, each with its interval (prompts as clusters), from
+    (samples, correct) per prompt. Every k must be at most the fewest samples any prompt has."""
+    samples = sum(n for n, _ in counts)
+    points = []
+    for k in ks:
+        at = clustered_mean([pass_at_k(n, c, k) for n, c in counts], cap=samples)
+        hat = clustered_mean([pass_hat_k(n, c, k) for n, c in counts], cap=samples)
+        points.append(
+            {
+                "k": k,
+                "pass_at_k": at.estimate,
+                "pass_at_k_ci": at.bounds(),
+                "pass_hat_k": hat.estimate,
+                "pass_hat_k_ci": hat.bounds(),
+            }
+        )
+    return points

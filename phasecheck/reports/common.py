@@ -12,7 +12,7 @@ from typing import Any
 from ..jsonl import json_lines, step_rows
 from ..names import Artifact, CheckId, CheckMetric
 from ..records import UNJUDGED, Outcome
-from ..results import CheckResult, Phase, Status, Verdict
+from ..results import CheckResult, Phase, Status, Verdict, band, pct
 
 __all__ = [
     "cut",
@@ -34,6 +34,7 @@ __all__ = [
     "row_id",
     "clean_terminal",
     "grading_note",
+    "coverage_ends",
 ]
 
 _PHASE_LABELS = {Phase.GRADUATED: "GRADUATED", Phase.GRPO_PHASE: "GRPO PHASE", Phase.INCONCLUSIVE: "INCONCLUSIVE"}
@@ -85,6 +86,17 @@ def grading_note(verdict: Verdict) -> str | None:
     if not parts:
         return None
     return f"Grading: {'; '.join(parts)} (timed out and too long score as wrong)."
+
+
+def coverage_ends(curve: list[dict[str, Any]]) -> str:
+    """'pass@1 42% [38–46%], pass@16 80% [72–86%], pass^16 10% [5–18%]': both ends of a coverage curve."""
+    first, last = curve[0], curve[-1]
+
+    def said(point: dict[str, Any], key: str) -> str:
+        return f"{pct(point[key])} [{band(*point[key + '_ci'])}]"
+
+    k = last["k"]
+    return f"pass@1 {said(first, 'pass_at_k')}, pass@{k} {said(last, 'pass_at_k')}, pass^{k} {said(last, 'pass_hat_k')}"
 
 
 def find_check(verdict: Verdict, check_id: str) -> CheckResult | None:

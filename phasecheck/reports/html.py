@@ -19,6 +19,7 @@ from ..strict import Strict
 from .base import Reporter
 from .common import (
     advisory,
+    coverage_ends,
     cut,
     find_check,
     grading_note,
@@ -30,7 +31,7 @@ from .common import (
     split_on_token,
     token_rows,
 )
-from .svg import bar_chart, line_chart
+from .svg import bar_chart, k_chart, line_chart
 
 __all__ = ["HtmlReporter", "highlight"]
 
@@ -101,6 +102,7 @@ class HtmlReporter(Reporter):
             "phase_class": verdict.status.value.lower(),
             "checks": [{"c": c, "symbol": _STATUS_SYMBOL[c.status], "advisory": advisory(c)} for c in verdict.checks],
             "charts": self._charts(verdict),
+            "coverage": _coverage(verdict),
             CheckId.CONTAMINATION: self._contamination(verdict, out_dir),
             "browser": self._browser(samples),
             "curves": self._curves(verdict, out_dir),
@@ -207,6 +209,41 @@ class HtmlReporter(Reporter):
                 band = [float(r[std_key]) for r in rows if isinstance(r.get(key), (int, float))]
             charts.append(line_chart(pts, title=title, band=band))
         return charts
+
+
+def _coverage(verdict: Verdict) -> dict[str, Any] | None:
+    """The diversity check's pass@k and pass^k curves as a chart (the earlier verdict's dashed), the numbers at
+    both ends, and the finding that says what changed since the earlier verdict."""
+    check = find_check(verdict, CheckId.DIVERSITY)
+    m = check.metrics if check else {}
+    now = m.get(CheckMetric.COVERAGE) or []
+    if not now:
+        return None
+    before = m.get(CheckMetric.COVERAGE_BEFORE) or []
+
+    def pts(curve: list[dict], key: str) -> list[tuple[int, float, float, float]]:
+        return [(int(p["k"]), float(p[key]), *map(float, p[key + "_ci"])) for p in curve]
+
+    series = [
+        ("pass@k", "at", False, pts(now, "pass_at_k")),
+        ("pass^k (all k correct)", "hat", False, pts(now, "pass_hat_k")),
+    ]
+    if before:
+        series += [
+            ("pass@k earlier", "at", True, pts(before, "pass_at_k")),
+            ("pass^k earlier", "hat", True, pts(before, "pass_hat_k")),
+        ]
+    last = now[-1]
+    note = "Shaded: 95% intervals, prompts as clusters" + ("; dashed: the earlier verdict" if before else "")
+    change = next((f.message for f in check.findings if CheckMetric.COVERAGE_CHANGE in f.data), None)
+    return {
+        "chart": k_chart(series, title="pass@k and pass^k against k", legend_note=note),
+        "ends": coverage_ends(now),
+        "m": last["k"],
+        "thinned": len(now) < last["k"],
+        "dense": sum(1 for i, p in enumerate(now) if p["k"] == i + 1),
+        "change": change,
+    }
 
 
 def _num(v: Any) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from ..results import band as band_text
 from ..results import pct
 
-__all__ = ["bar_chart", "line_chart"]
+__all__ = ["bar_chart", "line_chart", "k_chart"]
 
 _W = 640
 
@@ -111,3 +113,66 @@ def line_chart(
 
 def _clip(v: float) -> float:
     return min(1.0, max(0.0, float(v)))
+
+
+# One series of k_chart: (label, css class, dashed, points as (k, value, interval low, interval high)).
+KSeries = tuple[str, str, bool, Sequence[tuple[int, float, float, float]]]
+
+
+def k_chart(series: Sequence[KSeries], *, title: str, legend_note: str | None = None) -> Markup:
+    """Shares in [0, 1] against k on a log2 axis (ticks at powers of two and the largest k), one polyline
+    per series with its interval as a band; a dashed series (an earlier verdict) gets no band. Each point
+    carries a <title> with its value and interval, so the chart needs no script to be read exactly."""
+    w, h, left, right, top, bottom = _W, 300, 48, 16, 44, 42
+    kmax = max((p[0] for _, _, _, pts in series for p in pts), default=1)
+    span = math.log2(kmax) if kmax > 1 else 1.0
+
+    def sx(k: float) -> float:
+        return left + (w - left - right) * math.log2(k) / span
+
+    def sy(v: float) -> float:
+        return top + (h - top - bottom) * (1 - _clip(v))
+
+    out = [
+        f'<svg class="kchart" role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    ]
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        out.append(f'<line x1="{left}" y1="{sy(v):.1f}" x2="{w - right}" y2="{sy(v):.1f}" class="grid"/>')
+        out.append(f'<text x="{left - 6}" y="{sy(v) + 4:.1f}" text-anchor="end" class="val">{pct(v)}</text>')
+    ticks = [k for k in (2**i for i in range(int(span) + 1)) if sx(kmax) - sx(k) >= 24 or k == kmax]
+    for k in sorted(set(ticks) | {kmax}):
+        out.append(f'<line x1="{sx(k):.1f}" y1="{h - bottom}" x2="{sx(k):.1f}" y2="{h - bottom + 4}" class="axis"/>')
+        out.append(f'<text x="{sx(k):.1f}" y="{h - bottom + 16}" text-anchor="middle" class="val">{k}</text>')
+    out.append(f'<line x1="{left}" y1="{h - bottom}" x2="{w - right}" y2="{h - bottom}" class="axis"/>')
+    out.append(
+        f'<text x="{(left + w - right) / 2:.0f}" y="{h - 6}" text-anchor="middle" class="lbl">'
+        "k, samples drawn per prompt (log scale)</text>"
+    )
+    for label, cls, dashed, pts in series:
+        if not dashed and len(pts) > 1:
+            upper = [f"{sx(k):.1f},{sy(hi):.1f}" for k, _, _, hi in pts]
+            lower = [f"{sx(k):.1f},{sy(lo):.1f}" for k, _, lo, _ in reversed(pts)]
+            out.append(f'<polygon points="{" ".join(upper + lower)}" class="kband {cls}"/>')
+        coords = " ".join(f"{sx(k):.1f},{sy(v):.1f}" for k, v, _, _ in pts)
+        out.append(f'<polyline points="{coords}" class="kline {cls}{" dashed" * dashed}"/>')
+        for k, v, lo, hi in pts:
+            out.append(
+                f'<circle cx="{sx(k):.1f}" cy="{sy(v):.1f}" r="{2 if dashed else 2.5}" class="kdot {cls}">'
+                f"<title>{escape(label)}, k={k}: {pct(v)} [{band_text(lo, hi)}]</title></circle>"
+            )
+    out.append(_k_legend(series, left, legend_note))
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _k_legend(series: Sequence[KSeries], left: int, note: str | None) -> str:
+    """One row of swatches above the plot, in series order, then an optional note."""
+    out, x = [], left
+    for label, cls, dashed, _ in series:
+        out.append(f'<line x1="{x}" y1="16" x2="{x + 22}" y2="16" class="kline {cls}{" dashed" * dashed}"/>')
+        out.append(f'<text x="{x + 27}" y="20" class="val">{escape(label)}</text>')
+        x += 40 + 6 * len(label)
+    if note:
+        out.append(f'<text x="{left}" y="36" class="val">{escape(note)}</text>')
+    return "".join(out)

@@ -10,10 +10,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from ..names import CheckId, CheckMetric
 from ..results import CheckResult, Phase, Status, Verdict
 from ..strict import Strict
 from .base import Reporter
-from .common import advisory, clean_terminal, grading_note, phase_label
+from .common import advisory, clean_terminal, coverage_ends, find_check, grading_note, phase_label
 
 __all__ = ["TextReporter", "SYMBOLS", "ASCII_SYMBOLS", "to_ascii", "paint"]
 
@@ -78,6 +79,8 @@ class TextReporter(Reporter):
             lines.append(f"{symbol}{gap}{self._question(check).ljust(width)} {clean_terminal(check.headline)}".rstrip())
             if verbose >= 1:
                 lines.extend(self._details(check, verbose))
+        if coverage := _coverage_line(verdict):
+            lines.append(coverage)
         if note := grading_note(verdict):
             lines.append(note)
         arrow = "→" if p.unicode else "->"
@@ -131,6 +134,13 @@ class TextReporter(Reporter):
                     f"{c.get('new_status') or 'absent'} ({c.get('new_headline') or c.get('old_headline')})"
                 )
         return lines
+
+
+def _coverage_line(verdict: Verdict) -> str | None:
+    """'Coverage: pass@1 …, pass@m …, pass^m …' from the diversity check's curve, each with its interval."""
+    check = find_check(verdict, CheckId.DIVERSITY)
+    curve = (check.metrics.get(CheckMetric.COVERAGE) if check else None) or []
+    return f"Coverage: {coverage_ends(curve)} (pass^k: all k correct)" if curve else None
 
 
 def _phase(value: str | None) -> str:
