@@ -280,7 +280,7 @@ def test_validated_set_after_grpo_takes_verified_model_outputs(tmp_path):
     measured = ValidatedSet().measure(ev.view(reads_samples=False), params)
     res = ValidatedSet().judge(measured, params)
     assert res.status is Status.PASS and res.metrics["model_outputs"] == 6
-    assert res.metrics["pass_rate"] is None
+    assert res.metrics["pass_rate"] is None and "6 of them the checkpoint's verified samples" in res.headline
     row = measured.outputs[0].rows[0]
     assert row["provenance"] == {"model": "abc123", "step": 40, "run": 0, "index": 0, "seed": 0}
 

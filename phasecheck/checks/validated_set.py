@@ -115,9 +115,10 @@ class ValidatedSet(Check):
         headline = f"{len(kept)} examples confirmed"
         if pass_rate is not None:
             headline += f" ({pct(pass_rate)} of {demo_candidates} demonstrations pass)"
-        if source == REJECTION_SAMPLING:
+        if source:
             own = sum("run" in prov for *_, prov in kept)  # model rows carry their run; demonstrations do not
-            headline += f"; {own} of them the model's own verified samples"
+            whose = "the checkpoint's" if source == AFTER_GRPO else "the model's own"
+            headline += f"; {own} of them {whose} verified samples"
         return Measurement(metrics, headline, findings, outputs)
 
     @staticmethod
