@@ -68,13 +68,13 @@ def prepare_pairs(
         return PairSet(read_pairs(path)), str(path)
     rows, verdict, samples = graded_evidence(task, start, check_dir=out / "check")
     examples = {ex.id: ex for ex in task_examples(task)}
-    pairs = build_pairs(rows, examples, spec, Flags.from_verdict(verdict), samples_path=str(samples))
+    pairs = build_pairs(rows, examples, spec, Flags.from_verdict(verdict), samples_path=str(samples.resolve()))
     if not pairs.pairs:
         raise DataError(
             f"{samples}: no prompt has both a correct and a wrong graded sample ({pairs.counts}); "
             "DPO needs residual failures the model sometimes solves (raise sampling.runs or sampling.n)"
         )
-    return pairs, str(samples)
+    return pairs, str(samples.resolve())
 
 
 def begin_dpo(
