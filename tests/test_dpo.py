@@ -219,3 +219,15 @@ def test_pairs_set_round_trips(tmp_path):
 
     built = build_pairs(_rows(), EXAMPLES, DPOSpec())
     assert read_pairs(PairSet(built.pairs).write(tmp_path / "pairs.jsonl")) == built.pairs
+
+
+def test_resume_continues_on_the_same_pairs(tmp_path, tiny_model_dir):
+    task = make_task(tmp_path / "t", tiny_model_dir)
+    overrides = {"learning_rate": 0.01, "batch_pairs": 2}
+    first = train_dpo(task, pairs=_toy_pairs(task, task.training.dpo), max_steps=1, **overrides)
+    written = first.pairs.read_text()
+    # No pairs given and no check to build them from: the resumed run reads its own pairs.jsonl.
+    res = train_dpo(task, resume=first.checkpoint, max_steps=1, **overrides)
+    assert res.steps == 2 and res.pairs.read_text() == written
+    lines = [json.loads(x) for x in res.metrics.read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2] and lines[1]["rewards/margins"] != 0
