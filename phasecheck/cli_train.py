@@ -50,7 +50,7 @@ def _step_bar(label: str):
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(["grpo", "sft"]))
+@click.argument("kind", type=click.Choice(["grpo", "sft", "dpo"]))
 @task_argument
 @task_option
 @click.option(
@@ -85,13 +85,14 @@ def train(
     max_steps: int | None,
     model: str | None,
 ) -> None:
-    """Train with GRPO (always allowed) or SFT (only once the newest verdict is GRADUATED)."""
+    """Train with GRPO (always allowed), SFT (only once the newest verdict is GRADUATED) or DPO on a GRPO
+    checkpoint's residual failures (always allowed)."""
     from .errors import ConfigError
     from .task import find_task
 
     task = find_task(task_name(task_arg, task_opt))
-    if force and kind == "grpo":
-        raise ConfigError("--force only applies to `train sft`: GRPO is always allowed")
+    if force and kind != "sft":
+        raise ConfigError(f"--force only applies to `train sft`: {kind.upper()} is always allowed")
     if backend == "trl" and resume:
         raise ConfigError("--resume works with --backend builtin; TRL resumes from its own output_dir")
     on_step, close = _step_bar(f"{kind} {task.name}")
@@ -116,6 +117,8 @@ def train(
     click.echo(f"{kind}: {summary}; checkpoint {path}")
     if kind == "grpo":
         click.echo("Next: phasecheck check --after-grpo")
+    if kind == "dpo":
+        click.echo(f"Next: phasecheck check --after-grpo --model {path}")
 
 
 @click.command()
@@ -167,6 +170,16 @@ def _run_training(task, kind: str, backend: str, *, force: bool, out_dir, model,
 
             res = train_grpo(task, resume=resume, on_step=on_step, **common)
         return res.checkpoint, f"{res.steps} steps" + _zero_std_text(getattr(res, "zero_std", None) or {})
+    if kind == "dpo":
+        from .training.dpo import train_dpo
+        from .training.trl_dpo import train_dpo_trl
+
+        res = (
+            train_dpo_trl(task, **common)
+            if backend == "trl"
+            else train_dpo(task, resume=resume, on_step=on_step, **common)
+        )
+        return res.checkpoint, f"{res.steps} steps on {res.pairs}"
     if backend == "trl":
         from .training.trl_backend import train_sft_trl
 

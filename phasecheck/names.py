@@ -57,7 +57,7 @@ READ_ELSEWHERE = {
 
 
 class Metric:
-    """Keys of one metrics.jsonl row (builtin GRPO and SFT, and the TRL backend's renamed logs)."""
+    """Keys of one metrics.jsonl row (builtin GRPO, SFT and DPO, and the TRL backend's renamed logs)."""
 
     STEP = "step"
     TOTAL_STEPS = "total_steps"
@@ -76,6 +76,15 @@ class Metric:
     ACCURACY = "accuracy"
     GRAD_NORM = "grad_norm"
     LR = "lr"
+    # DPO, under TRL's own names so its log rows need no renaming: beta * (log pi - log pi_ref) of the
+    # chosen and the rejected completion, their difference, and the share of pairs where chosen's is larger.
+    REWARDS_CHOSEN = "rewards/chosen"
+    REWARDS_REJECTED = "rewards/rejected"
+    REWARD_MARGIN = "rewards/margins"
+    PREFERENCE_ACCURACY = "rewards/accuracies"
+    LOGPS_CHOSEN = "logps/chosen"
+    LOGPS_REJECTED = "logps/rejected"
+    PAIRS = "pairs"  # preference pairs in the step
 
 
 class Artifact:

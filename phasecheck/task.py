@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator
 
 from . import yaml_read
 from .errors import ConfigError
@@ -26,6 +26,7 @@ __all__ = [
     "LoraSpec",
     "GRPOSpec",
     "SFTSpec",
+    "DPOSpec",
     "TrainingSpec",
     "load_task",
     "find_task",
@@ -200,9 +201,28 @@ class SFTSpec(Strict):
     seed: int = 0
 
 
+class DPOSpec(Strict):
+    """Targeted DPO on the residual failures of the current checkpoint (`train dpo`)."""
+
+    beta: float = Field(0.1, gt=0, description="DPO temperature: how far the policy may move from the reference.")
+    learning_rate: float = Field(5.0e-6, gt=0, description="AdamW learning rate, constant.")
+    epochs: float = Field(1, gt=0, description="Passes over the (weighted) pairs; fractions allowed.")
+    batch_pairs: int = Field(8, ge=1, description="Preference pairs per optimiser step.")
+    scenario_weights: dict[str, NonNegativeInt] = Field(
+        default_factory=dict,
+        description="Scenario -> copies of its pairs per epoch (unlisted: 1; 0 leaves it out), so a failing "
+        "subclass is oversampled: {reverse: 3}.",
+    )
+    max_pairs_per_prompt: int = Field(2, ge=1, description="Pairs built from one prompt's graded samples at most.")
+    lora: LoraSpec = Field(default_factory=LoraSpec, description="LoRA adapter trained on the start checkpoint.")
+    full_finetune: bool = Field(False, description="Train every weight instead of the `lora` adapter.")
+    seed: int = Field(0, description="Seeds the adapter's initial weights, the pair choice and the batch order.")
+
+
 class TrainingSpec(Strict):
     grpo: GRPOSpec = Field(default_factory=GRPOSpec)
     sft: SFTSpec = Field(default_factory=SFTSpec)
+    dpo: DPOSpec = Field(default_factory=DPOSpec)
     output_dir: Path | None = Field(None, description="Where checkpoints go (default runs/<task-slug>/).")
 
 

@@ -1,5 +1,6 @@
-"""The verdict gate: SFT only after the newest verdict says GRADUATED for the same task, data and
-model. GRPO is always allowed. `force` lets a refused run through, loudly, and the override is recorded."""
+"""The verdict gate: SFT only after the newest verdict says GRADUATED for the same task, data and model.
+GRPO, and DPO on its residual failures, are always allowed. `force` lets a refused run through, loudly,
+and the override is recorded."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def check_gate(
     model_identity: str | None = None,
     fingerprint: Fingerprint | None = None,
 ) -> GateDecision:
-    """Decide whether `kind` (grpo|sft) training may run; raise GateError when it may not.
+    """Decide whether `kind` (grpo|sft|dpo) training may run; raise GateError when it may not.
 
     `fingerprint` is the current one (computed from task and model_identity when None)."""
     with stage("gate"):
@@ -104,10 +105,10 @@ def check_gate(
 def _decide(
     task: TaskSpec, kind: str, *, force: bool, model_identity: str | None, fingerprint: Fingerprint | None
 ) -> GateDecision:
-    if kind == "grpo":
+    if kind in ("grpo", "dpo"):  # DPO polishes a GRPO checkpoint: allowed on any verdict, as GRPO
         entry = newest_verdict(task)
         verdict = _load_verdict(Path(entry["path"])) if entry else None
-        return GateDecision("grpo", True, verdict=verdict, verdict_path=entry["path"] if entry else None)
+        return GateDecision(kind, True, verdict=verdict, verdict_path=entry["path"] if entry else None)
     if kind != "sft":
         raise ValueError(f"unknown training kind {kind!r}")
     refusals: list[str] = []
