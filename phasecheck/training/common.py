@@ -5,6 +5,7 @@ save in run.py."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import warnings
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from ..task import LoraSpec, TaskSpec
 
 __all__ = [
     "Policy",
+    "reference_policy",
     "load_policy",
     "lora_config",
     "apply_lora",
@@ -279,3 +281,22 @@ class MetricsLog:
             fh.write(json.dumps(line, sort_keys=True) + "\n")
         if self.on_line:
             self.on_line(line)
+
+
+def reference_policy(policy: Policy, beta: float, *, resumed: bool):
+    """The frozen KL reference, or None when beta is 0: with LoRA a plain view of the base that shares the
+    policy's weights; in full fine-tuning a copy of the start weights (on resume, the recorded base
+    again, so the KL anchor does not drift with each restart)."""
+    if beta <= 0:
+        return None
+    if policy.lora:
+        return base_view(policy.model)
+    if resumed:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        ref = AutoModelForCausalLM.from_pretrained(policy.base_path, dtype=torch.float32)
+        ref.to(next(policy.model.parameters()).device)
+    else:
+        ref = copy.deepcopy(policy.model)
+    return ref.eval().requires_grad_(False)

@@ -27,10 +27,9 @@ from ..errors import DataError
 from ..names import Metric as M
 from ..paths import default_out_dir
 from ..task import DPOSpec, TaskSpec
-from .common import Policy, completion_logprobs, make_optimizer, optimizer_step, task_examples
+from .common import Policy, completion_logprobs, make_optimizer, optimizer_step, reference_policy, task_examples
 from .dpo_pairs import Flags, PairSet, build_pairs, dpo_start_model, graded_evidence, read_pairs, weighted_order
 from .gate import check_gate
-from .grpo import _reference
 from .run import TrainingRun, begin_run, step_batches, steps_to_run
 
 __all__ = ["train_dpo", "begin_dpo", "DPOResult", "dpo_loss", "prepare_pairs"]
@@ -150,7 +149,7 @@ def _train(
     """The loop: `epochs` passes over the weighted pairs in a seeded order, batch_pairs per step, then the checkpoint."""
     net, tok = policy.model, policy.tokenizer
     net.eval()  # dropout off, so the policy's and the reference's log-probs of the same weights agree
-    ref = _reference(policy, spec.beta, resumed=resumed)
+    ref = reference_policy(policy, spec.beta, resumed=resumed)
     params, opt = make_optimizer(net, spec.learning_rate)
     start_step = run.restore(opt)
     encoded = _encode(tok, pairs.pairs, run.task.sampling.system_prompt)

@@ -24,7 +24,6 @@ How this departs from the paper (Shao et al. 2024, DeepSeekMath) — on purpose:
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from collections.abc import Callable
@@ -39,10 +38,10 @@ from ..task import TaskSpec
 from .common import (
     InferenceCopy,
     Policy,
-    base_view,
     completion_logprobs,
     make_optimizer,
     optimizer_step,
+    reference_policy,
     task_examples,
     task_grader,
 )
@@ -141,25 +140,6 @@ def train_grpo(
     return GRPOResult(path, total, log.path, zero_std=zero_std_met(log.path, predicted))
 
 
-def _reference(policy: Policy, beta: float, *, resumed: bool):
-    """The frozen KL reference, or None when beta is 0: with LoRA a plain view of the base that shares the
-    policy's weights; in full fine-tuning a copy of the start weights (on resume, the recorded base
-    again, so the KL anchor does not drift with each restart)."""
-    if beta <= 0:
-        return None
-    if policy.lora:
-        return base_view(policy.model)
-    if resumed:
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        ref = AutoModelForCausalLM.from_pretrained(policy.base_path, dtype=torch.float32)
-        ref.to(next(policy.model.parameters()).device)
-    else:
-        ref = copy.deepcopy(policy.model)
-    return ref.eval().requires_grad_(False)
-
-
 @dataclass
 class _Loop:
     """What each GRPO step reads: settings, policy, reference, optimiser, rollouts, grader and prompts."""
@@ -197,7 +177,7 @@ class _Loop:
         net, tok = policy.model, policy.tokenizer
         rollout = rollout or rollout_for(task, policy.base_path)
         net.eval()
-        ref = _reference(policy, cfg.beta, resumed=resumed)
+        ref = reference_policy(policy, cfg.beta, resumed=resumed)
         # transformers rollouts of a LoRA policy sample a merged copy, except Llama-family models, which
         # sampling.lean folds itself; a vLLM rollout folds the adapter into what it pushes to the engine.
         infer = (

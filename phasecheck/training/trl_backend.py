@@ -18,7 +18,15 @@ from .grpo import GRPOResult
 from .grpo_settings import resolve_grpo
 from .run import begin_run
 
-__all__ = ["trl_grpo_config", "build_grpo_trainer", "train_grpo_trl", "train_sft_trl", "accepted_kwargs"]
+__all__ = [
+    "trl_grpo_config",
+    "build_grpo_trainer",
+    "train_grpo_trl",
+    "train_sft_trl",
+    "accepted_kwargs",
+    "device_kwargs",
+    "quiet",
+]
 
 # TRL renames metrics between versions; ours are stable. Keys missing in a version are skipped.
 _METRIC_NAMES = {
@@ -90,7 +98,7 @@ def trl_grpo_config(
         "remove_unused_columns": False,  # the reward function needs reference, scenario, id ...
         "log_completions": False,
         "disable_tqdm": True,
-        **_device_kwargs(),
+        **device_kwargs(),
     }
     kwargs, dropped = accepted_kwargs(GRPOConfig, wanted)
     return GRPOConfig(**kwargs), dropped, cfg
@@ -151,7 +159,7 @@ def build_grpo_trainer(
         processing_class=tok,
         peft_config=lora_config(cfg.lora) if cfg.lora is not None else None,
     )
-    _quiet(trainer)
+    quiet(trainer)
     return trainer, cfg, dropped
 
 
@@ -252,7 +260,7 @@ def train_sft_trl(
         processing_class=tok,
         peft_config=lora_config(spec.lora) if spec.lora is not None else None,
     )
-    _quiet(trainer)
+    quiet(trainer)
     trainer.train()
     log = run.metrics()
     for entry in trainer.state.log_history:
@@ -303,13 +311,13 @@ def _sft_config(spec: SFTSpec, out_dir: Path, *, max_steps: int | None, evaluate
         "eval_strategy": "epoch" if evaluate else "no",
         "gradient_checkpointing": False,
         "disable_tqdm": True,
-        **_device_kwargs(),
+        **device_kwargs(),
     }
     kwargs, dropped = accepted_kwargs(SFTConfig, wanted)
     return SFTConfig(**kwargs), dropped
 
 
-def _device_kwargs() -> dict[str, Any]:
+def device_kwargs() -> dict[str, Any]:
     """The config keys that follow the hardware: CPU when there is no GPU, bf16 where the GPU has it."""
     import torch
 
@@ -321,7 +329,7 @@ def _device_kwargs() -> dict[str, Any]:
     }
 
 
-def _quiet(trainer) -> None:
+def quiet(trainer) -> None:
     """Drop the trainer's printed logs: our metrics.jsonl and progress bar report instead."""
     from transformers.trainer_callback import PrinterCallback
 

@@ -14,7 +14,7 @@ from ..task import DPOSpec, TaskSpec
 from .common import lora_config
 from .dpo import DPOResult, begin_dpo
 from .dpo_pairs import PairSet, weighted_order
-from .trl_backend import _device_kwargs, _quiet, accepted_kwargs
+from .trl_backend import accepted_kwargs, device_kwargs, quiet
 
 __all__ = ["trl_dpo_config", "train_dpo_trl"]
 
@@ -59,7 +59,7 @@ def trl_dpo_config(spec: DPOSpec, out_dir: Path, *, max_steps: int | None = None
         "save_strategy": "no",  # phasecheck writes its own atomic checkpoints
         "report_to": "none",
         "disable_tqdm": True,
-        **_device_kwargs(),
+        **device_kwargs(),
     }
     kwargs, dropped = accepted_kwargs(DPOConfig, wanted)
     return DPOConfig(**kwargs), dropped
@@ -111,7 +111,7 @@ def train_dpo_trl(
         processing_class=tok,
         peft_config=None if spec.full_finetune else lora_config(spec.lora),
     )
-    _quiet(trainer)
+    quiet(trainer)
     trainer.train()
     log = run.metrics(on_step)
     for entry in trainer.state.log_history:
