@@ -53,7 +53,7 @@ READ_ELSEWHERE = {
 
 
 class Metric:
-    """Keys of one metrics.jsonl row (builtin GRPO and SFT, and the TRL backend's renamed logs)."""
+    """Keys of one metrics.jsonl row (builtin GRPO, SFT and GFT, and the TRL backend's renamed logs)."""
 
     STEP = "step"
     TOTAL_STEPS = "total_steps"
@@ -72,6 +72,9 @@ class Metric:
     ACCURACY = "accuracy"
     GRAD_NORM = "grad_norm"
     LR = "lr"
+    ADVANTAGE_STD = "advantage_std"  # GFT: spread of the step's group-normalised advantages
+    DEMO_ADVANTAGE = "demo_advantage"  # GFT: mean advantage of the demonstrations in the step's groups
+    CLIPPED_COEF_FRAC = "clipped_coef_frac"  # GFT: share of tokens whose coefficient DCR rectified (p <= tau)
 
 
 class Artifact:

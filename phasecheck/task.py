@@ -26,6 +26,7 @@ __all__ = [
     "LoraSpec",
     "GRPOSpec",
     "SFTSpec",
+    "GFTSpec",
     "TrainingSpec",
     "load_task",
     "find_task",
@@ -200,9 +201,27 @@ class SFTSpec(Strict):
     seed: int = 0
 
 
+class GFTSpec(Strict):
+    """`train gft`: each prompt's group of K mixes validated demonstrations with the policy's own samples."""
+
+    group_size: int = Field(8, ge=2, description="K: responses per prompt in a group, demonstrations included.")
+    demos_per_group: int = Field(2, ge=1, description="Validated demonstrations per group (below group_size).")
+    tau: float = Field(0.7, gt=0, le=1, description="DCR threshold: a token with p <= tau gets coefficient p, not 1.")
+    learning_rate: float = Field(2.0e-5, gt=0, description="AdamW's constant learning rate (no weight decay).")
+    epochs: float = Field(1.0, gt=0, description="Passes over the validated set's prompts; fractions allowed.")
+    batch_prompts: int = Field(8, ge=1, description="Prompts (groups) per optimiser step.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Per policy sample; unset: sampling.max_new_tokens.")
+    temperature: float | None = Field(None, gt=0, description="Of the policy's samples; unset: sampling.temperature.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradients are clipped to this norm before each step.")
+    lora: LoraSpec = Field(default_factory=LoraSpec, description="The adapter trained unless full_finetune.")
+    full_finetune: bool = Field(False, description="Train every weight; `lora` is then ignored.")
+    seed: int = Field(0, description="Orders the prompts, picks demonstrations and seeds the policy's samples.")
+
+
 class TrainingSpec(Strict):
     grpo: GRPOSpec = Field(default_factory=GRPOSpec)
     sft: SFTSpec = Field(default_factory=SFTSpec)
+    gft: GFTSpec = Field(default_factory=GFTSpec)
     output_dir: Path | None = Field(None, description="Where checkpoints go (default runs/<task-slug>/).")
 
 
