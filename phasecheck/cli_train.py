@@ -1,4 +1,4 @@
-"""The training commands: `train grpo|sft` and `lifecycle` (check -> GRPO -> check -> SFT -> check)."""
+"""The training commands: `train grpo|sft|gft` and `lifecycle` (check -> GRPO -> check -> SFT -> check)."""
 
 from __future__ import annotations
 
@@ -50,13 +50,13 @@ def _step_bar(label: str):
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(["grpo", "sft", "dpo"]))
+@click.argument("kind", type=click.Choice(["grpo", "sft", "gft", "dpo"]))
 @task_argument
 @task_option
 @click.option(
     "--force",
     is_flag=True,
-    help="Run SFT although the verdict gate refuses it (a loud warning; recorded in the checkpoint).",
+    help="Run SFT or GFT although the verdict gate refuses it (a loud warning; recorded in the checkpoint).",
 )
 @_backend_option
 @click.option(
@@ -85,14 +85,16 @@ def train(
     max_steps: int | None,
     model: str | None,
 ) -> None:
-    """Train with GRPO (always allowed), SFT (only once the newest verdict is GRADUATED) or DPO on a GRPO
-    checkpoint's residual failures (always allowed)."""
+    """Train with GRPO (always allowed), SFT or GFT (only once the newest verdict is GRADUATED), or DPO on a
+    GRPO checkpoint's residual failures (always allowed)."""
     from .errors import ConfigError
     from .task import find_task
 
     task = find_task(task_name(task_arg, task_opt))
-    if force and kind != "sft":
-        raise ConfigError(f"--force only applies to `train sft`: {kind.upper()} is always allowed")
+    if force and kind not in ("sft", "gft"):
+        raise ConfigError(f"--force only applies to `train sft` and `train gft`: {kind.upper()} is always allowed")
+    if backend == "trl" and kind == "gft":
+        raise ConfigError("`train gft` has no TRL backend; use --backend builtin")
     if backend == "trl" and resume:
         raise ConfigError("--resume works with --backend builtin; TRL resumes from its own output_dir")
     on_step, close = _step_bar(f"{kind} {task.name}")
@@ -180,6 +182,11 @@ def _run_training(task, kind: str, backend: str, *, force: bool, out_dir, model,
             else train_dpo(task, resume=resume, on_step=on_step, **common)
         )
         return res.checkpoint, f"{res.steps} steps on {res.pairs}"
+    if kind == "gft":
+        from .training.gft import train_gft
+
+        res = train_gft(task, force=force, resume=resume, on_step=on_step, on_warning=warn, **common)
+        return res.checkpoint, f"{res.steps} steps"
     if backend == "trl":
         from .training.trl_backend import train_sft_trl
 

@@ -57,7 +57,7 @@ READ_ELSEWHERE = {
 
 
 class Metric:
-    """Keys of one metrics.jsonl row (builtin GRPO, SFT and DPO, and the TRL backend's renamed logs)."""
+    """Keys of one metrics.jsonl row (builtin GRPO, SFT, GFT and DPO, and the TRL backend's renamed logs)."""
 
     STEP = "step"
     TOTAL_STEPS = "total_steps"
@@ -85,6 +85,9 @@ class Metric:
     LOGPS_CHOSEN = "logps/chosen"
     LOGPS_REJECTED = "logps/rejected"
     PAIRS = "pairs"  # preference pairs in the step
+    ADVANTAGE_STD = "advantage_std"  # GFT: spread of the step's group-normalised advantages
+    DEMO_ADVANTAGE = "demo_advantage"  # GFT: mean advantage of the demonstrations in the step's groups
+    CLIPPED_COEF_FRAC = "clipped_coef_frac"  # GFT: share of tokens whose coefficient DCR rectified (p <= tau)
 
 
 class Artifact:

@@ -1,5 +1,5 @@
-"""The verdict gate: SFT only after the newest verdict says GRADUATED for the same task, data and model.
-GRPO, and DPO on its residual failures, are always allowed. `force` lets a refused run through, loudly,
+"""The verdict gate: SFT and GFT only after the newest verdict says GRADUATED for the same task, data and
+model. GRPO, and DPO on its residual failures, are always allowed. `force` lets a refused run through, loudly,
 and the override is recorded."""
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from ..stages import stage
 from ..state import newest_verdict
 from ..task import TaskSpec
 
-__all__ = ["GateDecision", "check_gate", "current_fingerprint", "fingerprint_changes"]
+__all__ = ["GateDecision", "GATED", "check_gate", "current_fingerprint", "fingerprint_changes"]
+
+# The kinds that crystallise what the policy does, so they wait for GRADUATED; GRPO discovers and never waits.
+GATED = ("sft", "gft")
 
 
 @dataclass
@@ -33,7 +36,7 @@ class GateDecision:
         if not self.forced:
             return None
         return (
-            "WARNING: --force overrides the verdict gate; SFT may copy mistakes the checks exist to "
+            f"WARNING: --force overrides the verdict gate; {self.kind.upper()} may copy mistakes the checks exist to "
             "catch. Refused because: " + "; ".join(self.refusals) + ". The override is recorded "
             "in the checkpoint's phasecheck.json."
         )
@@ -95,7 +98,7 @@ def check_gate(
     model_identity: str | None = None,
     fingerprint: Fingerprint | None = None,
 ) -> GateDecision:
-    """Decide whether `kind` (grpo|sft|dpo) training may run; raise GateError when it may not.
+    """Decide whether `kind` (grpo, dpo, or one of GATED) training may run; raise GateError when it may not.
 
     `fingerprint` is the current one (computed from task and model_identity when None)."""
     with stage("gate"):
@@ -109,7 +112,7 @@ def _decide(
         entry = newest_verdict(task)
         verdict = _load_verdict(Path(entry["path"])) if entry else None
         return GateDecision(kind, True, verdict=verdict, verdict_path=entry["path"] if entry else None)
-    if kind != "sft":
+    if kind not in GATED:
         raise ValueError(f"unknown training kind {kind!r}")
     refusals: list[str] = []
     entry = newest_verdict(task)
@@ -129,11 +132,11 @@ def _decide(
                 "the verdict is stale: " + ", ".join(changes) + " since it was made; run `phasecheck check` again"
             )
     decision = GateDecision(
-        "sft", not refusals, verdict=verdict, verdict_path=entry["path"] if entry else None, refusals=refusals
+        kind, not refusals, verdict=verdict, verdict_path=entry["path"] if entry else None, refusals=refusals
     )
     if refusals and not force:
         raise GateError(
-            "SFT refused: " + "; ".join(refusals) + ". Discover with GRPO until the domain "
+            f"{kind.upper()} refused: " + "; ".join(refusals) + ". Discover with GRPO until the domain "
             "graduates (or pass --force to override, which is recorded)."
         )
     if refusals:

@@ -17,7 +17,7 @@ from ..state import record_run
 from ..task import LoraSpec, TaskSpec
 from .checkpoint import load_trainable, resume_optimizer, save_checkpoint
 from .common import MetricsLog, Policy, apply_lora, load_policy
-from .gate import GateDecision, current_fingerprint
+from .gate import GATED, GateDecision, current_fingerprint
 
 __all__ = ["Interrupted", "TrainingRun", "begin_run", "start_policy", "step_batches", "steps_to_run"]
 
@@ -101,7 +101,7 @@ def begin_run(
         **meta,
     }
     record: dict[str, Any] = {}
-    if kind == "sft":  # only the SFT gate can be overridden
+    if kind in GATED:  # only the SFT and GFT gate can be overridden
         shared["forced"] = record["forced"] = gate.forced
     if backend:
         shared["backend"] = record["backend"] = backend

@@ -149,11 +149,16 @@ class SFTStart:
 
 
 def gate_sft(
-    task: TaskSpec, *, model: str | None = None, force: bool = False, on_warning: Callable[[str], None] | None = None
+    task: TaskSpec,
+    *,
+    model: str | None = None,
+    force: bool = False,
+    on_warning: Callable[[str], None] | None = None,
+    kind: str = "sft",
 ) -> SFTStart:
-    """Pick the start model (the one the newest verdict judged, or `model`) and pass the SFT gate.
-
-    Both backends start here, so they refuse and record overrides identically."""
+    """Pick the start model (the one the newest verdict judged, or `model`) and pass the gate of `kind` (sft,
+    or gft, gated alike). Every backend and both trainers start here, so they refuse and record overrides
+    identically."""
     if model is not None:
         from ..sampling.models import resolve_model
 
@@ -162,7 +167,7 @@ def gate_sft(
         start, identity = sft_start_model(task)
     # One hash of the data files serves the gate's staleness test and the checkpoint's record.
     current = current_fingerprint(task, identity)
-    gate = check_gate(task, "sft", force=force, model_identity=identity, fingerprint=current)
+    gate = check_gate(task, kind, force=force, model_identity=identity, fingerprint=current)
     if gate.warning and on_warning:
         on_warning(gate.warning)
     return SFTStart(str(start), identity, current, gate)
