@@ -140,15 +140,14 @@ def train_gft(
         # Fixed by the seed from step 0, so a resumed run sees the batches it would have seen.
         batches = step_batches(random.Random(spec.seed), len(groups), spec.batch_prompts, total, across_epochs=True)
         log = run.metrics(on_step)
-        step = start_step
-        try:
-            for step in range(start_step, total):
-                log.write(loop.step(step, batches[step], total))
-                if save_every and (step + 1) % save_every == 0 and step + 1 < total:
-                    run.save(policy, step + 1, loop.opt, interrupted=False)
-        except KeyboardInterrupt:
-            raise run.interrupted(policy, step, loop.opt) from None
-    path = run.save(policy, total, loop.opt, interrupted=False)
+        path = run.run_steps(
+            policy,
+            loop.opt,
+            range(start_step, total),
+            lambda s: loop.step(s, batches[s], total),
+            log,
+            save_every=save_every,
+        )
     return GFTResult(path, total, log.path, allowed.gate)
 
 

@@ -123,20 +123,17 @@ def train_grpo(
         # The prompt order of every step is fixed by the seed, so a resumed run sees the same batches.
         batches = step_batches(random.Random(cfg.seed), len(examples), cfg.batch_prompts, total, across_epochs=True)
         log = run.metrics(on_step)
-        step = start_step
-        try:
-            for step in range(start_step, total):
-                line = loop.step(step, batches[step], total)
-                if step == start_step:
-                    line.update(predicted)
-                log.write(line)
-                if save_every and (step + 1) % save_every == 0 and step + 1 < total:
-                    run.save(policy, step + 1, loop.opt, interrupted=False)
-        except KeyboardInterrupt:
-            # Steps before `step` finished; the one in flight is dropped (its update may be half done
-            # only if the interrupt hit inside opt.step, which the next rollout would not notice).
-            raise run.interrupted(policy, step, loop.opt) from None
-    path = run.save(policy, total, loop.opt, interrupted=False)
+        # Ctrl-C drops the step in flight (its update may be half done only if the interrupt hit inside
+        # opt.step, which the next rollout would not notice).
+        path = run.run_steps(
+            policy,
+            loop.opt,
+            range(start_step, total),
+            lambda s: loop.step(s, batches[s], total),
+            log,
+            save_every=save_every,
+            first=predicted,
+        )
     return GRPOResult(path, total, log.path, zero_std=zero_std_met(log.path, predicted))
 
 

@@ -61,6 +61,33 @@ class TrainingRun:
         record_run(self.task, kind=self.kind, path=path, step=step, created_at=created, **self.record)
         return path
 
+    def run_steps(
+        self,
+        policy: Policy,
+        optimizer,
+        steps: range,
+        step_fn: Callable[[int], dict],
+        log: MetricsLog,
+        *,
+        save_every: int = 0,
+        first: dict | None = None,
+    ) -> Path:
+        """The loop's skeleton: step_fn(step) -> its metrics line for each step (the first line with `first`
+        added), a checkpoint every `save_every` steps, the final one at the end. Ctrl-C saves the steps that
+        finished (the one in flight is dropped) and raises Interrupted."""
+        step = steps.start
+        try:
+            for step in steps:
+                line = step_fn(step)
+                if step == steps.start and first:
+                    line.update(first)
+                log.write(line)
+                if save_every and (step + 1) % save_every == 0 and step + 1 < steps.stop:
+                    self.save(policy, step + 1, optimizer, interrupted=False)
+        except KeyboardInterrupt:
+            raise self.interrupted(policy, step, optimizer) from None
+        return self.save(policy, steps.stop, optimizer, interrupted=False)
+
     def interrupted(self, policy: Policy, step: int, optimizer=None) -> Interrupted:
         """Save the steps before `step` as an interrupted checkpoint; returns the Interrupted to raise."""
         return Interrupted(self.save(policy, step, optimizer, interrupted=True))
