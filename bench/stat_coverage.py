@@ -72,7 +72,7 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
         lo, hi = wilson(int(correct.sum()), correct.size)
         tally("old: Wilson over all samples", lo, hi, mu)
         if agree_truth is not None:
-            ag = clustered_mean(_agreement(correct), cap=prompts * runs)
+            ag = clustered_mean(_agreement(correct), cap=prompts * runs, floor=0.5)
             tally("stability agreement", ag.low, ag.high, agree_truth)
         rewards = {str(j): reward[j].ravel().tolist() for j in range(prompts)}
         for g in GROUP_SIZES:

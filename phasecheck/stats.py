@@ -195,11 +195,18 @@ def unseen_share(prompts: int, confidence: float = 0.95) -> float:
 
 
 def clustered_mean(
-    values: Sequence[float], cap: float, confidence: float = 0.95, *, n: int | None = None, method: str = "cluster"
+    values: Sequence[float],
+    cap: float,
+    confidence: float = 0.95,
+    *,
+    n: int | None = None,
+    method: str = "cluster",
+    floor: float = 0.0,
 ) -> Interval:
-    """Interval for the mean of per-prompt values in [0, 1] (each prompt one cluster), for prompts drawn
+    """Interval for the mean of per-prompt values in [floor, 1] (each prompt one cluster), for prompts drawn
     from the task's population: the values m0 that the prompts seen do not rule out, from either of two
-    sources of spread.
+    sources of spread. Both are computed on (v - floor) / (1 - floor), which lies in [0, 1], and the bounds
+    mapped back, so the interval stays in [floor, 1].
 
     The prompts seen: Korn & Graubard's effective-size interval in Wilson (score) form, the spread of the
     prompt values giving the variance, n_eff = m(1-m)/var (at most `cap`, the observations there are), and
@@ -216,23 +223,37 @@ def clustered_mean(
 
     Without the second part, eight prompts all solved gave [0.97, 1] for a task with 15% of its prompts at
     0.4, and a task with 5% of its prompts never solvable was covered 39-60% of the time at 8-16 prompts
-    (bench/stat_coverage.py). q is 37% at 8 prompts, 7% at 50 and 2% at 200, so it fades as prompts grow."""
+    (bench/stat_coverage.py). q is 37% at 8 prompts, 7% at 50 and 2% at 200, so it fades as prompts grow.
+
+    `floor` is the least value a prompt can take: a prompt's agreement, max(yes, no) / units, is never
+    below 1/2. On [0, 1] the unseen share sits at 0 and the Wilson step runs to 0, room the values cannot
+    use: agreement's interval covered 98.6% (median, 50 prompts or more) for a nominal 95%; on [1/2, 1],
+    95.5%. The n_eff reported is that of the rescaled values."""
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must be in [0, 1), got {floor}")
     k = len(values)
     obs = int(n if n is not None else cap)
     if k == 0:
-        return Interval(0.0, 0.0, 1.0, confidence, 0, obs, 0.0, method, 1.0)
+        return Interval(floor, floor, 1.0, confidence, 0, obs, 0.0, method, 1.0)
+    if not all(floor - 1e-9 <= v <= 1.0 + 1e-9 for v in values):
+        raise ValueError(f"clustered_mean takes values in [{floor}, 1], got {min(values)} to {max(values)}")
     m = sum(values) / k
     if k < 2:
         # One prompt says nothing about the spread between prompts: no interval across prompts.
-        return Interval(m, 0.0, 1.0, confidence, k, obs, 1.0, method + " (one prompt: no interval)", 1.0)
-    var = sum((v - m) ** 2 for v in values) / (k - 1) / k
-    n_eff = cap if var <= 0 else m * (1 - m) / var
+        return Interval(m, floor, 1.0, confidence, k, obs, 1.0, method + " (one prompt: no interval)", 1.0)
+    span = 1.0 - floor
+    x = [(v - floor) / span for v in values]  # exactly the values when floor is 0
+    mx = sum(x) / k
+    var = sum((v - mx) ** 2 for v in x) / (k - 1) / k
+    n_eff = cap if var <= 0 else mx * (1 - mx) / var
     n_eff = max(min(n_eff, cap), 1.0)
     t = t_quantile(0.5 + confidence / 2, k - 1)
-    lo, hi = modified_wilson(m * n_eff, n_eff, t, confidence)
+    lo, hi = modified_wilson(mx * n_eff, n_eff, t, confidence)
     q = unseen_share(k, confidence)
-    far_lo, far_hi = _unseen_bounds(m, t / math.sqrt(k), q)
-    lo, hi = max(0.0, min(lo, m, far_lo)), min(1.0, max(hi, m, far_hi))
+    far_lo, far_hi = _unseen_bounds(mx, t / math.sqrt(k), q)
+    lo, hi = max(0.0, min(lo, mx, far_lo)), min(1.0, max(hi, mx, far_hi))
+    # Mapped back; min/max with m keep the estimate inside whatever the rounding of floor + span * mx.
+    lo, hi = min(m, floor + span * lo), max(m, floor + span * hi)
     return Interval(m, lo, hi, confidence, k, obs, n_eff, method, q)
 
 

@@ -85,15 +85,91 @@ def test_agreement_interval_covers_a_nearly_perfect_agreement():
     """The bench's worst cell (5% of prompts never solved, the rest at 0.95; 200 prompts, R=2 runs x n=8):
     true agreement 0.99965, and a prompt disagrees (value 1/2) with probability d. Exact over the number of
     disagreeing prompts: with one of them the plain Wilson step said <= 0.99955, so it covered only when
-    none disagreed (87%)."""
+    none disagreed (87%). Called as the stability check calls it, on agreement's range [1/2, 1]."""
     q = sum(math.comb(8, j) * 0.95**j * 0.05 ** (8 - j) for j in range(5, 9))  # a run's majority is right
     d = 0.95 * 2 * q * (1 - q)
     truth = 1 - d / 2
     coverage = 0.0
     for bad in range(12):
-        ci = clustered_mean([0.5] * bad + [1.0] * (200 - bad), cap=400)
+        ci = clustered_mean([0.5] * bad + [1.0] * (200 - bad), cap=400, floor=0.5)
         coverage += math.comb(200, bad) * d**bad * (1 - d) ** (200 - bad) * (ci.low <= truth <= ci.high)
     assert coverage >= 0.95
+
+
+def _agreements(rng: random.Random, prompts: int, units: int) -> list[float]:
+    """Per-prompt agreement as the stability check counts it, max(yes, no) / units, for a mix of rates."""
+    rates = rng.choice([[rng.random()], [0.0, 1.0, rng.random()], [0.95], [0.5]])
+    out = []
+    for _ in range(prompts):
+        yes = sum(rng.random() < rng.choice(rates) for _ in range(units))
+        out.append(max(yes, units - yes) / units)
+    return out
+
+
+def test_floor_zero_is_todays_interval():
+    """Bounds and n_eff from before `floor` existed, to the last bit: the plain interval must not move."""
+    rng = random.Random(13)
+    cases = [
+        ([rng.random() for _ in range(12)], 48, (0.1973247070348285, 0.65657697318055, 40.370481681350725)),
+        ([1.0] * 8, 32, (0.6097976541016069, 1.0, 32)),
+        ([0.0] * 3 + [1.0] * 17, 80, (0.6165244477748153, 0.9523195873829631, 19.00000000000001)),
+        ([0.5] * 2 + [1.0] * 198, 400, (0.9764237283183044, 0.9991115962232533, 400)),
+        ([0.25, 0.5, 0.75, 1.0, 1.0, 0.0, 0.5, 0.5], 16, (0.26884670342917116, 0.7992807294774483, 16)),
+    ]
+    for values, cap, before in cases:
+        for ci in (clustered_mean(values, cap), clustered_mean(values, cap, floor=0.0)):
+            assert (ci.low, ci.high, ci.n_eff) == before
+
+
+def test_agreement_interval_uses_the_range_agreement_can_take():
+    """Agreement is never below 1/2, so the interval is computed on (v - 1/2) / (1/2) and mapped back: within
+    [1/2, 1], never wider than the plain one and never lower at its low end (it is the low end that the
+    unseen share and the Wilson step pushed toward 0). Its high end may sit a little higher: Wilson's centre
+    is then pulled toward 3/4, the middle of the range, not 1/2."""
+    rng = random.Random(7)
+    narrower = 0
+    for _ in range(400):
+        values = _agreements(rng, rng.choice([2, 3, 8, 16, 50, 200]), rng.choice([1, 2, 3, 4, 8]))
+        cap = len(values) * 4
+        plain, ranged = clustered_mean(values, cap), clustered_mean(values, cap, floor=0.5)
+        assert 0.5 <= ranged.low <= ranged.estimate == plain.estimate <= ranged.high <= 1.0
+        assert ranged.high - ranged.low <= plain.high - plain.low + 1e-12
+        assert ranged.low >= plain.low
+        narrower += ranged.high - ranged.low < 0.9 * (plain.high - plain.low)
+    assert narrower > 200
+    # Eight prompts all agreeing: the unseen share now sits at 1/2, not 0, so the bound is halfway up.
+    assert clustered_mean([1.0] * 8, 32, floor=0.5).low == pytest.approx(0.5 + clustered_mean([1.0] * 8, 32).low / 2)
+    assert clustered_mean([0.5] * 8, 32, floor=0.5).bounds()[0] == 0.5
+    with pytest.raises(ValueError, match="values in"):
+        clustered_mean([0.25, 1.0], 4, floor=0.5)
+
+
+@pytest.mark.parametrize("prompts", [8, 16])
+def test_agreement_interval_on_its_range_covers_exactly(prompts):
+    """Two runs: a prompt agrees (1) or not (1/2), so the number of disagreeing prompts is binomial and the
+    coverage exact. Over disagreement rates from 0.1% to 99% it stays >= 95%, and the interval is about half
+    as wide as on [0, 1] (there every rate of 30% or more was covered 99-100%, at 8 prompts)."""
+    width = {0.0: 0.0, 0.5: 0.0}
+    for d in (0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99):
+        truth = 1 - d / 2
+        coverage = 0.0
+        for bad in range(prompts + 1):
+            p = math.comb(prompts, bad) * d**bad * (1 - d) ** (prompts - bad)
+            for floor in width:
+                ci = clustered_mean([0.5] * bad + [1.0] * (prompts - bad), cap=2 * prompts, floor=floor)
+                width[floor] += p * (ci.high - ci.low)
+                coverage += p * (ci.low <= truth <= ci.high) * (floor == 0.5)
+        assert coverage >= 0.95, d
+    assert width[0.5] < 0.65 * width[0.0]
+    # Four runs: values 1/2, 3/4, 1, a trinomial over eight prompts, enumerated.
+    for a, b in ((0.01, 0.02), (0.05, 0.1), (0.2, 0.3), (0.4, 0.4), (0.1, 0.8), (0.3, 0.1)):
+        truth, coverage = 0.5 * a + 0.75 * b + (1 - a - b), 0.0
+        for i, j in itertools.product(range(9), repeat=2):
+            if i + j <= 8:
+                p = math.factorial(8) / math.factorial(i) / math.factorial(j) / math.factorial(8 - i - j)
+                ci = clustered_mean([0.5] * i + [0.75] * j + [1.0] * (8 - i - j), cap=32, floor=0.5)
+                coverage += p * a**i * b**j * (1 - a - b) ** (8 - i - j) * (ci.low <= truth <= ci.high)
+        assert coverage >= 0.95, (a, b)
 
 
 def test_cluster_interval_widens_when_samples_of_a_prompt_agree():

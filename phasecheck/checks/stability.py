@@ -89,7 +89,8 @@ class Stability(Check):
                 flipped.append(ex_id)
             per_prompt[ex_id] = sum(c for *_, c in rows) / len(rows)
         acc = clustered_proportion([(sum(c for *_, c in v), len(v)) for v in table.values()], params.confidence)
-        agree = clustered_mean(agreements, cap=units, confidence=params.confidence)
+        # max(yes, no) / units is never below 1/2: the interval uses that range, not [0, 1].
+        agree = clustered_mean(agreements, cap=units, confidence=params.confidence, floor=0.5)
         runs = len({r for rows in table.values() for r, *_ in rows})
         design = design_text(len(table), runs, max(1, round(len(graded) / len(table) / runs)))
         metrics = {
