@@ -1,5 +1,5 @@
 """Statistics shared by the checks: proportions and means over prompts as clusters, the unbiased
-share of zero-variance GRPO groups, and Fisher's exact test on counts.
+share of zero-variance GRPO groups (Fisher's exact test is in fisher.py).
 Pure Python, analytic (no resampling), so verdicts are deterministic."""
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ __all__ = [
     "zero_variance_share",
     "reward_classes",
     "equal_group_share",
-    "fisher_less",
-    "fisher_min_p",
 ]
 
 
@@ -221,9 +219,7 @@ def clustered_mean(
     mean m0, or, where that value would pass 1 (or 0), the rest at 1 and the share as far off as the mean
     allows. Each case is linear in m0, so the bounds are closed-form (`_unseen_bounds`).
 
-    Without the second part, eight prompts all solved gave [0.97, 1] for a task with 15% of its prompts at
-    0.4, and a task with 5% of its prompts never solvable was covered 39-60% of the time at 8-16 prompts
-    (bench/stat_coverage.py). q is 37% at 8 prompts, 7% at 50 and 2% at 200, so it fades as prompts grow.
+    q is 37% at 8 prompts, 7% at 50 and 2% at 200 (ARCHITECTURE.md has the coverage it bought).
 
     `floor` is the least value a prompt can take: a prompt's agreement, max(yes, no) / units, is never
     below 1/2. On [0, 1] the unseen share sits at 0 and the Wilson step runs to 0, room the values cannot
@@ -341,63 +337,3 @@ def zero_variance_share(rewards: dict[str, Sequence[float]], group_size: int, co
         else f"cluster, unbiased at G={g}: upper bound for G={group_size}",
     )
     return ZeroVariance(group_size, g, ci, per, g == group_size)
-
-
-# --- Fisher's exact test (contamination: do rows with a token pass the verifier less often?) ---------
-
-
-def _log_hypergeom(k: int, total: int, successes: int, draws: int) -> float:
-    """log P(X = k) for X ~ Hypergeometric(total, successes, draws)."""
-
-    def log_comb(n: int, r: int) -> float:
-        return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
-
-    return log_comb(successes, k) + log_comb(total - successes, draws - k) - log_comb(total, draws)
-
-
-def fisher_less(pass_with: int, fail_with: int, pass_without: int, fail_without: int) -> float:
-    """One-sided Fisher exact p-value that rows "with" pass less often than rows "without".
-
-    The 2x2 table is [[pass_with, fail_with], [pass_without, fail_without]]; p = P(X <= pass_with) with
-    X hypergeometric under the margins. Terms are summed downward from the observed cell by the pmf
-    ratio, always away from the mean, so the terms only shrink and the sum stops once they are negligible."""
-    cells = (pass_with, fail_with, pass_without, fail_without)
-    if min(cells) < 0:
-        raise ValueError(f"counts must be non-negative, got {cells}")
-    draws = pass_with + fail_with
-    successes = pass_with + pass_without
-    total = draws + pass_without + fail_without
-    if draws == 0 or draws == total or successes in (0, total):
-        return 1.0  # a margin is empty: the table carries no evidence
-    low, high = max(0, draws - (total - successes)), min(draws, successes)
-    if pass_with * total <= draws * successes:  # at or below the mean: sum the lower tail
-        return min(1.0, _tail(pass_with, low, -1, total, successes, draws))
-    if pass_with >= high:
-        return 1.0
-    return max(0.0, 1.0 - _tail(pass_with + 1, high, 1, total, successes, draws))
-
-
-def _tail(start: int, stop: int, step: int, total: int, successes: int, draws: int) -> float:
-    """Sum of P(X = k) from `start` toward `stop` (inclusive), by the pmf ratio, in units of P(X = start).
-
-    Summed away from the mean, the terms only shrink, so the sum stops once they are negligible."""
-    fails = total - successes
-    acc = term = 1.0
-    k = start
-    while k != stop:
-        if step < 0:  # P(k-1)/P(k)
-            term *= k * (fails - draws + k) / ((successes - k + 1) * (draws - k + 1))
-        else:  # P(k+1)/P(k)
-            term *= (successes - k) * (draws - k) / ((k + 1) * (fails - draws + k + 1))
-        acc += term
-        k += step
-        if term < 1e-17 * acc:
-            break
-    return math.exp(_log_hypergeom(start, total, successes, draws) + math.log(acc))
-
-
-def fisher_min_p(n_with: int, pass_without: int, n_without: int) -> float:
-    """The p-value had every row "with" failed while the rows "without" stayed as they are.
-
-    When even this is not small, the verifier cannot speak about the token, whatever its rows say."""
-    return fisher_less(0, n_with, pass_without, n_without - pass_without)

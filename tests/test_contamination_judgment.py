@@ -8,9 +8,9 @@ from math import comb
 import pytest
 
 from phasecheck.checks._scan import extract_tokens, grounded_in, prompt_symbols
+from phasecheck.fisher import fisher_less, fisher_min_p
 from phasecheck.records import Demonstration
 from phasecheck.results import Status
-from phasecheck.stats import fisher_less, fisher_min_p
 from support import PROSE, planted, run
 
 

@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ..fisher import fisher_less, fisher_min_p
 from ..results import pct
-from ..stats import fisher_less, fisher_min_p
 from ._phrases import phrase_pattern
 from ._scan import TokenScanner, is_notation, prompt_symbols
 
