@@ -134,11 +134,27 @@ def train(
     default=None,
     help="Where checkpoints, verdicts and lifecycle.json go (default runs/<task-slug>/lifecycle/).",
 )
+@click.option(
+    "--crystallise",
+    type=click.Choice(["sft", "gft"]),
+    default="sft",
+    show_default=True,
+    help="How a graduated domain is crystallised: SFT, or GFT (demonstrations and the policy's own samples).",
+)
+@click.option(
+    "--dpo", is_flag=True, help="Run a DPO pass on the crystallised model's residual failures before the final check."
+)
 @click.pass_context
 def lifecycle(
-    ctx: click.Context, task_arg: str | None, task_opt: str | None, backend: str, out_dir: str | None
+    ctx: click.Context,
+    task_arg: str | None,
+    task_opt: str | None,
+    backend: str,
+    out_dir: str | None,
+    crystallise: str,
+    dpo: bool,
 ) -> None:
-    """Run check -> GRPO (if GRPO PHASE) -> check --after-grpo -> SFT (if GRADUATED) -> final check."""
+    """Run check -> GRPO (if GRPO PHASE) -> check --after-grpo -> SFT or GFT (if GRADUATED) -> [DPO] -> final check."""
     from .task import find_task
     from .training.lifecycle import run_lifecycle
 
@@ -153,7 +169,11 @@ def lifecycle(
             details = {k: v for k, v in e.items() if k not in ("event", "step", "ok")}
             click.echo("    " + ", ".join(f"{k}: {v}" for k, v in details.items()))
 
-    summary = run_lifecycle(task, out_dir=out_dir, backend=backend, on_event=event)
+    if backend == "trl" and crystallise == "gft":
+        from .errors import ConfigError
+
+        raise ConfigError("--crystallise gft has no TRL backend; use --backend builtin")
+    summary = run_lifecycle(task, out_dir=out_dir, backend=backend, crystallise=crystallise, dpo=dpo, on_event=event)
     click.echo(f"lifecycle: {summary.outcome}")
     ctx.exit(summary.exit_code)
 

@@ -90,3 +90,41 @@ def test_lifecycle_graduated_runs_sft_and_a_final_check(workdir):
     assert summary["outcome"].startswith("done: SFT checkpoint")
     # After the lifecycle the gate still lets SFT run: the newest verdict is GRADUATED for the SFT model.
     assert json.loads((root / "lc" / "sft" / "checkpoint-2" / "phasecheck.json").read_text())["forced"] is False
+
+
+def test_lifecycle_can_crystallise_with_gft_and_end_with_a_dpo_pass(workdir):
+    """--crystallise gft runs GFT where SFT would run; --dpo then pairs the GFT model's residual failures
+    (or, with none to pair, says so and judges the GFT model), before the final check."""
+    root, write = workdir
+    write(0.0, max_rate=1.0)
+    with open(root / "task.yaml", "a") as fh:
+        fh.write("  gft: {group_size: 2, demos_per_group: 1, epochs: 1, batch_prompts: 4}\n")
+        fh.write("  dpo: {epochs: 1, batch_pairs: 2}\n")
+    res = CliRunner().invoke(cli, ["lifecycle", "task.yaml", "--out", "lc", "--crystallise", "gft", "--dpo"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((root / "lc" / "lifecycle.json").read_text())
+    assert [s["step"] for s in summary["steps"]] == ["check", "gft", "dpo", "final_check"]
+    gft, dpo = summary["steps"][1], summary["steps"][2]
+    meta = json.loads((root / gft["checkpoint"] / "phasecheck.json").read_text())
+    assert "gft" in gft["checkpoint"] and meta["forced"] is False
+    if "skipped" in dpo:  # the tiny model may solve every prompt, or none, in every sample
+        assert dpo["checkpoint"] == gft["checkpoint"] and "no prompt has both" in dpo["skipped"]
+    else:
+        assert "dpo" in dpo["checkpoint"] and (root / "lc" / "dpo" / "pairs.jsonl").is_file()
+    assert summary["outcome"].startswith("done: DPO checkpoint")
+
+
+def test_lifecycle_refuses_gft_on_the_trl_backend(workdir):
+    res = CliRunner().invoke(cli, ["lifecycle", "task.yaml", "--crystallise", "gft", "--backend", "trl"])
+    assert res.exit_code == 2 and "no TRL backend" in res.output
+
+
+def test_lifecycle_dpo_pass_with_nothing_to_pair_keeps_the_crystallised_model(tmp_path, monkeypatch):
+    from phasecheck.training import dpo, lifecycle
+
+    def no_pairs(task, **kw):
+        raise dpo.NoPairs("samples.jsonl: no prompt has both a correct and a wrong graded sample")
+
+    monkeypatch.setattr(dpo, "train_dpo", no_pairs)
+    entry = lifecycle._dpo(None, "builtin", tmp_path / "dpo", "runs/sft/checkpoint-3")
+    assert entry["checkpoint"] == "runs/sft/checkpoint-3" and "no prompt has both" in entry["skipped"]

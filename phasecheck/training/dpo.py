@@ -46,6 +46,10 @@ class DPOResult:
     counts: dict[str, Any] = field(default_factory=dict)  # prompts with pairs, without a correct or a wrong sample
 
 
+class NoPairs(DataError):
+    """No prompt has both a correct and a wrong graded sample: there are no residual failures DPO can pair."""
+
+
 def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float):
     """-log sigmoid(beta * ((pi_w - ref_w) - (pi_l - ref_l))) averaged over pairs, from (P,) sequence log-probs;
     returns (loss, chosen rewards, rejected rewards), the rewards being beta * (log pi - log pi_ref), detached."""
@@ -69,7 +73,7 @@ def prepare_pairs(
     examples = {ex.id: ex for ex in task_examples(task)}
     pairs = build_pairs(rows, examples, spec, Flags.from_verdict(verdict), samples_path=str(samples.resolve()))
     if not pairs.pairs:
-        raise DataError(
+        raise NoPairs(
             f"{samples}: no prompt has both a correct and a wrong graded sample ({pairs.counts}); "
             "DPO needs residual failures the model sometimes solves (raise sampling.runs or sampling.n)"
         )

@@ -1,5 +1,6 @@
-"""`phasecheck lifecycle`: check -> GRPO (if GRPO PHASE) -> check --after-grpo -> SFT (if GRADUATED)
--> final check, stopping with a clear message where a step fails, and writing lifecycle.json."""
+"""`phasecheck lifecycle`: check -> GRPO (if GRPO PHASE) -> check --after-grpo -> SFT or GFT (if GRADUATED)
+-> optionally a DPO pass on the residual failures -> final check, stopping with a clear message where a step
+fails, and writing lifecycle.json."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def run_lifecycle(
     *,
     out_dir: str | Path | None = None,
     backend: str = "builtin",
+    crystallise: str = "sft",
+    dpo: bool = False,
     on_event: Callable[[dict], None] | None = None,
     check_kwargs: dict | None = None,
     train_kwargs: dict | None = None,
@@ -73,10 +76,13 @@ def run_lifecycle(
             )
             summary.exit_code = int(ExitCode.RUNTIME)
         if first and first["status"] == Phase.GRADUATED.value:
-            tuned = step("sft", lambda: _sft(task, backend, out / "sft"))
+            tuned = step(crystallise, lambda: _CRYSTALLISE[crystallise](task, backend, out / crystallise))
+            if tuned and dpo:  # the residual failures of the crystallised model, before the final check
+                tuned = step("dpo", lambda: _dpo(task, backend, out / "dpo", tuned["checkpoint"]))
             final = tuned and step("final_check", lambda: check("final_check", model=tuned["checkpoint"]))
             if final:
-                summary.outcome = f"done: SFT checkpoint {tuned['checkpoint']}; final verdict {final['status']}"
+                what = "DPO" if dpo else crystallise.upper()
+                summary.outcome = f"done: {what} checkpoint {tuned['checkpoint']}; final verdict {final['status']}"
     finally:
         summary.finished_at = utc_now()
         out.mkdir(parents=True, exist_ok=True)
@@ -131,3 +137,27 @@ def _sft(task: TaskSpec, backend: str, out_dir: Path) -> dict:
         "eval_loss_before": res.eval_loss_before,
         "eval_loss_after": res.eval_loss_after,
     }
+
+
+def _gft(task: TaskSpec, backend: str, out_dir: Path) -> dict:
+    """The lifecycle's GFT step (builtin only: GFT has no TRL trainer) -> what its summary line records."""
+    from .gft import train_gft
+
+    res = train_gft(task, out_dir=out_dir)
+    return {"checkpoint": str(res.checkpoint), "steps": res.steps}
+
+
+def _dpo(task: TaskSpec, backend: str, out_dir: Path, start: str) -> dict:
+    """The lifecycle's DPO pass on `start`'s residual failures -> what its summary line records. With no
+    residual failures to pair it is skipped, and the final check judges `start`."""
+    from .dpo import NoPairs, train_dpo
+    from .trl_dpo import train_dpo_trl
+
+    try:
+        res = (train_dpo_trl if backend == "trl" else train_dpo)(task, out_dir=out_dir, model=start)
+    except NoPairs as exc:
+        return {"checkpoint": start, "skipped": str(exc)}
+    return {"checkpoint": str(res.checkpoint), "steps": res.steps, "pairs": str(res.pairs)}
+
+
+_CRYSTALLISE = {"sft": _sft, "gft": _gft}
