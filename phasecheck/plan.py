@@ -26,7 +26,7 @@ from .errors import ConfigError, DataError
 from .jsonl import json_lines
 from .names import Artifact
 from .plan_exports import export_files, framework_notes
-from .prompt_table import CLASSES, disjoint_groups, zero_variance_interval
+from .prompt_table import CLASSES, disjoint_groups, read_prompt_table, zero_variance_interval
 from .results import load_verdict
 from .task import TaskSpec
 
@@ -157,12 +157,7 @@ def _read_verdict(task: TaskSpec, path: Path) -> tuple[list[dict], Path | None]:
     """The prompts table beside the verdict (and samples.jsonl, when listed), after checking the eval file is
     the one the verdict judged."""
     verdict = load_verdict(path)
-    table = path.parent / verdict.artifacts.get(Artifact.PROMPTS, "prompts.jsonl")
-    if not table.is_file():
-        raise DataError(f"{show_path(table)}: no per-prompt table beside {show_path(path)}; {_NEXT}")
-    rows = [row for _, row in json_lines(table, "per-prompt table")]
-    if not rows:
-        raise DataError(f"{show_path(table)}: the per-prompt table is empty; {_NEXT}")
+    rows = read_prompt_table(verdict, path)
     if task.data.eval is None:
         raise ConfigError(f"{task.source or task.name}: data.eval is not set; the plan filters the eval file")
     from .data import file_hash

@@ -83,7 +83,7 @@ def max_gen_batches(batch: int, zero_high: float, limit: int = 1000) -> int:
 
 
 def _batch_prompts(task) -> tuple[int, str]:
-    from .training.grpo import resolve_grpo
+    from .training.grpo_settings import resolve_grpo
 
     cfg = resolve_grpo(task)
     return cfg.batch_prompts, cfg.advantage_scale

@@ -83,19 +83,22 @@ def _row(
 
 
 def read_prompt_table(verdict: Any, verdict_path: str | Path) -> list[PromptRow]:
-    """The per-prompt table saved beside a verdict; DataError (naming the file) when it has none."""
+    """The per-prompt table saved beside a verdict; DataError (naming the file) when it has none or it is empty."""
+    from .data_formats import show_path
     from .errors import DataError
     from .jsonl import json_lines
     from .names import Artifact
 
-    rel = verdict.artifacts.get(Artifact.PROMPTS)
-    if not rel:
+    table = Path(verdict_path).parent / verdict.artifacts.get(Artifact.PROMPTS, "prompts.jsonl")
+    if not table.is_file():
         raise DataError(
-            f"{verdict_path}: this verdict has no per-prompt table (prompts.jsonl); run `phasecheck check` "
-            "with samples (a model or data.samples) to make one"
+            f"{show_path(table)}: no per-prompt table beside {show_path(Path(verdict_path))}; run `phasecheck "
+            "check` with samples (a model or data.samples) first"
         )
-    path = Path(verdict_path).parent / rel
-    return [row for _, row in json_lines(path, "per-prompt table") if isinstance(row, dict)]
+    rows = [row for _, row in json_lines(table, "per-prompt table") if isinstance(row, dict)]
+    if not rows:
+        raise DataError(f"{show_path(table)}: the per-prompt table is empty; run `phasecheck check` first")
+    return rows
 
 
 def zero_variance_interval(rows: Sequence[PromptRow], confidence: float = 0.95) -> Interval:

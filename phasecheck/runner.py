@@ -314,7 +314,7 @@ def training_metrics(checkpoint: Path, step: int = 0) -> list[dict[str, Any]]:
 def prompt_rows(view: EvidenceView) -> list[dict[str, Any]]:
     """The per-prompt table at the group size `train grpo` will use (prompt_table.py)."""
     from .prompt_table import prompt_table
-    from .training.grpo import group_size_for
+    from .training.grpo_settings import group_size_for
 
     return prompt_table(view.graded_samples, group_size_for(view.task)[0])
 

@@ -68,7 +68,7 @@ class GrpoReadiness(Check):
     )
 
     def measure(self, evidence, params):
-        from ..training.grpo import group_size_for, resolve_grpo
+        from ..training.grpo_settings import group_size_for, resolve_grpo
 
         task = evidence.task
         g, source = (

@@ -53,7 +53,7 @@ from .gate import GateDecision
 from .grpo import group_advantages
 from .grpo_settings import plan_steps
 from .rollout import HFRollout, Rollout, rollout_for
-from .run import begin_run, step_batches, steps_to_run
+from .run import begin_run
 from .sft import gate_sft, read_validated, validated_set_path
 
 __all__ = ["train_gft", "GFTResult", "gft_advantages", "dcr_coefficient", "demo_groups"]
@@ -132,23 +132,21 @@ def train_gft(
             fingerprint=allowed.fingerprint,
             validated_set=str(data_path),
             start_model=allowed.model,
-            forced=allowed.gate.forced,  # run.py records it at the top level for SFT only
         )
         loop = _Loop.start(task, spec, policy, rollout, grader, groups)
-        start_step = run.restore(loop.opt)
-        total = steps_to_run(plan_steps(spec, len(groups)), start_step, max_steps)
-        # Fixed by the seed from step 0, so a resumed run sees the batches it would have seen.
-        batches = step_batches(random.Random(spec.seed), len(groups), spec.batch_prompts, total, across_epochs=True)
-        log = run.metrics(on_step)
-        path = run.run_steps(
+        path, total, metrics = run.train(
             policy,
             loop.opt,
-            range(start_step, total),
-            lambda s: loop.step(s, batches[s], total),
-            log,
+            loop.step,
+            items=len(groups),
+            batch=spec.batch_prompts,
+            seed=spec.seed,
+            planned=plan_steps(spec, len(groups)),
+            max_steps=max_steps,
+            on_step=on_step,
             save_every=save_every,
         )
-    return GFTResult(path, total, log.path, allowed.gate)
+    return GFTResult(path, total, metrics, allowed.gate)
 
 
 def _settings(task: TaskSpec, overrides: dict[str, Any]) -> GFTSpec:

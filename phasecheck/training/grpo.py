@@ -24,7 +24,6 @@ How this departs from the paper (Shao et al. 2024, DeepSeekMath) — on purpose:
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ from .gate import check_gate
 from .grpo_settings import PRESETS, GRPOSettings, group_size_for, plan_steps, resolve_grpo
 from .prompt_selection import select_prompts, zero_std_met
 from .rollout import HFRollout, Rollout, rollout_for
-from .run import begin_run, step_batches, steps_to_run
+from .run import begin_run
 
 __all__ = [
     "GRPOSettings",
@@ -118,23 +117,22 @@ def train_grpo(
             device=device,
         )
         loop = _Loop.start(task, cfg, policy, rollout, grader, examples, resumed=bool(resume))
-        start_step = run.restore(loop.opt)
-        total = steps_to_run(plan_steps(cfg, len(examples)), start_step, max_steps)
-        # The prompt order of every step is fixed by the seed, so a resumed run sees the same batches.
-        batches = step_batches(random.Random(cfg.seed), len(examples), cfg.batch_prompts, total, across_epochs=True)
-        log = run.metrics(on_step)
         # Ctrl-C drops the step in flight (its update may be half done only if the interrupt hit inside
         # opt.step, which the next rollout would not notice).
-        path = run.run_steps(
+        path, total, metrics = run.train(
             policy,
             loop.opt,
-            range(start_step, total),
-            lambda s: loop.step(s, batches[s], total),
-            log,
+            loop.step,
+            items=len(examples),
+            batch=cfg.batch_prompts,
+            seed=cfg.seed,
+            planned=plan_steps(cfg, len(examples)),
+            max_steps=max_steps,
+            on_step=on_step,
             save_every=save_every,
             first=predicted,
         )
-    return GRPOResult(path, total, log.path, zero_std=zero_std_met(log.path, predicted))
+    return GRPOResult(path, total, metrics, zero_std=zero_std_met(metrics, predicted))
 
 
 @dataclass

@@ -61,6 +61,39 @@ class TrainingRun:
         record_run(self.task, kind=self.kind, path=path, step=step, created_at=created, **self.record)
         return path
 
+    def train(
+        self,
+        policy: Policy,
+        optimizer,
+        step_fn: Callable[[int, list[int], int], dict],
+        *,
+        items: int,
+        batch: int,
+        seed: int,
+        planned: int,
+        max_steps: int | None,
+        on_step: Callable[[dict], None] | None,
+        save_every: int = 0,
+        first: dict | None = None,
+    ) -> tuple[Path, int, Path]:
+        """A loop over `items` prompts in batches: restore the optimizer (resume), fix every step's batch by the
+        seed from step 0 across epochs (so a resumed run sees the batches it would have seen), then
+        step_fn(step, batch indices, total) through run_steps. Returns (last checkpoint, total steps, metrics)."""
+        start = self.restore(optimizer)
+        total = steps_to_run(planned, start, max_steps)
+        batches = step_batches(random.Random(seed), items, batch, total, across_epochs=True)
+        log = self.metrics(on_step)
+        path = self.run_steps(
+            policy,
+            optimizer,
+            range(start, total),
+            lambda s: step_fn(s, batches[s], total),
+            log,
+            save_every=save_every,
+            first=first,
+        )
+        return path, total, log.path
+
     def run_steps(
         self,
         policy: Policy,
