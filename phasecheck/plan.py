@@ -71,7 +71,7 @@ def copies_for(p: float, k: int) -> int:
 
 def zero_variance_figure(rows: Sequence[dict], confidence: float = 0.95) -> dict[str, Any]:
     """The expected share of zero-variance groups over these prompts (each prompt one cluster), with its
-    interval; the effective size is capped at the disjoint groups of G the samples could form."""
+    interval (`stats.equal_group_mean`) and the disjoint groups of G the samples could form."""
     ci = zero_variance_interval(rows, confidence)
     return {
         "share": ci.estimate,
@@ -221,7 +221,8 @@ def _summary(task, verdict_path: Path, rows, kept, copies, options: PlanOptions)
 _RESTS_ON = [
     "each prompt's zero_variance in prompts.jsonl: the unbiased chance that G of its sampled rewards are all "
     "equal, from the verdict's R x n samples at the checked model and temperature",
-    "prompts as clusters (stats.clustered_mean), effective size capped at the disjoint groups of G",
+    "prompts as clusters (stats.equal_group_mean): effective size from the spread of the prompts' values, "
+    "the disjoint groups of G when they are all equal",
     "after filtering is measured on the samples that chose the prompts, so it is optimistic: a prompt kept for "
     "one success in 8 may truly be solved far less often (the winner's curse)",
     "the model as checked: as GRPO raises pass rates, more groups become all-correct and the share grows",

@@ -13,7 +13,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from .stats import Interval, clustered_mean, equal_group_share, modified_wilson, reward_classes
+from .stats import Interval, equal_group_mean, equal_group_share, modified_wilson, reward_classes
 
 __all__ = [
     "PromptRow",
@@ -103,12 +103,9 @@ def read_prompt_table(verdict: Any, verdict_path: str | Path) -> list[PromptRow]
 
 def zero_variance_interval(rows: Sequence[PromptRow], confidence: float = 0.95) -> Interval:
     """The expected share of zero-variance groups when GRPO draws its prompts from `rows`, with an interval
-    over prompts as clusters; no surer than the disjoint groups of G the samples could form."""
+    over prompts as clusters (`stats.equal_group_mean`)."""
     values = [float(r["zero_variance"]) for r in rows]
-    return clustered_mean(values, cap=max(1, disjoint_groups(rows)), confidence=confidence, method=_METHOD)
-
-
-_METHOD = "cluster, unbiased U-statistic"
+    return equal_group_mean(values, [r["samples"] for r in rows], rows[0]["group_size"] if rows else 2, confidence)
 
 
 def disjoint_groups(rows: Sequence[PromptRow]) -> int:

@@ -311,6 +311,30 @@ def equal_group_share(classes: dict[float, int], m: int, g: int) -> float:
     return sum(math.comb(c, g) for c in classes.values()) / math.comb(m, g)
 
 
+U_METHOD = "cluster, unbiased U-statistic"
+
+
+def equal_group_mean(
+    values: Sequence[float], samples: Sequence[int], g: int, confidence: float = 0.95, method: str = U_METHOD
+) -> Interval:
+    """Interval for the mean over prompts of the per-prompt U-statistics sum_v C(c_v, g) / C(m, g), prompts as
+    clusters (`clustered_mean`), each prompt's `samples` m beside its value.
+
+    The effective size comes from the spread of the values. A U-statistic varies less than the share of
+    equal groups among the m // g disjoint groups its samples could form (it averages over all C(m, g)
+    groups: Hoeffding 1948, Rao-Blackwell), so capping the effective size at those groups, as this did
+    before, widened the interval where the spread was only sampling noise: at G=8 the median coverage at 50+
+    prompts was 97.3% for a nominal 95% (bench/stat_coverage.py). The cap is now the samples there are; it
+    binds only when all values are equal and the spread says nothing, and then the disjoint groups are the
+    effective size (with m = g, each value is one group's 0 or 1)."""
+    k = len(values)
+    if k and all(v == values[0] for v in values):
+        cap = sum(max(1, m // g) for m in samples)
+    else:
+        cap = sum(samples)
+    return clustered_mean(values, cap=max(1, cap), confidence=confidence, n=sum(samples), method=method)
+
+
 def zero_variance_share(rewards: dict[str, Sequence[float]], group_size: int, confidence: float = 0.95) -> ZeroVariance:
     """The unbiased share of zero-variance groups over prompts, from each prompt's sampled rewards.
 
@@ -325,15 +349,11 @@ def zero_variance_share(rewards: dict[str, Sequence[float]], group_size: int, co
     if g < 2:
         raise ValueError("the zero-variance share needs at least 2 samples per prompt")
     per = {i: equal_group_share(reward_classes(v), len(v), g) for i, v in rewards.items()}
-    # The estimate is no surer than the disjoint groups of g the samples could form (Rao-Blackwell: the
-    # U-statistic varies less than their share), so they cap the effective size.
-    groups = sum(len(v) // g for v in rewards.values())
-    ci = clustered_mean(
+    ci = equal_group_mean(
         list(per.values()),
-        cap=groups,
-        confidence=confidence,
-        method="cluster, unbiased U-statistic"
-        if g == group_size
-        else f"cluster, unbiased at G={g}: upper bound for G={group_size}",
+        [len(v) for v in rewards.values()],
+        g,
+        confidence,
+        method=U_METHOD if g == group_size else f"cluster, unbiased at G={g}: upper bound for G={group_size}",
     )
     return ZeroVariance(group_size, g, ci, per, g == group_size)

@@ -259,6 +259,24 @@ def test_zero_variance_below_g_is_an_upper_bound_and_says_so():
     assert zv.interval.estimate == pytest.approx(0.5) and "upper bound for G=8" in zv.interval.method
 
 
+def test_zero_variance_effective_size_is_the_spread_not_the_disjoint_groups():
+    # 20 prompts of 16 rewards at G=8: two disjoint groups each, 40 in all. The U-statistics' spread is
+    # worth far more than 40 groups; the interval must say so rather than stop at 40.
+    rewards = {str(j): [1.0] * (3 + j % 4) + [0.0] * (13 - j % 4) for j in range(20)}
+    zv = zero_variance_share(rewards, 8)
+    assert zv.interval.n_eff > 40 and zv.interval.n == 320
+    capped = clustered_mean(list(zv.per_prompt.values()), cap=40)
+    assert zv.interval.high - zv.interval.low < capped.high - capped.low
+
+
+def test_zero_variance_values_all_equal_rest_on_the_disjoint_groups():
+    # m = G: each prompt's value is one group's 0 or 1. No prompt's group was all equal: the spread says
+    # nothing, and the 12 groups, not the 96 samples, are the effective size.
+    zv = zero_variance_share({str(j): [1.0, 0.0] * 4 for j in range(12)}, 8)
+    assert zv.interval.estimate == 0 and zv.interval.n_eff == 12
+    assert zv.interval.high == pytest.approx(clustered_mean([0.0] * 12, cap=12).high)
+
+
 # --- the prediction against what GRPO measures ------------------------------------------------------
 
 
