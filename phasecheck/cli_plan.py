@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from .options import task_argument, task_name, task_option
+from .results import band, pct
 
 __all__ = ["plan"]
 
 
-def _pct(x: float | None) -> str:
-    return "?" if x is None else f"{100 * x:.0f}%"
-
-
-def _times(x: float | None) -> str:
-    return "unbounded" if x is None else f"{x:.2f}"
+def _times(x: float | None, to=round) -> str:
+    return "unbounded" if x is None else f"{to(100 * x) / 100:.2f}"
 
 
 def _span(interval: list | None) -> str:
-    return "no interval: weighted by copies" if interval is None else f"{_times(interval[0])}–{_times(interval[1])}"
+    """Rounded outward, as `results.band` rounds a share: the printed interval never claims more."""
+    if interval is None:
+        return "no interval: weighted by copies"
+    return f"{_times(interval[0], math.floor)}–{_times(interval[1], math.ceil)}"
+
+
+def _share(figure: dict) -> str:
+    """'22% (95% CI 10–34%)', as a check's headline prints it."""
+    return f"{pct(figure['share'])} ({figure['confidence']:.0%} CI {band(*figure['interval'])})"
 
 
 @click.command("plan")
@@ -83,12 +90,12 @@ def plan(
     click.echo(f"plan: {s['prompts']} prompts ({classes}); kept {s['kept']} ({s['selection']['rule']})")
     zero, bound = s["zero_variance"], " (upper bounds)" if s["upper_bounds"] else ""
     parts = [
-        f"{_pct(zero[k]['share'])} (95% CI {_pct(zero[k]['interval'][0])}–{_pct(zero[k]['interval'][1])}) {label}"
+        f"{_share(zero[k])} {label}"
         for k, label in (("before_filtering", "before filtering"), ("after_filtering", "after"))
     ]
     click.echo(f"zero-variance groups of {s['group_size']}: " + ", ".join(parts) + bound)
     if "as_written" in zero:
-        click.echo(f"  with oversampling: {_pct(zero['as_written']['share'])} of the groups an epoch draws")
+        click.echo(f"  with oversampling: {pct(zero['as_written']['share'])} of the groups an epoch draws")
     dyn = s["dynamic_sampling"]
     shown = [
         f"{_times(dyn[k]['expected'])} ({_span(dyn[k]['interval'])}) {label}"

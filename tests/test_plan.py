@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import shlex
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from phasecheck.cli import cli
-from phasecheck.results import Phase
+from phasecheck.results import Phase, band
 from phasecheck.runner import CheckOptions, check_task
 from phasecheck.stats import clustered_mean
 from phasecheck.task import load_task
@@ -86,7 +87,8 @@ def test_keeps_exactly_the_learnable_prompts_in_the_input_format(project, fmt):
 
 
 def test_zero_variance_and_generation_batches_match_a_hand_computation(project):
-    assert invoke("--task", _checked(project)).exit_code == 0
+    res = invoke("--task", _checked(project))
+    assert res.exit_code == 0
     plan = json.loads((project / "out" / "plan" / "plan.json").read_text())
     # G = 2 from 4 samples: all equal -> 1; one right of 4 -> (C(1,2) + C(3,2)) / C(4,2) = 1/2; two -> 2/6.
     zero = {0: 1.0, 1: 1.0, 2: 0.5, 3: 1 / 3}
@@ -103,6 +105,10 @@ def test_zero_variance_and_generation_batches_match_a_hand_computation(project):
     dyn = plan["dynamic_sampling"]["trained_on"]
     assert dyn["expected"] == pytest.approx(1 / (1 - 5 / 12))
     assert dyn["interval"] == pytest.approx([1 / (1 - ci.low), 1 / (1 - ci.high)])
+    # Printed as a check's headline prints a share: rounded down, the interval rounded outward.
+    assert f"41% (95% CI {band(ci.low, ci.high)}) after" in res.output
+    low, high = (f"{f(100 / (1 - b)) / 100:.2f}" for f, b in ((math.floor, ci.low), (math.ceil, ci.high)))
+    assert f"1.71 ({low}–{high}) on the plan's data" in res.output
 
 
 def test_oversampling_copies_follow_p_times_1_minus_p(project):
