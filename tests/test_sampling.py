@@ -149,6 +149,18 @@ def test_sample_task_cache_reuses_blocks(tiny_model_dir, tmp_path, monkeypatch):
     assert bypass.stats["cached"] == 0 and bypass.samples == first.samples
 
 
+def test_sample_cache_is_keyed_by_the_dtype_the_weights_load_in(tiny_model_dir, tmp_path):
+    ex = _examples(2)
+    fp32 = sample_task(_task(tiny_model_dir, dtype="fp32"), ex, progress=False)
+    assert fp32.stats["generated"] == 4  # (example, run) blocks
+    # Unset on the CPU is fp32: the same outputs, so the same cache.
+    assert sample_task(_task(tiny_model_dir), ex, progress=False).stats["cached"] == 4
+    # bf16 changes the logits, so its samples are drawn, never served from the fp32 ones.
+    bf16 = sample_task(_task(tiny_model_dir, dtype="bf16"), ex, progress=False)
+    assert bf16.stats == {"cached": 0, "generated": 4, "batches": bf16.stats["batches"]}
+    assert len(list((tmp_path / "cache" / "samples").iterdir())) == 2
+
+
 def test_progress_log_lines_in_ci(tiny_model_dir, monkeypatch, capsys):
     monkeypatch.setenv("CI", "true")
     monkeypatch.setenv("PHASECHECK_LOG_INTERVAL", "0")

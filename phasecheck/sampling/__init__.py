@@ -88,7 +88,7 @@ def sample_task(
     store = None
     identity = model.identity if model is not None else engine.identity
     if use_cache and cls.caches_samples and identity:
-        store = SampleStore(model=identity, engine=name, params=plan.params_key())
+        store = SampleStore(model=identity, engine=name, params=plan.params_key(engine.output_options()))
     bar = make_progress(len(examples) * plan.runs * plan.n, progress, desc=f"sampling ({name})")
     try:
         samples = engine.sample(examples, store=store, progress=bar)

@@ -71,11 +71,12 @@ class SamplingPlan:
         h = int.from_bytes(hashlib.sha256(doc.encode()).digest()[:8], "big")
         return (h % (SEED_SPACE // self.n)) * self.n
 
-    def params_key(self) -> str:
+    def params_key(self, engine_options: dict[str, Any] | None = None) -> str:
         """A stable hash of what changes a block of outputs: n, temperature, top_p, max_new_tokens,
-        stop and system prompt. `runs` and `seed` are left out (they pick blocks, not their content),
-        so raising `runs` reuses the cached blocks of the earlier runs."""
-        doc = {
+        stop and system prompt, and the engine's `output_options` (its dtype) when it has any. `runs`
+        and `seed` are left out (they pick blocks, not their content), so raising `runs` reuses the
+        cached blocks of the earlier runs."""
+        doc: dict[str, Any] = {
             "n": self.n,
             "temperature": float(self.temperature),
             "top_p": float(self.top_p),
@@ -83,6 +84,8 @@ class SamplingPlan:
             "stop": list(self.stop),
             "system_prompt": self.system_prompt,
         }
+        if engine_options:
+            doc["engine"] = engine_options
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -258,6 +261,9 @@ class EngineBase:
       (checks that need samples are skipped when it is False).
     - `identity_for(params, task)`: the identity of what samples the task, without loading weights; it
       goes into the verdict's fingerprint. None when nothing identifies it (replay, no model).
+    - `output_options()`: the engine options that change what the same model samples from the same
+      seeds (a dtype), resolved where that is cheap; they join the sample cache's key, so samples drawn
+      in fp32 are never served for a bf16 run. Options that only change speed stay out.
     """
 
     id: ClassVar[str] = ""
@@ -276,6 +282,10 @@ class EngineBase:
     def can_sample(cls, task: Any) -> bool:
         """By default: a model when the engine needs one."""
         return bool(task.model) or not cls.needs_model
+
+    def output_options(self) -> dict[str, Any]:
+        """None by default: what the plan keys is all that changes the outputs."""
+        return {}
 
     @classmethod
     def identity_for(cls, params: Any, task: Any) -> str | None:

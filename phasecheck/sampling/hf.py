@@ -9,7 +9,7 @@ a token, but do not promise)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -275,8 +275,16 @@ class TransformersEngine(EngineBase):
 
     class Params(Strict):
         device: str | None = Field(None, description="cpu, cuda, cuda:1 ...; default cuda when available.")
-        dtype: str | None = Field(None, description="bf16, fp16 or fp32; default bf16 on GPU, fp32 on CPU.")
+        dtype: Literal["bf16", "fp16", "fp32", "bfloat16", "float16", "float32", "auto"] | None = Field(
+            None, description="bf16, fp16 or fp32; default bf16 on GPU, fp32 on CPU."
+        )
         batch_tokens: int | None = Field(None, ge=64, description="Token budget per forward batch (rows x length).")
+
+    def output_options(self) -> dict[str, Any]:
+        """The dtype the weights load in, resolved (fp32 and its default on the CPU are one key)."""
+        from .models import resolved_dtype
+
+        return {"dtype": resolved_dtype(self.params.device, self.params.dtype)}
 
     def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
         from ..errors import ConfigError

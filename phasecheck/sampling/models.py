@@ -203,6 +203,17 @@ def _convert_alias(source: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # another process converted it first
 
 
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # short names -> torch's
+
+
+def resolved_dtype(device: str | None, dtype: str | None) -> str:
+    """torch's name of the dtype the weights load in: `dtype` (bf16, fp16, fp32, their long names, or
+    auto), by default bfloat16 on a GPU and float32 on the CPU."""
+    if dtype is None:
+        return "bfloat16" if (device or default_device()).startswith("cuda") else "float32"
+    return DTYPES.get(dtype, dtype)
+
+
 def default_device() -> str:
     import torch
 
@@ -242,18 +253,9 @@ def load_model(resolved: ResolvedModel, *, device: str | None = None, dtype: Any
 
     path = _local_path(resolved)
     device = device or default_device()
-    if dtype is None:
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    elif isinstance(dtype, str):
-        dtype = {
-            "auto": "auto",
-            "bf16": torch.bfloat16,
-            "bfloat16": torch.bfloat16,
-            "fp16": torch.float16,
-            "float16": torch.float16,
-            "fp32": torch.float32,
-            "float32": torch.float32,
-        }[dtype]
+    if dtype is None or isinstance(dtype, str):
+        dtype = resolved_dtype(device, dtype)
+        dtype = dtype if dtype == "auto" else getattr(torch, dtype)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)

@@ -210,6 +210,10 @@ class VLLMEngine(EngineBase):
                 )
             return value
 
+    def output_options(self) -> dict[str, Any]:
+        """The dtype as set; unset, vLLM's default for this install's platform (float32 on the CPU)."""
+        return {"dtype": self.params.dtype}
+
     def sample(self, examples: list[Example], *, store: Any = None, progress: Any = None) -> list[Sample]:
         plan = self.plan
         size = self.params.batch_prompts
