@@ -30,12 +30,13 @@ import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from phasecheck.jsonl import json_lines  # noqa: E402
-from phasecheck.stats import clustered_mean, clustered_proportion, zero_variance_share  # noqa: E402
+from phasecheck.stats import clustered_mean, clustered_proportion, wilson, zero_variance_share  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from _simulate import agreement_truth  # noqa: E402
@@ -87,9 +88,12 @@ def _intervals(draw: list[list[list[bool]]]) -> dict:
     """What base_model, stability and grpo_readiness quote, from one draw (prompt x run x sample labels)."""
     runs, n = len(draw[0]), len(draw[0][0])
     flat = [[c for run in p for c in run] for p in draw]
+    naive = wilson(sum(map(sum, flat)), len(flat) * runs * n)
     out = {
         "pass_at_1": clustered_proportion([(sum(v), len(v)) for v in flat]),
         "per_run_accuracy": clustered_proportion([(sum(p[0]), n) for p in draw]),
+        # The contrast: every sample as an independent draw, as the checks did before prompts were clusters.
+        "old: Wilson over all samples": SimpleNamespace(low=naive[0], high=naive[1]),
     }
     yes = [sum(sum(run) * 2 > n for run in p) for p in draw]  # run outcomes by majority, ties wrong
     out["stability agreement"] = clustered_mean([max(y, runs - y) / runs for y in yes], cap=len(draw) * runs, floor=0.5)
@@ -100,35 +104,51 @@ def _intervals(draw: list[list[list[bool]]]) -> dict:
     return out
 
 
+def mixture_labels(correct: dict[str, dict[str, bool]]) -> list[list[bool]]:
+    """Per problem that every system answered, its four solutions' labels: what the mixture policy draws from."""
+    problems = sorted(set.intersection(*(set(by_q) for by_q in correct.values())))
+    return [[correct[m][q] for m in sorted(correct)] for q in problems]
+
+
+def mixture_truth(labels: list[list[bool]], runs: int, n: int) -> dict[str, float]:
+    """The exact truths over every problem, for R runs x n samples a prompt."""
+    rates = [sum(v) / len(v) for v in labels]
+    truth = dict.fromkeys(("pass_at_1", "per_run_accuracy", "old: Wilson over all samples"), statistics.fmean(rates))
+    truth["stability agreement"] = statistics.fmean(agreement_truth(q, runs, n) for q in rates)
+    for g in GROUP_SIZES:
+        if runs * n >= g:
+            truth[f"zero_variance G={g}"] = statistics.fmean(q**g + (1 - q) ** g for q in rates)
+    return truth
+
+
+def mixture_cell(labels: list[list[bool]], rng: random.Random, reps: int, k: int, runs: int, n: int) -> dict:
+    """Coverage of each interval over `reps` draws of k problems (without replacement), each sampled
+    R runs x n times from its real solutions."""
+
+    def draw(r: random.Random) -> dict:
+        picked = r.sample(range(len(labels)), k)
+        return _intervals([[[r.choice(labels[i]) for _ in range(n)] for _ in range(runs)] for i in picked])
+
+    return _cover(rng, reps, draw, mixture_truth(labels, runs, n))
+
+
 def mixture(correct: dict[str, dict[str, bool]], rng: random.Random, reps: int) -> dict:
     """The intervals base_model, stability and grpo_readiness quote, for the policy that answers with one of
     a problem's four real solutions at random, R runs x n samples a problem."""
-    problems = sorted(set.intersection(*(set(by_q) for by_q in correct.values())))
-    labels = [[correct[m][q] for m in sorted(correct)] for q in problems]
+    labels = mixture_labels(correct)
     rates = [sum(v) / len(v) for v in labels]
-
-    def draw(r: random.Random, k: int, runs: int, n: int) -> list[list[list[bool]]]:
-        return [[[r.choice(labels[i]) for _ in range(n)] for _ in range(runs)] for i in r.sample(range(len(labels)), k)]
-
-    cells: dict[str, dict] = {}
-    truths: dict[str, dict[str, float]] = {}
-    for runs, n in DESIGNS:
-        truth = {"pass_at_1": statistics.fmean(rates), "per_run_accuracy": statistics.fmean(rates)}
-        truth["stability agreement"] = statistics.fmean(agreement_truth(q, runs, n) for q in rates)
-        truth |= {
-            f"zero_variance G={g}": statistics.fmean(q**g + (1 - q) ** g for q in rates)
-            for g in GROUP_SIZES
-            if runs * n >= g
-        }
-        truths[f"R={runs} n={n}"] = {k: round(v, 4) for k, v in truth.items()}
-        for k in PROMPT_COUNTS:
-            cells[f"{k} prompts, R={runs} n={n}"] = _cover(
-                rng, reps, lambda r, k=k, runs=runs, n=n: _intervals(draw(r, k, runs, n)), truth
-            )
+    cells = {
+        f"{k} prompts, R={runs} n={n}": mixture_cell(labels, rng, reps, k, runs, n)
+        for runs, n in DESIGNS
+        for k in PROMPT_COUNTS
+    }
     return {
-        "problems": len(problems),
+        "problems": len(labels),
         "rate_mix": {f"{c}/4 correct": sum(round(4 * q) == c for q in rates) for c in range(5)},
-        "truth": truths,
+        "truth": {
+            f"R={runs} n={n}": {k: round(v, 4) for k, v in mixture_truth(labels, runs, n).items()}
+            for runs, n in DESIGNS
+        },
         "cells": cells,
         "summary": _summary(cells),
     }
@@ -150,15 +170,21 @@ def _summary(cells: dict[str, dict]) -> dict:
     return out
 
 
+def load_labels(data: Path) -> dict[str, dict[str, bool]]:
+    """system -> question -> the benchmark's correctness label."""
+    correct: dict[str, dict[str, bool]] = defaultdict(dict)
+    for _, row in json_lines(data / "gsm8k_test_model_solutions.jsonl", "real data"):
+        correct[row["model"]][row["question"]] = bool(row["is_correct"])
+    return correct
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "real"))
     ap.add_argument("--reps", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    correct: dict[str, dict[str, bool]] = defaultdict(dict)
-    for _, row in json_lines(Path(args.data) / "gsm8k_test_model_solutions.jsonl", "real data"):
-        correct[row["model"]][row["question"]] = bool(row["is_correct"])
+    correct = load_labels(Path(args.data))
     rng = random.Random(args.seed)
     per = per_system(correct, rng, args.reps)
     mix = mixture(correct, rng, args.reps)
