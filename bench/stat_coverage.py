@@ -80,6 +80,9 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
                 continue
             zv = zero_variance_share(rewards, g)
             tally(f"zero_variance G={g}", zv.interval.low, zv.interval.high, zv_truth[g])
+            # The interval it replaced: effective size capped at the disjoint groups of G.
+            old = clustered_mean(list(zv.per_prompt.values()), cap=prompts * (runs * n // g))
+            tally(f"old: zero_variance G={g}, disjoint-group cap", old.low, old.high, zv_truth[g])
             zv_est[g].append(zv.interval.estimate)
             # The plug-in it replaces: per-reward-value frequencies to the power G.
             plug[g].append(

@@ -100,7 +100,12 @@ def _intervals(draw: list[list[list[bool]]]) -> dict:
     for g in GROUP_SIZES:
         if runs * n >= g:
             rewards = {str(j): [float(c) for c in v] for j, v in enumerate(flat)}
-            out[f"zero_variance G={g}"] = zero_variance_share(rewards, g).interval
+            zv = zero_variance_share(rewards, g)
+            out[f"zero_variance G={g}"] = zv.interval
+            # The interval it replaced: effective size capped at the disjoint groups of G.
+            out[f"old: zero_variance G={g}, disjoint-group cap"] = clustered_mean(
+                list(zv.per_prompt.values()), cap=len(draw) * (runs * n // g)
+            )
     return out
 
 
@@ -118,6 +123,7 @@ def mixture_truth(labels: list[list[bool]], runs: int, n: int) -> dict[str, floa
     for g in GROUP_SIZES:
         if runs * n >= g:
             truth[f"zero_variance G={g}"] = statistics.fmean(q**g + (1 - q) ** g for q in rates)
+            truth[f"old: zero_variance G={g}, disjoint-group cap"] = truth[f"zero_variance G={g}"]
     return truth
 
 

@@ -12,15 +12,15 @@ from .results import band, pct
 __all__ = ["plan"]
 
 
-def _times(x: float | None, to=round) -> str:
-    return "unbounded" if x is None else f"{to(100 * x) / 100:.2f}"
+def _times(x: float | None, to=round, guard: float = 0.0) -> str:
+    return "unbounded" if x is None else f"{to(100 * x + guard) / 100:.2f}"
 
 
 def _span(interval: list | None) -> str:
     """Rounded outward, as `results.band` rounds a share: the printed interval never claims more."""
     if interval is None:
         return "no interval: weighted by copies"
-    return f"{_times(interval[0], math.floor)}–{_times(interval[1], math.ceil)}"
+    return f"{_times(interval[0], math.floor, 1e-9)}–{_times(interval[1], math.ceil, -1e-9)}"
 
 
 def _share(figure: dict) -> str:

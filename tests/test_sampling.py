@@ -151,14 +151,25 @@ def test_sample_task_cache_reuses_blocks(tiny_model_dir, tmp_path, monkeypatch):
 
 def test_sample_cache_is_keyed_by_the_dtype_the_weights_load_in(tiny_model_dir, tmp_path):
     ex = _examples(2)
-    fp32 = sample_task(_task(tiny_model_dir, dtype="fp32"), ex, progress=False)
+    fp32 = sample_task(_task(tiny_model_dir, device="cpu", dtype="fp32"), ex, progress=False)
     assert fp32.stats["generated"] == 4  # (example, run) blocks
     # Unset on the CPU is fp32: the same outputs, so the same cache.
-    assert sample_task(_task(tiny_model_dir), ex, progress=False).stats["cached"] == 4
+    assert sample_task(_task(tiny_model_dir, device="cpu"), ex, progress=False).stats["cached"] == 4
     # bf16 changes the logits, so its samples are drawn, never served from the fp32 ones.
-    bf16 = sample_task(_task(tiny_model_dir, dtype="bf16"), ex, progress=False)
+    bf16 = sample_task(_task(tiny_model_dir, device="cpu", dtype="bf16"), ex, progress=False)
     assert bf16.stats == {"cached": 0, "generated": 4, "batches": bf16.stats["batches"]}
     assert len(list((tmp_path / "cache" / "samples").iterdir())) == 2
+
+
+def test_resolved_dtype_names_what_loads_and_refuses_the_rest():
+    from phasecheck.errors import ConfigError
+    from phasecheck.sampling.models import resolved_dtype
+
+    assert resolved_dtype("cpu", None) == resolved_dtype("cpu", "fp32") == resolved_dtype("cpu", "float32") == "float32"
+    assert resolved_dtype("cuda:1", None) == resolved_dtype("cpu", "bf16") == "bfloat16"
+    assert resolved_dtype("cpu", "auto") == "auto"
+    with pytest.raises(ConfigError, match="dtype 'half'"):
+        resolved_dtype("cpu", "half")
 
 
 def test_progress_log_lines_in_ci(tiny_model_dir, monkeypatch, capsys):

@@ -36,11 +36,14 @@ def test_real_difficulty_mix_is_what_the_bench_says(labels):
 def test_every_headline_interval_covers_on_real_outputs(labels, k, runs, n):
     """400 draws a cell: Monte Carlo SE about 1.1 points at 95%, so 92% is three below. The control: Wilson
     over all samples, as if they were independent (the checks before prompts were clusters), covers pass@1
-    here about half the time (65% and 49% over 2000 draws), and the test tells them apart."""
+    here about half the time (65% and 49% over 2000 draws), and the test tells them apart. The disjoint-
+    group cap that the zero-variance interval dropped gives the same intervals on this data (the spread
+    between prompts dominates); tests/test_stats.py holds that change."""
     from stat_coverage_real import mixture_cell
 
     cell = mixture_cell(labels, random.Random(k), 400, k, runs, n)
     assert cell.pop("old: Wilson over all samples")["coverage"] < 0.8
+    cell = {name: c for name, c in cell.items() if not name.startswith("old:")}
     assert set(cell) == {
         "pass_at_1",
         "per_run_accuracy",

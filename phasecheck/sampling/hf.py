@@ -276,7 +276,8 @@ class TransformersEngine(EngineBase):
     class Params(Strict):
         device: str | None = Field(None, description="cpu, cuda, cuda:1 ...; default cuda when available.")
         dtype: Literal["bf16", "fp16", "fp32", "bfloat16", "float16", "float32", "auto"] | None = Field(
-            None, description="bf16, fp16 or fp32; default bf16 on GPU, fp32 on CPU."
+            None,
+            description="bf16, fp16 or fp32 (or bfloat16, float16, float32, auto); default bf16 on GPU, fp32 on CPU.",
         )
         batch_tokens: int | None = Field(None, ge=64, description="Token budget per forward batch (rows x length).")
 

@@ -208,10 +208,13 @@ DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # short nam
 
 def resolved_dtype(device: str | None, dtype: str | None) -> str:
     """torch's name of the dtype the weights load in: `dtype` (bf16, fp16, fp32, their long names, or
-    auto), by default bfloat16 on a GPU and float32 on the CPU."""
+    auto), by default bfloat16 on a GPU and float32 on the CPU; ConfigError for any other name."""
     if dtype is None:
         return "bfloat16" if (device or default_device()).startswith("cuda") else "float32"
-    return DTYPES.get(dtype, dtype)
+    name = DTYPES.get(dtype, dtype)
+    if name not in (*DTYPES.values(), "auto"):
+        raise ConfigError(f"dtype {dtype!r}: use one of {', '.join([*DTYPES, *DTYPES.values(), 'auto'])}")
+    return name
 
 
 def default_device() -> str:
