@@ -115,7 +115,7 @@ def train_gft(
     `resume` is a checkpoint dir; the run continues from its step with its optimizer state."""
     spec = _settings(task, overrides)
     allowed = gate_sft(task, model=model, force=force, on_warning=on_warning, kind="gft")
-    data_path = Path(validated) if validated else validated_set_path(task)
+    data_path = validated_set_path(task, validated)
     groups = demo_groups(read_validated(data_path))
     with task_grader(task, grader) as grader:
         run, policy = begin_run(

@@ -48,7 +48,7 @@ def harvest(
     from ..sampling.models import model_identity
     from .sft import validated_set_path
 
-    path = Path(validated) if validated else validated_set_path(task)
+    path = validated_set_path(task, validated)
     examples = list(examples) if examples is not None else task_examples(task)
     model, tok, meta = load_checkpoint_model(checkpoint)
     provenance = {

@@ -36,8 +36,11 @@ class SFTResult:
     gate: GateDecision
 
 
-def validated_set_path(task: TaskSpec) -> Path:
-    """validated.jsonl of the newest verdict (Verdict.artifacts['validated'], relative to verdict.json)."""
+def validated_set_path(task: TaskSpec, given: str | Path | None = None) -> Path:
+    """`given` when the caller names a validated set, else validated.jsonl of the newest verdict
+    (Verdict.artifacts['validated'], relative to verdict.json)."""
+    if given:
+        return Path(given)
     entry = newest_verdict(task)
     if entry is None:
         raise ConfigError(f"task {task.name!r}: no verdict recorded; run `phasecheck check` to build the validated set")
@@ -190,7 +193,7 @@ def train_sft(
     """Gate, then SFT the judged model on the validated set; returns the final checkpoint and losses."""
     spec = task.training.sft.model_copy(update=overrides)
     allowed = gate_sft(task, model=model, force=force, on_warning=on_warning)
-    data_path = Path(validated) if validated else validated_set_path(task)
+    data_path = validated_set_path(task, validated)
     rows = read_validated(data_path)
     run, policy = begin_run(
         task,

@@ -245,7 +245,7 @@ def train_sft_trl(
     )
     tok = policy.tokenizer
     tok.padding_side = "right"
-    data = _sft_dataset(task, tok, read_validated(Path(validated) if validated else validated_set_path(task)))
+    data = _sft_dataset(task, tok, read_validated(validated_set_path(task, validated)))
     split = (
         data.train_test_split(test_size=spec.eval_fraction, seed=spec.seed)
         if spec.eval_fraction and len(data) > 1
