@@ -9,13 +9,14 @@ a token, but do not promise)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from ..records import Example, Sample
 from ..strict import Strict
 from .base import EngineBase, Generation, Unit, pad_left, plan_units, render_prompt, run_units, units_to_samples
+from .models import DtypeName
 
 __all__ = ["Generation", "generate", "TransformersEngine", "default_batch_tokens"]
 
@@ -275,7 +276,7 @@ class TransformersEngine(EngineBase):
 
     class Params(Strict):
         device: str | None = Field(None, description="cpu, cuda, cuda:1 ...; default cuda when available.")
-        dtype: Literal["bf16", "fp16", "fp32", "bfloat16", "float16", "float32", "auto"] | None = Field(
+        dtype: DtypeName | None = Field(
             None,
             description="bf16, fp16 or fp32 (or bfloat16, float16, float32, auto); default bf16 on GPU, fp32 on CPU.",
         )

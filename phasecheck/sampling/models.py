@@ -12,7 +12,7 @@ import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import ConfigError, EngineError
 
@@ -203,6 +203,7 @@ def _convert_alias(source: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # another process converted it first
 
 
+DtypeName = Literal["bf16", "fp16", "fp32", "bfloat16", "float16", "float32", "auto"]  # what a task may set
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # short names -> torch's
 
 
@@ -211,10 +212,9 @@ def resolved_dtype(device: str | None, dtype: str | None) -> str:
     auto), by default bfloat16 on a GPU and float32 on the CPU; ConfigError for any other name."""
     if dtype is None:
         return "bfloat16" if (device or default_device()).startswith("cuda") else "float32"
-    name = DTYPES.get(dtype, dtype)
-    if name not in (*DTYPES.values(), "auto"):
-        raise ConfigError(f"dtype {dtype!r}: use one of {', '.join([*DTYPES, *DTYPES.values(), 'auto'])}")
-    return name
+    if dtype not in get_args(DtypeName):
+        raise ConfigError(f"dtype {dtype!r}: use one of {', '.join(get_args(DtypeName))}")
+    return DTYPES.get(dtype, dtype)
 
 
 def default_device() -> str:
