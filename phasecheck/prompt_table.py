@@ -14,6 +14,7 @@ from statistics import NormalDist
 from typing import Any
 
 from .stats import Interval, equal_group_mean, equal_group_share, modified_wilson, reward_classes
+from .stats import disjoint_groups as _disjoint_groups
 
 __all__ = [
     "PromptRow",
@@ -109,5 +110,5 @@ def zero_variance_interval(rows: Sequence[PromptRow], confidence: float = 0.95) 
 
 
 def disjoint_groups(rows: Sequence[PromptRow]) -> int:
-    """The disjoint groups of G the prompts' samples could form (one for a prompt with fewer than G)."""
-    return sum(max(1, r["samples"] // r["group_size"]) for r in rows)
+    """The disjoint groups of G the prompts' samples could form (`stats.disjoint_groups`)."""
+    return _disjoint_groups([r["samples"] for r in rows], rows[0]["group_size"]) if rows else 0

@@ -5,7 +5,7 @@ Pure Python, analytic (no resampling), so verdicts are deterministic."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
@@ -314,6 +314,11 @@ def equal_group_share(classes: dict[float, int], m: int, g: int) -> float:
 U_METHOD = "cluster, unbiased U-statistic"
 
 
+def disjoint_groups(samples: Iterable[int], g: int) -> int:
+    """The disjoint groups of g that prompts with these sample counts could form (one for a prompt with fewer)."""
+    return sum(max(1, m // g) for m in samples)
+
+
 def equal_group_mean(
     values: Sequence[float], samples: Sequence[int], g: int, confidence: float = 0.95, method: str = U_METHOD
 ) -> Interval:
@@ -330,10 +335,7 @@ def equal_group_mean(
     under 0.002 (50 and 200 prompts x 16 samples, G = 4 and 8). When all values are equal the spread says
     nothing, and the disjoint groups are the effective size (with m = g each value is one group's 0 or 1)."""
     k = len(values)
-    if k and all(v == values[0] for v in values):
-        cap = sum(max(1, m // g) for m in samples)
-    else:
-        cap = sum(samples)
+    cap = disjoint_groups(samples, g) if k and all(v == values[0] for v in values) else sum(samples)
     return clustered_mean(values, cap=max(1, cap), confidence=confidence, n=sum(samples), method=method)
 
 
