@@ -48,7 +48,7 @@ def _agreement(correct):
 
 
 def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
-    from phasecheck.stats import clustered_mean, clustered_proportion, wilson, zero_variance_share
+    from phasecheck.stats import clustered_mean, clustered_proportion, disjoint_groups, wilson, zero_variance_share
 
     mu = pop.expect(lambda p: p)
     agree_truth = pop.expect(lambda p: agreement_truth(p, runs, n)) if runs > 1 else None
@@ -81,7 +81,7 @@ def _cell(rng, pop, prompts: int, runs: int, n: int, reps: int) -> dict:
             zv = zero_variance_share(rewards, g)
             tally(f"zero_variance G={g}", zv.interval.low, zv.interval.high, zv_truth[g])
             # The interval it replaced: effective size capped at the disjoint groups of G.
-            old = clustered_mean(list(zv.per_prompt.values()), cap=prompts * (runs * n // g))
+            old = clustered_mean(list(zv.per_prompt.values()), cap=disjoint_groups([runs * n] * prompts, g))
             tally(f"old: zero_variance G={g}, disjoint-group cap", old.low, old.high, zv_truth[g])
             zv_est[g].append(zv.interval.estimate)
             # The plug-in it replaces: per-reward-value frequencies to the power G.

@@ -36,7 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from phasecheck.jsonl import json_lines  # noqa: E402
-from phasecheck.stats import clustered_mean, clustered_proportion, wilson, zero_variance_share  # noqa: E402
+from phasecheck.stats import (  # noqa: E402
+    clustered_mean,
+    clustered_proportion,
+    disjoint_groups,
+    wilson,
+    zero_variance_share,
+)
 
 sys.path.insert(0, str(ROOT / "bench"))
 from _simulate import agreement_truth  # noqa: E402
@@ -97,14 +103,14 @@ def _intervals(draw: list[list[list[bool]]]) -> dict:
     }
     yes = [sum(sum(run) * 2 > n for run in p) for p in draw]  # run outcomes by majority, ties wrong
     out["stability agreement"] = clustered_mean([max(y, runs - y) / runs for y in yes], cap=len(draw) * runs, floor=0.5)
+    rewards = {str(j): [float(c) for c in v] for j, v in enumerate(flat)}
     for g in GROUP_SIZES:
         if runs * n >= g:
-            rewards = {str(j): [float(c) for c in v] for j, v in enumerate(flat)}
             zv = zero_variance_share(rewards, g)
             out[f"zero_variance G={g}"] = zv.interval
             # The interval it replaced: effective size capped at the disjoint groups of G.
             out[f"old: zero_variance G={g}, disjoint-group cap"] = clustered_mean(
-                list(zv.per_prompt.values()), cap=len(draw) * (runs * n // g)
+                list(zv.per_prompt.values()), cap=disjoint_groups([runs * n] * len(draw), g)
             )
     return out
 
