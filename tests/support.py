@@ -22,6 +22,21 @@ from phasecheck.state import record_verdict
 from phasecheck.strict import Strict
 from phasecheck.task import TaskSpec, load_task
 
+
+def real_data_dir(needs: str | None = None) -> Path | None:
+    """../shared/data/real (or $PHASECHECK_REAL_DATA), holding the file `needs` when given; None when absent."""
+    import os
+
+    for cand in (
+        os.environ.get("PHASECHECK_REAL_DATA"),
+        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real",
+        "/work/shared/data/real",
+    ):
+        if cand and Path(cand).is_dir() and (needs is None or Path(cand, needs).is_file()):
+            return Path(cand)
+    return None
+
+
 # --- a toy task for the training tests: the reward is "the completion contains a digit" ---------------
 
 DIGIT_TASK = """\

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-from pathlib import Path
 
 import pytest
 
@@ -14,21 +12,9 @@ from phasecheck.evidence import Evidence
 from phasecheck.records import Demonstration
 from phasecheck.results import Status
 from phasecheck.task import TaskSpec
+from support import real_data_dir
 
-
-def _real_dir() -> Path | None:
-    root = Path(__file__).resolve().parents[1]
-    for cand in (
-        os.environ.get("PHASECHECK_REAL_DATA"),
-        root.parent / "shared" / "data" / "real",
-        "/work/shared/data/real",
-    ):
-        if cand and Path(cand).is_dir():
-            return Path(cand)
-    return None
-
-
-REAL = _real_dir()
+REAL = real_data_dir()
 pytestmark = pytest.mark.skipif(REAL is None, reason="../shared/data/real is not here")
 GSM8K = {"kind": "numeric", "extract": {"after": "####"}}
 

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_contamination_real import _real_dir
 
-REAL = _real_dir()
-pytestmark = pytest.mark.skipif(
-    REAL is None or not (REAL / "gsm8k_test_model_solutions.jsonl").is_file(), reason="no ../shared/data/real"
-)
+from support import real_data_dir
+
+REAL = real_data_dir("gsm8k_test_model_solutions.jsonl")
+pytestmark = pytest.mark.skipif(REAL is None, reason="no ../shared/data/real")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 

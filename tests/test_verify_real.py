@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from phasecheck.grading import Grader
 from phasecheck.records import Example
 from phasecheck.task import TaskSpec
+from support import real_data_dir
 
-
-def _real_dir() -> Path | None:
-    for cand in (
-        os.environ.get("PHASECHECK_REAL_DATA"),
-        Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real",
-        "/work/shared/data/real",
-    ):
-        if cand and Path(cand, "gsm8k_test_model_solutions.jsonl").exists():
-            return Path(cand)
-    return None
-
-
-REAL = _real_dir()
+REAL = real_data_dir("gsm8k_test_model_solutions.jsonl")
 pytestmark = pytest.mark.skipif(REAL is None, reason="../shared/data/real is not present")
 
 
